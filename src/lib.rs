@@ -1,0 +1,7 @@
+//! GUDP: a UDP game-networking transport with virtual connections.
+//!
+//! See the README for the picture and `docs/` for the design.
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+
+mod sync;
