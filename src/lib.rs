@@ -4,4 +4,9 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+pub mod inbox;
+#[cfg(not(feature = "naive-mutex"))]
+mod parker;
+pub mod ring;
+pub mod status;
 mod sync;

@@ -1,20 +1,18 @@
 //! The one place the concurrent core gets its primitives from.
 //!
 //! Normally these are std's (and crossbeam-utils') types; under `--cfg loom` they are loom's
-//! model-checked twins, so every atomic access, cell access, lock and park in the core is seen
-//! by the model checker. Nothing in the core may use an atomic or a cell that bypasses this
-//! module: an access loom cannot see is an interleaving it cannot check.
+//! model-checked twins, so every atomic access, cell access, lock, wait and spin in the core is
+//! seen by the model checker. Nothing in the core may use an atomic or a cell that bypasses
+//! this module: an access loom cannot see is an interleaving it cannot check.
+
+pub(crate) use crossbeam_utils::CachePadded;
+pub(crate) use imp::*;
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-
-    /// Spin-loop hint: a pause instruction normally, a yield to the scheduler under loom.
-    #[inline]
-    pub(crate) fn spin_hint() {
-        std::hint::spin_loop();
-    }
+    use std::time::Duration;
 
     /// `UnsafeCell` with loom's closure-based access API, so call sites are identical in both
     /// builds and loom can check every access for a data race.
@@ -32,20 +30,90 @@ mod imp {
             f(self.0.get())
         }
     }
+
+    /// Exponential backoff for retry loops: spin a little, then give the core away.
+    pub(crate) struct Backoff {
+        step: u32,
+    }
+
+    const SPIN_LIMIT: u32 = 6;
+
+    impl Backoff {
+        #[inline]
+        pub(crate) fn new() -> Self {
+            Self { step: 0 }
+        }
+
+        /// After losing a CAS race: the winner is making progress, retry soon.
+        #[inline]
+        pub(crate) fn spin(&mut self) {
+            for _ in 0..1u32 << self.step.min(SPIN_LIMIT) {
+                std::hint::spin_loop();
+            }
+            self.step = (self.step + 1).min(SPIN_LIMIT + 1);
+        }
+
+        /// While waiting on another thread's unfinished step (a claimed, unpublished slot):
+        /// spin briefly, then yield so a preempted owner can finish.
+        #[inline]
+        pub(crate) fn snooze(&mut self) {
+            if self.step <= SPIN_LIMIT {
+                for _ in 0..1u32 << self.step {
+                    std::hint::spin_loop();
+                }
+                self.step += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// A timed condvar wait; `true` when the timeout elapsed.
+    pub(crate) fn wait_timeout<'a, T>(
+        condvar: &Condvar,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let (guard, result) = condvar
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard, result.timed_out())
+    }
 }
 
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    use std::time::Duration;
 
-    /// Under loom a spin must yield, or the model checker explores the spinning thread forever.
-    #[inline]
-    pub(crate) fn spin_hint() {
-        loom::thread::yield_now();
+    /// Under loom every retry must yield, or the checker explores the spinning thread forever.
+    pub(crate) struct Backoff;
+
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Self
+        }
+
+        pub(crate) fn spin(&mut self) {
+            loom::thread::yield_now();
+        }
+
+        pub(crate) fn snooze(&mut self) {
+            loom::thread::yield_now();
+        }
+    }
+
+    /// loom has no time. A timed wait therefore times out at once, without releasing the lock:
+    /// the timer fires at the earliest possible moment. Whether a notification landed before
+    /// it is what loom explores, through the interleavings that lead up to this call — the
+    /// case that matters for lost wakeups is a consumer that times out with a wake pending.
+    pub(crate) fn wait_timeout<'a, T>(
+        _condvar: &Condvar,
+        guard: MutexGuard<'a, T>,
+        _timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        (guard, true)
     }
 }
-
-pub(crate) use imp::*;
-pub(crate) use crossbeam_utils::CachePadded;

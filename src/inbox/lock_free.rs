@@ -1,0 +1,134 @@
+//! The lock-free inbox: a [`Ring`], a [`Parker`] and a [`StatusWord`].
+//!
+//! Read rule: a consumer sleeps only when there is nothing to read and the inbox is not
+//! finished, and re-checks that condition after announcing itself to the parker (see
+//! `parker.rs` for why no wakeup is lost). Fast paths take no lock and make no syscall.
+
+use super::{RecvTimeoutError, TryRecvError};
+use crate::parker::{Parker, Wake};
+use crate::ring::Ring;
+use crate::status::{CloseReason, StatusWord};
+use std::time::Instant;
+
+#[derive(Debug)]
+pub(crate) struct Shared<T> {
+    ring: Ring<T>,
+    parker: Parker,
+    status: StatusWord,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            ring: Ring::new(capacity),
+            parker: Parker::new(),
+            status: StatusWord::new(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> &StatusWord {
+        &self.status
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        self.ring.try_push(item)?;
+        // One wake per item; free when nobody sleeps.
+        self.parker.notify_one();
+        Ok(())
+    }
+
+    pub(crate) fn finish(&self, reason: CloseReason) -> bool {
+        let first = self.status.finish(reason);
+        if first {
+            self.parker.notify_all();
+        }
+        first
+    }
+
+    /// Pops one item; if more are left, passes a wake on to the next sleeper.
+    fn pop(&self) -> Option<T> {
+        let item = self.ring.try_pop()?;
+        if !self.ring.is_empty() {
+            self.parker.notify_one();
+        }
+        Some(item)
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(item) = self.pop() {
+            return Ok(item);
+        }
+        match self.status.load().close_reason() {
+            None => Err(TryRecvError::Empty),
+            // Drain rule: the Acquire load that saw the final bit also made visible every item
+            // pushed before `finish`, so one more pop catches an item our first pop missed.
+            Some(reason) => self.pop().ok_or(TryRecvError::Closed(reason)),
+        }
+    }
+
+    pub(crate) fn drain_into(
+        &self,
+        out: &mut impl Extend<T>,
+        max: usize,
+    ) -> Result<usize, CloseReason> {
+        let mut taken = 0;
+        while taken < max {
+            match self.ring.try_pop() {
+                Some(item) => {
+                    out.extend(Some(item));
+                    taken += 1;
+                }
+                None => break,
+            }
+        }
+        if taken > 0 {
+            if !self.ring.is_empty() {
+                self.parker.notify_one(); // we leave items behind: pass the wake on
+            }
+            return Ok(taken);
+        }
+        match self.try_recv() {
+            Ok(item) => {
+                out.extend(Some(item));
+                Ok(1)
+            }
+            Err(TryRecvError::Empty) => Ok(0),
+            Err(TryRecvError::Closed(reason)) => Err(reason),
+        }
+    }
+
+    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_recv() {
+                Ok(item) => return Ok(item),
+                Err(TryRecvError::Closed(reason)) => return Err(RecvTimeoutError::Closed(reason)),
+                Err(TryRecvError::Empty) => {}
+            }
+            let key = self.parker.prepare_park();
+            // The re-check after announcing (Dekker). `is_empty` counts a claimed but
+            // unpublished slot as not empty, so we never sleep on an item in flight.
+            if !self.ring.is_empty() || self.status.is_finished() {
+                self.parker.cancel_park();
+                continue;
+            }
+            if self.parker.park(key, deadline) == Wake::TimedOut {
+                // Leaving without an item is only allowed after one more look: a wake that
+                // raced our timeout was meant for an item, and we take it rather than drop
+                // the wake. If the look finds nothing, no item is waiting and no wake is owed.
+                return match self.try_recv() {
+                    Ok(item) => Ok(item),
+                    Err(TryRecvError::Closed(reason)) => Err(RecvTimeoutError::Closed(reason)),
+                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! A bounded, array-based, lock-free MPMC ring (Vyukov's per-slot stamp design).
+//!
+//! Every slot carries a *stamp* that says whose turn it is. A position is a `usize` that
+//! encodes `(lap, index)`: the low bits are the slot index (`< capacity`), the high bits count
+//! laps in units of `one_lap`, the smallest power of two above the capacity. Keeping index and
+//! lap apart lets the capacity be any number without a division on the hot path.
+//!
+//! For the slot at index `i`, on lap `L` (position `p = L + i`):
+//!
+//! * stamp `== p`: empty, ready for the producer that claims position `p`;
+//! * stamp `== p + 1`: full, ready for the consumer that claims position `p`;
+//! * after that consumer takes the value, stamp becomes `p + one_lap`: ready for the producer
+//!   of the next lap.
+//!
+//! A producer claims position `tail` by CAS on `tail`, writes the value, then publishes it with
+//! a Release store of the stamp; a consumer claims `head` the same way and hands the slot back.
+//! The CAS on the position makes each slot owned by exactly one thread between claim and
+//! publish, which is why the `UnsafeCell` accesses never race.
+
+use crate::sync::{fence, AtomicUsize, Backoff, CachePadded, Ordering, UnsafeCell};
+use std::fmt;
+use std::mem::MaybeUninit;
+
+struct Slot<T> {
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A bounded lock-free multi-producer multi-consumer queue.
+///
+/// `try_push` hands the item back when the ring is full; `try_pop` returns `None` only when the
+/// ring is truly empty: a slot a producer has claimed but not yet published is waited for (a
+/// few instructions, the producer's copy of the value), never reported as empty. That matters
+/// to the inbox: an empty answer may send a consumer to sleep.
+///
+/// ```
+/// use gudp::ring::Ring;
+/// let ring = Ring::new(2);
+/// assert_eq!(ring.try_push("a"), Ok(()));
+/// assert_eq!(ring.try_push("b"), Ok(()));
+/// assert_eq!(ring.try_push("c"), Err("c")); // full: the item comes back
+/// assert_eq!(ring.try_pop(), Some("a"));
+/// assert_eq!(ring.len(), 1);
+/// ```
+pub struct Ring<T> {
+    /// Next position to pop. Own cache line: consumers hammer it, producers rarely read it.
+    head: CachePadded<AtomicUsize>,
+    /// Next position to push. Own cache line: producers hammer it.
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[Slot<T>]>,
+    capacity: usize,
+    one_lap: usize,
+}
+
+// SAFETY: the ring moves `T` values between threads (so `T: Send` is required) and never hands
+// out references to them, so `T: Sync` is not needed. Slot ownership is serialized by the
+// position CASes and stamps, as the module documentation explains.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above; shared access only moves values in and out under the stamp protocol.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// Creates a ring that holds up to `capacity` items.
+    ///
+    /// # Panics
+    /// If `capacity` is zero or so large that positions could not encode it.
+    ///
+    /// ```
+    /// let ring: gudp::ring::Ring<u32> = gudp::ring::Ring::new(1000);
+    /// assert_eq!(ring.capacity(), 1000);
+    /// ```
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "ring capacity must be at least 1");
+        let one_lap = (capacity + 1)
+            .checked_next_power_of_two()
+            .expect("ring capacity too large");
+        let slots = (0..capacity)
+            .map(|index| Slot {
+                stamp: AtomicUsize::new(index),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            slots,
+            capacity,
+            one_lap,
+        }
+    }
+
+    /// The maximum number of items the ring holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The position after `position`: the next index, or index 0 of the next lap.
+    #[inline]
+    fn advance(&self, position: usize) -> usize {
+        let index = position & (self.one_lap - 1);
+        if index + 1 < self.capacity {
+            position + 1
+        } else {
+            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    #[inline]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        let index = position & (self.one_lap - 1);
+        debug_assert!(index < self.capacity);
+        // SAFETY: positions are only ever built by `advance` from 0, so their index bits are
+        // always below `capacity`, the length of `slots`.
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
+    /// Pushes `value`, or returns it if the ring is full.
+    pub fn try_push(&self, value: T) -> Result<(), T> {
+        let mut backoff = Backoff::new();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(tail);
+            // Acquire: pairs with the Release stamp store of the consumer that emptied the
+            // slot, so its read of the old value happens before our write of the new one.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                // The slot is free on this lap: try to claim the position. SeqCst on success
+                // keeps claims in one total order with the fenced full/empty checks below.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.advance(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the CAS made us the only owner of this slot until we publish
+                        // it; the stamp proved the previous value was taken out.
+                        slot.value.with_mut(|cell| unsafe { (*cell).write(value) });
+                        // Release: publishes the value to the consumer that Acquires the stamp.
+                        slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(actual) => {
+                        tail = actual;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail.wrapping_add(1) {
+                // The slot still holds last lap's value. Full, unless a consumer already
+                // claimed it: look at head. The fence orders this read after our stamp read
+                // in the SeqCst order, so a head we read as unmoved really was unmoved then.
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(value);
+                }
+                // A consumer claimed the slot and is moving the value out: wait for it.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer got ahead of us: catch up.
+                backoff.spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Pops the oldest item, or returns `None` if the ring is empty.
+    pub fn try_pop(&self) -> Option<T> {
+        let mut backoff = Backoff::new();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(head);
+            // Acquire: pairs with the producer's Release stamp store: the value is visible.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == head.wrapping_add(1) {
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.advance(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the stamp says a producer published a value here and the CAS
+                        // made us its only consumer; we move it out exactly once.
+                        let value = slot
+                            .value
+                            .with_mut(|cell| unsafe { (*cell).assume_init_read() });
+                        // Release: our read of the value happens before the next lap's write.
+                        slot.stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        return Some(value);
+                    }
+                    Err(actual) => {
+                        head = actual;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == head {
+                // Nothing published here on this lap. Empty, unless a producer has claimed the
+                // position and is still writing: look at tail (fenced, as in `try_push`).
+                fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail == head {
+                    return None;
+                }
+                // Claimed but not yet published: not empty. Wait for the producer.
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // Another consumer got ahead of us: catch up.
+                backoff.spin();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The number of items in the ring (a snapshot: it may change at once).
+    pub fn len(&self) -> usize {
+        loop {
+            // SeqCst loads: a consistent pair, re-read until tail did not move in between.
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                return self.distance(head, tail);
+            }
+        }
+    }
+
+    /// Whether the ring is empty (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        head == tail
+    }
+
+    fn distance(&self, head: usize, tail: usize) -> usize {
+        let mask = self.one_lap - 1;
+        let (head_index, tail_index) = (head & mask, tail & mask);
+        if head_index < tail_index {
+            tail_index - head_index
+        } else if head_index > tail_index {
+            self.capacity - head_index + tail_index
+        } else if tail == head {
+            0
+        } else {
+            self.capacity
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no other thread can touch the ring; every position in head..tail holds
+        // a published value that was never popped.
+        let mut position = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        while position != tail {
+            let slot = self.slot(position);
+            // SAFETY: positions between head and tail hold initialized values; each is
+            // dropped exactly once because we walk each position once.
+            slot.value
+                .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
+            position = self.advance(position);
+        }
+    }
+}
+
+impl<T> fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::sync::Arc;
+
+    #[test]
+    fn fifo_and_wraps_many_laps() {
+        for capacity in [1, 2, 3, 5, 8] {
+            let ring = Ring::new(capacity);
+            let mut next_in = 0;
+            let mut next_out = 0;
+            for round in 0..100 {
+                let burst = round % (capacity + 1);
+                for _ in 0..burst {
+                    if ring.try_push(next_in).is_ok() {
+                        next_in += 1;
+                    }
+                }
+                assert!(ring.len() <= capacity);
+                while let Some(value) = ring.try_pop() {
+                    assert_eq!(value, next_out);
+                    next_out += 1;
+                }
+                assert!(ring.is_empty());
+            }
+            assert_eq!(next_in, next_out);
+        }
+    }
+
+    #[test]
+    fn len_counts_to_full() {
+        let ring = Ring::new(3);
+        for expected in 0..3 {
+            assert_eq!(ring.len(), expected);
+            ring.try_push(expected).unwrap();
+        }
+        assert_eq!(ring.len(), 3);
+        assert_eq!(ring.try_push(9), Err(9));
+        ring.try_pop();
+        ring.try_push(3).unwrap();
+        assert_eq!(ring.len(), 3);
+    }
+
+    struct Counted(Arc<StdAtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn leftover_items_are_dropped_exactly_once() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let ring = Ring::new(4);
+        for _ in 0..6 {
+            let _ = ring.try_push(Counted(drops.clone()));
+        }
+        // Two were refused and dropped by the caller.
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 2);
+        drop(ring.try_pop());
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 3);
+        drop(ring);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn concurrent_mpmc_delivers_each_item_once() {
+        const PER_PRODUCER: usize = 20_000;
+        let ring = Arc::new(Ring::new(7));
+        let received = Arc::new(StdAtomicUsize::new(0));
+        let sum = Arc::new(StdAtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for producer in 0..2 {
+                let ring = &ring;
+                scope.spawn(move || {
+                    for i in 0..PER_PRODUCER {
+                        let mut item = producer * PER_PRODUCER + i;
+                        while let Err(back) = ring.try_push(item) {
+                            item = back;
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+            }
+            for _ in 0..2 {
+                let (ring, received, sum) = (&ring, &received, &sum);
+                scope.spawn(move || {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    while received.load(Relaxed) < 2 * PER_PRODUCER {
+                        match ring.try_pop() {
+                            Some(item) => {
+                                sum.fetch_add(item, Relaxed);
+                                received.fetch_add(1, Relaxed);
+                            }
+                            None => std::thread::yield_now(),
+                        }
+                    }
+                });
+            }
+        });
+        let n = 2 * PER_PRODUCER;
+        assert_eq!(
+            sum.load(std::sync::atomic::Ordering::Relaxed),
+            n * (n - 1) / 2
+        );
+    }
+}
