@@ -21,6 +21,12 @@ use crate::sync::{fence, AtomicUsize, Backoff, CachePadded, Ordering, UnsafeCell
 use std::fmt;
 use std::mem::MaybeUninit;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitForWriter {
+    Yes,
+    No,
+}
+
 struct Slot<T> {
     stamp: AtomicUsize,
     value: UnsafeCell<MaybeUninit<T>>,
@@ -117,7 +123,7 @@ impl<T> Ring<T> {
     /// Pushes `value`, or returns it if the ring is full.
     pub fn try_push(&self, value: T) -> Result<(), T> {
         let mut backoff = Backoff::new();
-        let mut tail = self.tail.load(Ordering::Relaxed);
+        let mut tail = self.tail.load(Ordering::SeqCst);
         loop {
             let slot = self.slot(tail);
             // Acquire: pairs with the Release stamp store of the consumer that emptied the
@@ -150,25 +156,72 @@ impl<T> Ring<T> {
                 // claimed it: look at head. The fence orders this read after our stamp read
                 // in the SeqCst order, so a head we read as unmoved really was unmoved then.
                 fence(Ordering::SeqCst);
-                let head = self.head.load(Ordering::Relaxed);
+                let head = self.head.load(Ordering::SeqCst);
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(value);
                 }
                 // A consumer claimed the slot and is moving the value out: wait for it.
                 backoff.snooze();
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = self.tail.load(Ordering::SeqCst);
             } else {
                 // Another producer got ahead of us: catch up.
                 backoff.spin();
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = self.tail.load(Ordering::SeqCst);
             }
         }
     }
 
-    /// Pops the oldest item, or returns `None` if the ring is empty.
+    /// Pops the oldest item, or returns `None` if the ring is empty. If the oldest position has
+    /// been claimed by a producer that is still writing it, waits for that producer.
     pub fn try_pop(&self) -> Option<T> {
+        self.pop(WaitForWriter::Yes)
+    }
+
+    /// Pops the oldest item if it is ready; never waits on another thread. `None` means the
+    /// ring is empty *or* its oldest item is still being written by its producer.
+    ///
+    /// This is the pop for a consumer that will sleep on `None` and be woken by the producer
+    /// once it publishes (the inbox): sleeping on an item in flight is safe there because its
+    /// producer notifies only after publishing, and a frame loop is never held up by a
+    /// preempted producer.
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(4);
+    /// assert_eq!(ring.pop_ready(), None);
+    /// ring.try_push(1).unwrap();
+    /// assert_eq!(ring.pop_ready(), Some(1));
+    /// ```
+    pub fn pop_ready(&self) -> Option<T> {
+        self.pop(WaitForWriter::No)
+    }
+
+    /// Whether the oldest item is published and ready to pop (a snapshot).
+    ///
+    /// A consumer decides to sleep on this answer, so a stale `head` must not produce a false
+    /// `false`: if the slot we look at was already consumed (its stamp moved a lap ahead), our
+    /// `head` is behind and we catch up rather than report "not ready". The catch-up ends:
+    /// the Acquire load that saw the consumer's stamp store also makes its earlier `head` CAS
+    /// visible.
+    pub fn has_ready(&self) -> bool {
         let mut backoff = Backoff::new();
-        let mut head = self.head.load(Ordering::Relaxed);
+        let mut head = self.head.load(Ordering::SeqCst);
+        loop {
+            // Acquire, as in `pop`: a `true` answer is acted on by popping.
+            let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+            if stamp == head.wrapping_add(1) {
+                return true;
+            }
+            if stamp == head || stamp.wrapping_add(self.one_lap) == head.wrapping_add(1) {
+                return false;
+            }
+            backoff.spin();
+            head = self.head.load(Ordering::SeqCst);
+        }
+    }
+
+    fn pop(&self, wait: WaitForWriter) -> Option<T> {
+        let mut backoff = Backoff::new();
+        let mut head = self.head.load(Ordering::SeqCst);
         loop {
             let slot = self.slot(head);
             // Acquire: pairs with the producer's Release stamp store: the value is visible.
@@ -196,21 +249,27 @@ impl<T> Ring<T> {
                         backoff.spin();
                     }
                 }
-            } else if stamp == head {
-                // Nothing published here on this lap. Empty, unless a producer has claimed the
-                // position and is still writing: look at tail (fenced, as in `try_push`).
+            } else if stamp == head || stamp.wrapping_add(self.one_lap) == head.wrapping_add(1) {
+                // Not ready for us: nothing published here on this lap yet, or last lap's
+                // consumer is still moving its value out.
+                if wait == WaitForWriter::No {
+                    return None;
+                }
+                // Empty, unless a producer has claimed position `head` and is still writing:
+                // look at tail. The fence orders this read after our stamp read in the SeqCst
+                // order, as in `try_push`.
                 fence(Ordering::SeqCst);
-                let tail = self.tail.load(Ordering::Relaxed);
+                let tail = self.tail.load(Ordering::SeqCst);
                 if tail == head {
                     return None;
                 }
-                // Claimed but not yet published: not empty. Wait for the producer.
+                // Claimed but not yet published: not empty. Wait for its owner.
                 backoff.snooze();
-                head = self.head.load(Ordering::Relaxed);
+                head = self.head.load(Ordering::SeqCst);
             } else {
                 // Another consumer got ahead of us: catch up.
                 backoff.spin();
-                head = self.head.load(Ordering::Relaxed);
+                head = self.head.load(Ordering::SeqCst);
             }
         }
     }

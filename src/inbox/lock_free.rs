@@ -53,10 +53,13 @@ impl<T> Shared<T> {
         first
     }
 
-    /// Pops one item; if more are left, passes a wake on to the next sleeper.
+    /// Pops one ready item; if more are ready, passes a wake on to the next sleeper.
+    ///
+    /// Consumers never wait for a producer: an item still being written counts as not there
+    /// yet, and sleeping on it is safe because its producer notifies after publishing it.
     fn pop(&self) -> Option<T> {
-        let item = self.ring.try_pop()?;
-        if !self.ring.is_empty() {
+        let item = self.ring.pop_ready()?;
+        if self.ring.has_ready() {
             self.parker.notify_one();
         }
         Some(item)
@@ -81,7 +84,7 @@ impl<T> Shared<T> {
     ) -> Result<usize, CloseReason> {
         let mut taken = 0;
         while taken < max {
-            match self.ring.try_pop() {
+            match self.ring.pop_ready() {
                 Some(item) => {
                     out.extend(Some(item));
                     taken += 1;
@@ -90,7 +93,7 @@ impl<T> Shared<T> {
             }
         }
         if taken > 0 {
-            if !self.ring.is_empty() {
+            if self.ring.has_ready() {
                 self.parker.notify_one(); // we leave items behind: pass the wake on
             }
             return Ok(taken);
@@ -113,9 +116,9 @@ impl<T> Shared<T> {
                 Err(TryRecvError::Empty) => {}
             }
             let key = self.parker.prepare_park();
-            // The re-check after announcing (Dekker). `is_empty` counts a claimed but
-            // unpublished slot as not empty, so we never sleep on an item in flight.
-            if !self.ring.is_empty() || self.status.is_finished() {
+            // The re-check after announcing (Dekker): an item published before the producer's
+            // fence is seen here, or the producer sees us in `sleepers` and wakes us.
+            if self.ring.has_ready() || self.status.is_finished() {
                 self.parker.cancel_park();
                 continue;
             }
