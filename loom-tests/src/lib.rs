@@ -2,16 +2,16 @@
 //! the one helper they share. Build and run them with:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-//!     cargo test -p loom-tests --release --target-dir target-loom -- --nocapture
+//! scripts/loom.sh            # both inbox implementations, each model at its own bound
 //! ```
 //!
 //! Without `--cfg loom` this crate is empty.
 
-/// Runs `model` under loom's checker (bounds from the `LOOM_*` environment variables) and
-/// prints how many interleavings it explored, for `docs/proofs.md`.
+/// Runs `model` under loom's checker with at most `preemptions` preemptions per interleaving
+/// (`LOOM_MAX_PREEMPTIONS`, if set, overrides it for every model) and prints how many
+/// interleavings it explored, for `docs/proofs.md`.
 #[cfg(loom)]
-pub fn check<F>(name: &str, model: F)
+pub fn check<F>(name: &str, preemptions: usize, model: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
@@ -20,7 +20,10 @@ where
 
     let explored = Arc::new(AtomicUsize::new(0));
     let counter = explored.clone();
-    let builder = loom::model::Builder::new();
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
     let bound = builder.preemption_bound;
     builder.check(move || {
         counter.fetch_add(1, Ordering::Relaxed);

@@ -26,7 +26,7 @@ use std::time::Duration;
 /// checks under the same lock before sleeping.
 #[test]
 fn no_lost_wakeup_one_consumer() {
-    check("inbox::no_lost_wakeup_one_consumer", || {
+    check("inbox::no_lost_wakeup_one_consumer", 3, || {
         let inbox = Inbox::new(1);
         let consumer = {
             let inbox = inbox.clone();
@@ -46,7 +46,7 @@ fn no_lost_wakeup_one_consumer() {
 /// stranded behind the close.
 #[test]
 fn no_lost_wakeup_two_consumers() {
-    check("inbox::no_lost_wakeup_two_consumers", || {
+    check("inbox::no_lost_wakeup_two_consumers", 3, || {
         let inbox = Inbox::new(1);
         let consumers: Vec<_> = (0..2)
             .map(|_| {
@@ -78,7 +78,7 @@ fn no_lost_wakeup_two_consumers() {
 /// attention the second item still has a consumer awake for it.
 #[test]
 fn wake_next_two_items_two_consumers() {
-    check("inbox::wake_next_two_items_two_consumers", || {
+    check("inbox::wake_next_two_items_two_consumers", 3, || {
         let inbox = Inbox::new(2);
         let other = {
             let inbox = inbox.clone();
@@ -108,7 +108,7 @@ fn wake_next_two_items_two_consumers() {
 /// the epoch under the lock before sleeping, so it either sees the bit or gets the signal.
 #[test]
 fn finish_wakes_all_consumers() {
-    check("inbox::finish_wakes_all_consumers", || {
+    check("inbox::finish_wakes_all_consumers", 3, || {
         let inbox = Inbox::<u8>::new(1);
         let consumers: Vec<_> = (0..3)
             .map(|_| {
@@ -131,7 +131,7 @@ fn finish_wakes_all_consumers() {
 /// once more after seeing the bit before it reports the reason.
 #[test]
 fn drain_rule_item_before_close() {
-    check("inbox::drain_rule_item_before_close", || {
+    check("inbox::drain_rule_item_before_close", 3, || {
         let inbox = Inbox::new(1);
         let consumer = {
             let inbox = inbox.clone();
@@ -166,7 +166,7 @@ fn drain_rule_item_before_close() {
 /// model makes the timeout fire at the worst moment, so loom explores exactly that race.
 #[test]
 fn timeout_passes_the_wake_on() {
-    check("inbox::timeout_passes_the_wake_on", || {
+    check("inbox::timeout_passes_the_wake_on", 3, || {
         let inbox = Inbox::new(1);
         let a = {
             let inbox = inbox.clone();
@@ -199,7 +199,7 @@ fn timeout_passes_the_wake_on() {
 /// the same drain rule as `try_recv` (final bit, then one more pop) before reporting the close.
 #[test]
 fn drain_into_gets_everything_then_close() {
-    check("inbox::drain_into_gets_everything_then_close", || {
+    check("inbox::drain_into_gets_everything_then_close", 3, || {
         let inbox = Inbox::new(2);
         let consumer = {
             let inbox = inbox.clone();

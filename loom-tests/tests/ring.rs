@@ -39,7 +39,7 @@ fn push_one<T>(ring: &Ring<T>, mut item: T) {
 /// in the order they entered.
 #[test]
 fn spsc_fifo_across_a_wrap() {
-    check("ring::spsc_fifo_across_a_wrap", || {
+    check("ring::spsc_fifo_across_a_wrap", 3, || {
         let ring = Arc::new(Ring::new(2));
         let producer = {
             let ring = ring.clone();
@@ -71,7 +71,7 @@ fn drain<T>(ring: &Ring<T>) -> Vec<T> {
 /// producer instead of reporting "empty" and moving on, so it cannot overtake that item.
 #[test]
 fn mpmc_each_item_exactly_once() {
-    check("ring::mpmc_each_item_exactly_once", || {
+    check("ring::mpmc_each_item_exactly_once", 3, || {
         let ring = Arc::new(Ring::new(2));
         let producers: Vec<_> = (0..2)
             .map(|i| {
@@ -108,7 +108,7 @@ fn mpmc_each_item_exactly_once() {
 /// reads `tail` after its own successful CAS), and consumers take positions in order.
 #[test]
 fn per_producer_fifo() {
-    check("ring::per_producer_fifo", || {
+    check("ring::per_producer_fifo", 3, || {
         let ring = Arc::new(Ring::new(4));
         let other = {
             let ring = ring.clone();
@@ -146,7 +146,7 @@ impl Drop for Tracked {
 /// never read again until a producer overwrites it.
 #[test]
 fn leftovers_dropped_exactly_once() {
-    check("ring::leftovers_dropped_exactly_once", || {
+    check("ring::leftovers_dropped_exactly_once", 3, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let ring = Arc::new(Ring::new(2));
         let consumer = {

@@ -14,7 +14,7 @@ use loom_tests::check;
 /// `fetch_or` can only add bits, so the second reason joins the first.
 #[test]
 fn exactly_one_first_finisher_and_both_reasons_kept() {
-    check("status::exactly_one_first_finisher", || {
+    check("status::exactly_one_first_finisher", 3, || {
         let word = Arc::new(StatusWord::new());
         let other = {
             let word = word.clone();
@@ -40,7 +40,7 @@ fn exactly_one_first_finisher_and_both_reasons_kept() {
 /// retry sees the final bit and gives up. No operation in the type can remove a bit.
 #[test]
 fn working_change_never_after_final() {
-    check("status::working_change_never_after_final", || {
+    check("status::working_change_never_after_final", 3, || {
         let word = Arc::new(StatusWord::new());
         let setter = {
             let word = word.clone();
