@@ -5,3 +5,6 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod sync;
+
+pub mod conditioner;
+pub mod protocol;
