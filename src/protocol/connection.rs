@@ -39,12 +39,17 @@ enum Kind {
 }
 
 /// An ack-eliciting packet in flight. (Ack-only packets are not tracked.)
+///
+/// A packet declared lost stays in the buffer (flagged) until its slot is reused, so that a
+/// late ack still yields an RTT sample: otherwise a path whose RTT exceeds the loss timeout
+/// would never be measured, and every packet would keep timing out.
 #[derive(Debug, Clone, Copy, Default)]
 struct SentPacket {
     /// Nanoseconds after the connection's creation.
     sent_at: u64,
     bytes: u32,
     kind: Kind,
+    lost: bool,
 }
 
 /// The shared state a connection reports into.
@@ -230,6 +235,7 @@ impl Connection {
             sent_at: self.at(now),
             bytes: len as u32,
             kind,
+            lost: false,
         };
         let Self {
             sent,
@@ -240,7 +246,9 @@ impl Connection {
         // Inserting the next sequence overwrites the slot of the packet one window older:
         // if that packet is still unresolved, it can no longer be acked and is lost.
         let inserted = sent.insert(seq, packet, |old, p| {
-            report_lost(old, p, loss, counters, cx);
+            if !p.lost {
+                report_lost(old, p, loss, counters, cx);
+            }
         });
         debug_assert!(inserted.is_ok(), "sequences are sent in order");
         self.advance_oldest();
@@ -251,7 +259,7 @@ impl Connection {
         let floor = self.next_seq.saturating_sub(self.sent.capacity());
         self.oldest_unresolved = self.oldest_unresolved.max(floor);
         while self.oldest_unresolved < self.next_seq
-            && self.sent.get(self.oldest_unresolved).is_none()
+            && self.sent.get(self.oldest_unresolved).is_none_or(|p| p.lost)
         {
             self.oldest_unresolved += 1;
         }
@@ -474,8 +482,6 @@ impl Connection {
         let Some(p) = self.sent.remove(seq) else {
             return;
         };
-        self.loss.record(false);
-        self.acked_rate.add(now, p.bytes as usize);
         if head {
             let sent_at = self.epoch + Duration::from_nanos(p.sent_at);
             self.rtt.sample(now.saturating_duration_since(sent_at));
@@ -484,6 +490,14 @@ impl Connection {
                     .push_back(Event::CongestionChanged { conn: cx.id, mode });
             }
         }
+        if p.lost {
+            // Already reported lost: the late ack only served as an RTT sample.
+            self.counters.late_acks += 1;
+            cx.counters.late_acks += 1;
+            return;
+        }
+        self.loss.record(false);
+        self.acked_rate.add(now, p.bytes as usize);
         if p.kind == Kind::Payload {
             self.counters.acked += 1;
             cx.counters.acked += 1;
@@ -510,11 +524,12 @@ impl Connection {
         let at = self.at(now);
         while self.oldest_unresolved < self.next_seq {
             let seq = self.oldest_unresolved;
-            if let Some(p) = self.sent.get(seq).copied() {
+            if let Some(p) = self.sent.get_mut(seq).filter(|p| !p.lost) {
                 if at < p.sent_at.saturating_add(timeout) {
                     break;
                 }
-                self.sent.remove(seq);
+                p.lost = true;
+                let p = *p;
                 report_lost(seq, p, &mut self.loss, &mut self.counters, cx);
             }
             self.oldest_unresolved += 1;
@@ -545,7 +560,7 @@ impl Connection {
                 if let Some(due) = self.ack_due {
                     d = d.min(due);
                 }
-                if let Some(p) = self.sent.get(self.oldest_unresolved) {
+                if let Some(p) = self.sent.get(self.oldest_unresolved).filter(|p| !p.lost) {
                     let lost_at =
                         self.epoch + Duration::from_nanos(p.sent_at) + self.loss_timeout(config);
                     d = d.min(lost_at);
@@ -561,7 +576,7 @@ impl Connection {
     /// Reports every unresolved application packet lost: the connection is ending.
     pub(crate) fn finish(&mut self, cx: &mut Ctx<'_>) {
         for seq in self.oldest_unresolved..self.next_seq {
-            if let Some(p) = self.sent.remove(seq) {
+            if let Some(p) = self.sent.remove(seq).filter(|p| !p.lost) {
                 report_lost(seq, p, &mut self.loss, &mut self.counters, cx);
             }
         }

@@ -280,6 +280,8 @@ pub struct ConnectionCounters {
     pub acked: u64,
     /// Application packets lost.
     pub lost: u64,
+    /// Acks that arrived for packets already reported lost (used as RTT samples only).
+    pub late_acks: u64,
     /// Duplicate packets dropped.
     pub duplicates: u64,
     /// Stale packets dropped.

@@ -87,6 +87,16 @@ impl<T: Copy + Default> SequenceBuffer<T> {
         (self.tags[i] == seq).then(|| &self.values[i])
     }
 
+    /// The entry stored for exactly `seq`, mutably.
+    pub(crate) fn get_mut(&mut self, seq: u64) -> Option<&mut T> {
+        let i = self.index(seq);
+        if self.tags[i] == seq {
+            Some(&mut self.values[i])
+        } else {
+            None
+        }
+    }
+
     /// Removes and returns the entry for exactly `seq`.
     pub(crate) fn remove(&mut self, seq: u64) -> Option<T> {
         let i = self.index(seq);
