@@ -9,7 +9,9 @@ use super::congestion::{CongestionController, CongestionMode, Pacer};
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
 use super::seq::{extend_backwards, extend_sequence};
 use super::seq_buffer::SequenceBuffer;
-use super::wire::{AckFields, ConnectedHeader, Packet, CONNECTED_HEADER_LEN, TOKEN_LEN};
+use super::wire::{
+    AckFields, ConnectedHeader, Packet, ACK_DELAY_UNIT_MICROS, CONNECTED_HEADER_LEN, TOKEN_LEN,
+};
 use super::{
     Config, ConnectionCounters, ConnectionId, ConnectionStats, DisconnectReason, DropReason,
     EndpointCounters, Event, PacketId, Role, SendError,
@@ -94,6 +96,8 @@ pub(crate) struct Connection {
     oldest_unresolved: u64,
     received: SequenceBuffer<()>,
     last_received: Instant,
+    /// When the newest sequence (the one our acks name) arrived.
+    latest_received_at: Instant,
     last_eliciting_sent: Instant,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
@@ -137,6 +141,7 @@ impl Connection {
             oldest_unresolved: 0,
             received: SequenceBuffer::new(config.received_window),
             last_received: now,
+            latest_received_at: now,
             last_eliciting_sent: now,
             ack_due: None,
             eliciting_unacked: 0,
@@ -184,8 +189,8 @@ impl Connection {
         rto.max(config.min_loss_timeout)
     }
 
-    /// Acknowledgement fields for the next outgoing packet.
-    pub(crate) fn ack_fields(&self) -> Option<AckFields> {
+    /// Acknowledgement fields for a packet sent at `now`.
+    pub(crate) fn ack_fields(&self, now: Instant) -> Option<AckFields> {
         let latest = self.received.next().checked_sub(1)?;
         let mut ack_bits = 0u32;
         for n in 0..32u64 {
@@ -196,21 +201,25 @@ impl Connection {
                 ack_bits |= 1 << n;
             }
         }
+        let held = now.saturating_duration_since(self.latest_received_at);
+        let units = held.as_micros() / u128::from(ACK_DELAY_UNIT_MICROS);
+        let ack_delay = u16::try_from(units).unwrap_or(u16::MAX);
         Some(AckFields {
             ack: latest as u16,
             ack_bits,
+            ack_delay,
         })
     }
 
     /// Takes the next sequence number for an outgoing connected packet.
-    pub(crate) fn take_header(&mut self) -> (u64, ConnectedHeader) {
+    pub(crate) fn take_header(&mut self, now: Instant) -> (u64, ConnectedHeader) {
         let seq = self.next_seq;
         self.next_seq += 1;
         (
             seq,
             ConnectedHeader {
                 sequence: seq as u16,
-                ack: self.ack_fields(),
+                ack: self.ack_fields(now),
             },
         )
     }
@@ -295,7 +304,7 @@ impl Connection {
             cx.counters.paced += 1;
             return Err(SendError::Paced { retry_at });
         }
-        let (seq, header) = self.take_header();
+        let (seq, header) = self.take_header(now);
         let len = Packet::Payload { header, payload }
             .encode(cx.config.protocol_id, out)
             .map_err(|e| SendError::BufferTooSmall { needed: e.needed })?;
@@ -390,7 +399,7 @@ impl Connection {
                 if !(keepalive || ack) || out.len() < CONNECTED_HEADER_LEN {
                     return None;
                 }
-                let (seq, header) = self.take_header();
+                let (seq, header) = self.take_header(now);
                 if keepalive {
                     let len = Packet::Keepalive { header }.encode(id, out).ok()?;
                     cx.counters.keepalives_sent += 1;
@@ -429,6 +438,9 @@ impl Connection {
             return Err(DropReason::Duplicate);
         }
         // Not stale, so the insert cannot fail; skipped slots are cleared.
+        if seq >= self.received.next() {
+            self.latest_received_at = now;
+        }
         let _ = self.received.insert(seq, (), |_, ()| {});
         self.last_received = now;
         self.received_rate.add(now, len);
@@ -440,7 +452,10 @@ impl Connection {
         match kind {
             ConnectedKind::Payload | ConnectedKind::Keepalive => {
                 self.eliciting_unacked += 1;
-                let due = if self.eliciting_unacked >= cx.config.ack_threshold {
+                // A packet that arrived 16 or more behind the newest leaves the 33-sequence
+                // ack range soon: acknowledge it before it does.
+                let far_behind = seq + 16 <= self.received.next() - 1;
+                let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
                     now
                 } else {
                     now + cx.config.max_ack_delay
@@ -467,24 +482,31 @@ impl Connection {
         let Some(head) = extend_backwards(latest_sent, ack.ack) else {
             return;
         };
-        self.ack_one(now, head, true, cx);
+        // A saturated delay says only "held for a long time": no usable RTT sample.
+        let delay = (ack.ack_delay != u16::MAX)
+            .then(|| Duration::from_micros(u64::from(ack.ack_delay) * ACK_DELAY_UNIT_MICROS));
+        self.ack_one(now, head, delay, cx);
         for n in 0..32u64 {
             if ack.ack_bits & (1 << n) != 0 {
                 if let Some(s) = head.checked_sub(n + 1) {
-                    self.ack_one(now, s, false, cx);
+                    self.ack_one(now, s, None, cx);
                 }
             }
         }
         self.advance_oldest();
     }
 
-    fn ack_one(&mut self, now: Instant, seq: u64, head: bool, cx: &mut Ctx<'_>) {
+    /// Resolves one acked sequence; `rtt_delay` is the peer's ack delay when `seq` is the
+    /// newest sequence the ack names (the only one that gives an RTT sample).
+    fn ack_one(&mut self, now: Instant, seq: u64, rtt_delay: Option<Duration>, cx: &mut Ctx<'_>) {
         let Some(p) = self.sent.remove(seq) else {
             return;
         };
-        if head {
+        if let Some(delay) = rtt_delay {
             let sent_at = self.epoch + Duration::from_nanos(p.sent_at);
-            self.rtt.sample(now.saturating_duration_since(sent_at));
+            let raw = now.saturating_duration_since(sent_at);
+            // A delay larger than the whole round trip is bogus: keep the raw sample.
+            self.rtt.sample(if delay < raw { raw - delay } else { raw });
             if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
                 cx.events
                     .push_back(Event::CongestionChanged { conn: cx.id, mode });

@@ -823,13 +823,13 @@ impl Endpoint {
     /// [`Config::disconnect_copies`] disconnect packets through
     /// [`poll_transmit`](Self::poll_transmit); unresolved packets are reported lost and
     /// [`Event::Disconnected`] (`ClosedLocally`) is queued. An unknown id is ignored.
-    pub fn close(&mut self, _now: Instant, conn: ConnectionId) {
+    pub fn close(&mut self, now: Instant, conn: ConnectionId) {
         let copies = self.config.disconnect_copies;
         let Some((c, _)) = self.parts(conn) else {
             return;
         };
         if !matches!(c.phase, Phase::Requesting { .. }) {
-            let (_, header) = c.take_header();
+            let (_, header) = c.take_header(now);
             let (peer, session) = (c.peer, c.session);
             // A full reply queue only costs the peer an idle timeout; the close still happens.
             if self

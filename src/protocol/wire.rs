@@ -22,10 +22,12 @@ pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
 /// Size of an accept or denied packet.
 pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
 /// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits).
-pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4;
+pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
+/// Unit of the `ack_delay` field, in microseconds.
+pub const ACK_DELAY_UNIT_MICROS: u64 = 100;
 /// Size of a disconnect packet (connected header and the 64-bit session).
 pub const DISCONNECT_LEN: usize = CONNECTED_HEADER_LEN + 8;
-/// Flags bit: the `ack` and `ack_bits` fields are meaningful.
+/// Flags bit: the `ack`, `ack_bits` and `ack_delay` fields are meaningful.
 pub const FLAG_HAS_ACK: u8 = 0x01;
 
 /// The packet type byte (offset 4 of every datagram).
@@ -78,6 +80,10 @@ pub struct AckFields {
     pub ack: u16,
     /// Bit `n` set: sequence `ack - 1 - n` was received.
     pub ack_bits: u32,
+    /// How long the sender held `ack` before sending this packet, in units of
+    /// [`ACK_DELAY_UNIT_MICROS`] (saturating at 65535). The receiver subtracts it from its RTT
+    /// sample, so samples do not depend on when the peer happened to send.
+    pub ack_delay: u16,
 }
 
 /// The header of every connected packet (payload, keepalive, ack, disconnect).
@@ -156,7 +162,7 @@ pub enum Packet<'a> {
 pub enum NonCanonical {
     /// Reserved flag bits (all but bit 0) must be zero.
     ReservedFlags,
-    /// Without the has-ack flag, `ack` and `ack_bits` must be zero.
+    /// Without the has-ack flag, `ack`, `ack_bits` and `ack_delay` must be zero.
     AckWithoutFlag,
     /// Handshake padding must be zero bytes.
     Padding,
@@ -261,9 +267,14 @@ fn decode_header(d: &[u8]) -> Result<ConnectedHeader, DecodeError> {
     let sequence = read_u16(d, 6);
     let ack = read_u16(d, 8);
     let ack_bits = read_u32(d, 10);
+    let ack_delay = read_u16(d, 14);
     let ack = if flags & FLAG_HAS_ACK != 0 {
-        Some(AckFields { ack, ack_bits })
-    } else if ack != 0 || ack_bits != 0 {
+        Some(AckFields {
+            ack,
+            ack_bits,
+            ack_delay,
+        })
+    } else if ack != 0 || ack_bits != 0 || ack_delay != 0 {
         return Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag));
     } else {
         None
@@ -275,7 +286,7 @@ fn decode_header(d: &[u8]) -> Result<ConnectedHeader, DecodeError> {
 ///
 /// ```
 /// use gudp::protocol::wire::{decode, Packet, DEFAULT_PROTOCOL_ID};
-/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0];
+/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0, 0];
 /// match decode(DEFAULT_PROTOCOL_ID, &d).unwrap() {
 ///     Packet::Keepalive { header } => assert_eq!(header.sequence, 7),
 ///     other => panic!("{other:?}"),
@@ -461,6 +472,7 @@ fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
             AckFields {
                 ack: 0,
                 ack_bits: 0,
+                ack_delay: 0,
             },
         ),
     };
@@ -468,6 +480,7 @@ fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
     out[6..8].copy_from_slice(&h.sequence.to_be_bytes());
     out[8..10].copy_from_slice(&ack.ack.to_be_bytes());
     out[10..14].copy_from_slice(&ack.ack_bits.to_be_bytes());
+    out[14..16].copy_from_slice(&ack.ack_delay.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -500,11 +513,12 @@ mod tests {
                     ack: Some(AckFields {
                         ack: 0x00ff,
                         ack_bits: 0x8000_0001,
+                        ack_delay: 0x0032,
                     }),
                 },
                 payload: b"hi",
             },
-            "47554401 10 01 0102 00ff 80000001 6869",
+            "47554401 10 01 0102 00ff 80000001 0032 6869",
         );
         check_vector(
             Packet::Keepalive {
@@ -513,7 +527,7 @@ mod tests {
                     ack: None,
                 },
             },
-            "47554401 11 00 0000 0000 00000000",
+            "47554401 11 00 0000 0000 00000000 0000",
         );
         check_vector(
             Packet::Ack {
@@ -522,10 +536,11 @@ mod tests {
                     ack: Some(AckFields {
                         ack: 0x0005,
                         ack_bits: 0x0000_000b,
+                        ack_delay: 0xffff,
                     }),
                 },
             },
-            "47554401 12 01 ffff 0005 0000000b",
+            "47554401 12 01 ffff 0005 0000000b ffff",
         );
         check_vector(
             Packet::Disconnect {
@@ -535,7 +550,7 @@ mod tests {
                 },
                 session: 0x0123_4567_89ab_cdef,
             },
-            "47554401 13 00 0009 0000 00000000 0123456789abcdef",
+            "47554401 13 00 0009 0000 00000000 0000 0123456789abcdef",
         );
         check_vector(
             Packet::Challenge {
@@ -587,25 +602,29 @@ mod tests {
             Err(DecodeError::UnknownType { byte: 0x7f })
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 00 0000 0000 0000000000")),
+            decode(id, &hex("47554401 11 00 0000 0000 00000000 000000")),
             Err(DecodeError::BadLength {
                 packet_type: PacketType::Keepalive,
+                len: 17
+            })
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 10 00 0000 0000 00000000 00")),
+            Err(DecodeError::BadLength {
+                packet_type: PacketType::Payload,
                 len: 15
             })
         );
         assert_eq!(
-            decode(id, &hex("47554401 10 00 0000 0000 000000")),
-            Err(DecodeError::BadLength {
-                packet_type: PacketType::Payload,
-                len: 13
-            })
-        );
-        assert_eq!(
-            decode(id, &hex("47554401 11 02 0000 0000 00000000")),
+            decode(id, &hex("47554401 11 02 0000 0000 00000000 0000")),
             Err(DecodeError::NonCanonical(NonCanonical::ReservedFlags))
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 00 0000 0001 00000000")),
+            decode(id, &hex("47554401 11 00 0000 0001 00000000 0000")),
+            Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 11 00 0000 0000 00000000 0001")),
             Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
         );
         let mut request = hex("47554401 01 0000000000000007");
@@ -627,7 +646,7 @@ mod tests {
 
     #[test]
     fn encode_reports_the_size_it_needs() {
-        let mut small = [0u8; 13];
+        let mut small = [0u8; 15];
         let p = Packet::Keepalive {
             header: ConnectedHeader {
                 sequence: 1,
@@ -636,7 +655,7 @@ mod tests {
         };
         assert_eq!(
             p.encode(DEFAULT_PROTOCOL_ID, &mut small),
-            Err(BufferTooSmall { needed: 14 })
+            Err(BufferTooSmall { needed: 16 })
         );
     }
 }

@@ -235,7 +235,20 @@ impl Sim {
                 match self.send(node, conn, size) {
                     Ok(_) => {}
                     Err(SendError::Paced { .. }) => paced += 1,
-                    Err(e) => panic!("send failed: {e:?}"),
+                    Err(e) => panic!(
+                        "send failed at {:?}: {e:?}; disconnects {:?}, peer's {:?}",
+                        self.elapsed(),
+                        self.nodes[node]
+                            .disconnects()
+                            .iter()
+                            .map(|d| (d.0 - self.t0, d.1))
+                            .collect::<Vec<_>>(),
+                        self.nodes[1 - node.min(1)]
+                            .disconnects()
+                            .iter()
+                            .map(|d| (d.0 - self.t0, d.1))
+                            .collect::<Vec<_>>(),
+                    ),
                 }
             }
             self.run_for(interval);
