@@ -2,8 +2,6 @@
 
 mod protocol_sim;
 
-use std::time::Duration;
-
 use gudp::protocol::wire::{self, Packet, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
 use gudp::protocol::{Config, DisconnectReason, DropReason, Endpoint, Event, Incoming, Role};
 use protocol_sim::{link, secs, Sim, MS};

@@ -47,11 +47,14 @@ impl CongestionController {
     /// use gudp::protocol::{Config, CongestionController, CongestionMode};
     /// let t0 = Instant::now();
     /// let mut c = CongestionController::new(t0, &Config::default());
-    /// assert_eq!(c.on_rtt(t0, Duration::from_millis(300)), Some(CongestionMode::Bad));
-    /// // Good conditions from 1 s on: good again 4 s (the penalty) later.
-    /// c.on_rtt(t0 + Duration::from_secs(1), Duration::from_millis(100));
-    /// assert_eq!(c.deadline(), Some(t0 + Duration::from_secs(5)));
-    /// assert_eq!(c.advance(t0 + Duration::from_secs(5)), Some(CongestionMode::Good));
+    /// // After 12 s of good conditions the 4 s penalty has halved once, to 2 s.
+    /// let t = t0 + Duration::from_secs(12);
+    /// assert_eq!(c.on_rtt(t, Duration::from_millis(300)), Some(CongestionMode::Bad));
+    /// assert_eq!(c.penalty(), Duration::from_secs(2));
+    /// // Good conditions from 13 s on: good again 2 s (the penalty) later.
+    /// c.on_rtt(t + Duration::from_secs(1), Duration::from_millis(100));
+    /// assert_eq!(c.deadline(), Some(t + Duration::from_secs(3)));
+    /// assert_eq!(c.advance(t + Duration::from_secs(3)), Some(CongestionMode::Good));
     /// ```
     pub fn new(now: Instant, config: &Config) -> Self {
         Self {

@@ -268,7 +268,10 @@ impl Connection {
         let floor = self.next_seq.saturating_sub(self.sent.capacity());
         self.oldest_unresolved = self.oldest_unresolved.max(floor);
         while self.oldest_unresolved < self.next_seq
-            && self.sent.get(self.oldest_unresolved).is_none_or(|p| p.lost)
+            && self
+                .sent
+                .get(self.oldest_unresolved)
+                .map_or(true, |p| p.lost)
         {
             self.oldest_unresolved += 1;
         }
@@ -454,7 +457,7 @@ impl Connection {
                 self.eliciting_unacked += 1;
                 // A packet that arrived 16 or more behind the newest leaves the 33-sequence
                 // ack range soon: acknowledge it before it does.
-                let far_behind = seq + 16 <= self.received.next() - 1;
+                let far_behind = seq + 16 < self.received.next();
                 let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
                     now
                 } else {

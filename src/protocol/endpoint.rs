@@ -332,7 +332,7 @@ impl Endpoint {
         if deadline <= now && conn.queued {
             return;
         }
-        if conn.scheduled.is_none_or(|s| deadline < s) {
+        if conn.scheduled.map_or(true, |s| deadline < s) {
             conn.scheduled = Some(deadline);
             self.timers
                 .push(Reverse((deadline, id.index, id.generation)));
