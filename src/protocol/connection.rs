@@ -110,8 +110,10 @@ pub(crate) struct Connection {
     congestion: CongestionController,
     pacer: Pacer,
     counters: ConnectionCounters,
-    /// The deadline of this connection's live timer-heap entry.
+    /// The deadline of this connection's live timer-heap entry, if it has one.
     pub(crate) scheduled: Option<Instant>,
+    /// Token of the live timer-heap entry (incremented on every push).
+    pub(crate) timer_token: u32,
     /// Whether this connection is in the endpoint's ready-to-transmit queue.
     pub(crate) queued: bool,
 }
@@ -159,8 +161,14 @@ impl Connection {
             pacer: Pacer::new(),
             counters: ConnectionCounters::default(),
             scheduled: None,
+            timer_token: 0,
             queued: false,
         }
+    }
+
+    /// Whether a timer-heap entry carrying `token` is this connection's live one.
+    pub(crate) fn is_timer_live(&self, token: u32) -> bool {
+        self.scheduled.is_some() && token == self.timer_token
     }
 
     pub(crate) fn is_connected(&self) -> bool {

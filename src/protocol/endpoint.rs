@@ -101,6 +101,10 @@ pub struct EndpointCounters {
     pub denied: u64,
     /// Disconnect packets sent.
     pub disconnects_sent: u64,
+    /// Timer-heap entries that fired for their connection.
+    pub timers_fired: u64,
+    /// Timer-heap entries discarded because an earlier deadline superseded them.
+    pub timers_superseded: u64,
     /// Connections closed by the peer.
     pub disconnects_received: u64,
 }
@@ -163,7 +167,9 @@ pub struct Endpoint {
     free: Vec<u32>,
     live: usize,
     by_addr: HashMap<SocketAddr, ConnectionId>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// (deadline, slot index, generation, timer token): only the entry whose token matches
+    /// its connection's latest is live; the others are skipped when they surface.
+    timers: BinaryHeap<Reverse<(Instant, u32, u32, u32)>>,
     ready: VecDeque<ConnectionId>,
     replies: VecDeque<(SocketAddr, Reply)>,
     events: VecDeque<Event>,
@@ -334,8 +340,9 @@ impl Endpoint {
         }
         if conn.scheduled.map_or(true, |s| deadline < s) {
             conn.scheduled = Some(deadline);
-            self.timers
-                .push(Reverse((deadline, id.index, id.generation)));
+            conn.timer_token = conn.timer_token.wrapping_add(1);
+            let entry = (deadline, id.index, id.generation, conn.timer_token);
+            self.timers.push(Reverse(entry));
             if self.timers.len() > 2 * self.live + 64 {
                 self.compact_timers();
             }
@@ -346,12 +353,10 @@ impl Endpoint {
     fn compact_timers(&mut self) {
         let slots = &self.slots;
         self.timers
-            .retain(|Reverse((deadline, index, generation))| {
+            .retain(|Reverse((_, index, generation, token))| {
                 slots.get(*index as usize).is_some_and(|s| {
                     s.generation == *generation
-                        && s.conn
-                            .as_ref()
-                            .is_some_and(|c| c.scheduled == Some(*deadline))
+                        && s.conn.as_ref().is_some_and(|c| c.is_timer_live(*token))
                 })
             });
     }
@@ -791,19 +796,22 @@ impl Endpoint {
     /// keepalives, idle timeouts, congestion mode changes. Costs O(log n) per due timer,
     /// independent of the number of idle connections.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((deadline, index, generation))) = self.timers.peek() {
+        while let Some(&Reverse((deadline, index, generation, token))) = self.timers.peek() {
             if deadline > now {
                 break;
             }
             self.timers.pop();
             let id = ConnectionId { index, generation };
             let Some((conn, mut cx)) = self.parts(id) else {
+                self.counters.timers_superseded += 1;
                 continue;
             };
-            if conn.scheduled != Some(deadline) {
-                continue; // superseded by an earlier entry
+            if !conn.is_timer_live(token) {
+                cx.counters.timers_superseded += 1;
+                continue;
             }
             conn.scheduled = None;
+            cx.counters.timers_fired += 1;
             match conn.on_timeout(now, &mut cx) {
                 Some(reason) => self.end(id, reason),
                 None => self.reschedule(id, now),
@@ -816,7 +824,7 @@ impl Endpoint {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers
             .peek()
-            .map(|Reverse((deadline, _, _))| *deadline)
+            .map(|Reverse((deadline, _, _, _))| *deadline)
     }
 
     /// Closes a connection: a connected (or nearly connected) peer is sent
@@ -853,6 +861,55 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// Many idle connections cost nothing between their deadlines, and superseded timer
+    /// entries do not pile up.
+    #[test]
+    fn timers_scale_with_due_work_not_with_connections() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default(), [0; 16]);
+        for i in 0..2_000u32 {
+            let peer = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1000));
+            let conn = Connection::new(
+                t0,
+                peer,
+                Role::Server,
+                u64::from(i),
+                Phase::Connected,
+                &ep.config,
+            );
+            let id = ep.insert(conn);
+            ep.reschedule(id, t0);
+        }
+        assert_eq!(ep.timers.len(), 2_000);
+        // Nothing is due before the first keepalive (250 ms): 10,000 calls fire nothing.
+        let before = ep.counters;
+        for i in 0..10_000u64 {
+            ep.handle_timeout(t0 + Duration::from_micros(i * 20));
+            assert!(ep.next_deadline() >= Some(t0 + Duration::from_millis(250)));
+        }
+        assert_eq!(ep.counters, before);
+        // At the keepalive deadline each connection fires once and sends one keepalive.
+        let t1 = t0 + Duration::from_millis(250);
+        ep.handle_timeout(t1);
+        assert_eq!(ep.counters.timers_fired, 2_000);
+        let mut buf = [0u8; 64];
+        let mut sent = 0;
+        while ep.poll_transmit(t1, &mut buf).is_some() {
+            sent += 1;
+        }
+        assert_eq!(sent, 2_000);
+        // Repeated earlier deadlines (acks due) supersede entries; compaction bounds the heap.
+        let id = ep.by_addr[&SocketAddr::from(([10, 0, 0, 1], 1000))];
+        for k in 0..10_000u64 {
+            let now = t1 + Duration::from_micros(k);
+            let (conn, _) = ep.parts(id).unwrap();
+            conn.scheduled = conn.scheduled.map(|d| d + Duration::from_secs(1));
+            ep.reschedule(id, now);
+            assert!(ep.timers.len() <= 2 * ep.live + 64);
+        }
+    }
 
     #[test]
     fn unknown_ids_are_errors_not_panics() {
