@@ -174,6 +174,11 @@ fn oversize_and_paced_sends_consume_no_sequence_number() {
         }
     };
     assert_eq!(ids.len(), 64);
+    assert_eq!(
+        sim.nodes[0].ep.can_send(sim.now, c),
+        Err(SendError::Paced { retry_at })
+    );
+    assert_eq!(sim.nodes[0].ep.can_send(retry_at, c), Ok(()));
     assert!(retry_at > sim.now && retry_at <= sim.now + MS);
     let mut buf = [0u8; 20];
     assert_eq!(

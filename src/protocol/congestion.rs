@@ -156,8 +156,13 @@ impl Pacer {
         Duration::from_secs(1) / rate.packets_per_second.max(1)
     }
 
-    /// May one packet be sent at `now` under `rate`? `Ok` takes a token; `Err` gives the
-    /// instant when the next token is available (and takes nothing).
+    /// May one packet be sent at `now` under `rate`? Takes nothing: `Err` gives the instant
+    /// when the next token is available.
+    pub fn check(&self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
+        self.next_tat(now, rate).map(|_| ())
+    }
+
+    /// Like [`check`](Self::check), but `Ok` takes the token.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -166,17 +171,24 @@ impl Pacer {
     /// let mut p = Pacer::new();
     /// assert!(p.try_acquire(t0, rate).is_ok());
     /// assert!(p.try_acquire(t0, rate).is_ok());
+    /// assert_eq!(p.check(t0, rate), Err(t0 + Duration::from_millis(100)));
     /// assert_eq!(p.try_acquire(t0, rate), Err(t0 + Duration::from_millis(100)));
     /// ```
     pub fn try_acquire(&mut self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
+        self.tat = Some(self.next_tat(now, rate)?);
+        Ok(())
+    }
+
+    /// The theoretical arrival time after sending one packet at `now`, or when sending is
+    /// next allowed.
+    fn next_tat(&self, now: Instant, rate: PacingRate) -> Result<Instant, Instant> {
         let t = Self::interval(rate);
         let tolerance = t * rate.burst.saturating_sub(1);
         let tat = self.tat.map_or(now, |tat| tat.max(now));
         if now.checked_add(tolerance).is_some_and(|limit| tat > limit) {
             return Err(tat.checked_sub(tolerance).unwrap_or(now));
         }
-        self.tat = Some(tat.checked_add(t).unwrap_or(tat));
-        Ok(())
+        Ok(tat.checked_add(t).unwrap_or(tat))
     }
 }
 

@@ -325,6 +325,16 @@ impl Connection {
         Ok((len, PacketId(seq)))
     }
 
+    /// Whether a payload could be sent at `now` (connected, pacing budget available).
+    pub(crate) fn can_send(&self, now: Instant, config: &Config) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::NotConnected);
+        }
+        self.pacer
+            .check(now, self.send_rate(config))
+            .map_err(|retry_at| SendError::Paced { retry_at })
+    }
+
     /// The pacing rate the current congestion mode allows.
     pub(crate) fn send_rate(&self, config: &Config) -> super::PacingRate {
         match self.congestion.mode() {

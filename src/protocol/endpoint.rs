@@ -154,7 +154,31 @@ impl ReplayCache {
 
 /// One UDP socket's worth of protocol state, in both client and server roles.
 ///
-/// See the [module documentation](super) for a complete example. The caller must, after
+/// ```
+/// use std::time::{Duration, Instant};
+/// use gudp::protocol::{Config, Endpoint, Event, SendError};
+///
+/// let t0 = Instant::now();
+/// let server: std::net::SocketAddr = "192.0.2.1:4000".parse().unwrap();
+/// let mut client = Endpoint::new(Config::default(), [7; 16]);
+/// let conn = client.connect(t0, server).unwrap();
+/// let mut buf = vec![0u8; client.max_datagram_size()];
+/// // The first connection request is ready at once, padded to 1200 bytes.
+/// let t = client.poll_transmit(t0, &mut buf).unwrap();
+/// assert_eq!((t.destination, t.len), (server, 1200));
+/// assert_eq!(client.send(t0, conn, b"too early", &mut buf), Err(SendError::NotConnected));
+/// // With no answer, requests repeat every 100 ms until the connect timeout.
+/// let mut now = t0;
+/// while let Some(deadline) = client.next_deadline() {
+///     now = deadline;
+///     client.handle_timeout(now);
+///     while client.poll_transmit(now, &mut buf).is_some() {}
+/// }
+/// assert_eq!(now - t0, Duration::from_secs(5));
+/// assert!(matches!(client.poll_event(), Some(Event::Disconnected { .. })));
+/// ```
+///
+/// The [module documentation](super) shows a complete exchange. The caller must, after
 /// every call that takes `now`, drain [`poll_transmit`](Self::poll_transmit) and
 /// [`poll_event`](Self::poll_event), and call [`handle_timeout`](Self::handle_timeout) no later
 /// than [`next_deadline`](Self::next_deadline).
@@ -719,6 +743,16 @@ impl Endpoint {
             len,
             packet_id: Some(packet_id),
         })
+    }
+
+    /// Would [`send`](Self::send) accept a payload for `conn` at `now`? Checks that the
+    /// connection exists and is connected and that the pacing budget allows a packet; takes
+    /// nothing. `Err(SendError::Paced { retry_at })` says when to try again, so a caller can
+    /// leave a packet in its outbox without encoding it.
+    pub fn can_send(&self, now: Instant, conn: ConnectionId) -> Result<(), SendError> {
+        self.get(conn)
+            .ok_or(SendError::UnknownConnection)?
+            .can_send(now, &self.config)
     }
 
     /// Writes the next protocol-generated datagram (handshake, challenge, accept, denial,
