@@ -10,3 +10,6 @@ mod parker;
 pub mod ring;
 pub mod status;
 mod sync;
+
+pub mod conditioner;
+pub mod protocol;

@@ -1,0 +1,166 @@
+//! Endpoint configuration: every timeout, rate and size, with documented defaults.
+
+use std::time::Duration;
+
+use super::wire::DEFAULT_PROTOCOL_ID;
+
+/// A token-bucket pacing rate: `packets_per_second` sustained, up to `burst` back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacingRate {
+    /// Sustained application packets per second (at least 1).
+    pub packets_per_second: u32,
+    /// Packets that may be sent back to back after a quiet period (at least 1).
+    pub burst: u32,
+}
+
+/// Configuration of an [`Endpoint`](super::Endpoint). Both peers must agree on
+/// `protocol_id`; everything else is local policy.
+///
+/// ```
+/// use std::time::Duration;
+/// use gudp::protocol::Config;
+/// let config = Config { idle_timeout: Duration::from_secs(5), ..Config::default() };
+/// assert_eq!(config.max_payload, 1200);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Protocol id at the start of every datagram (default `0x47554401`, "GUD" v1).
+    pub protocol_id: u32,
+    /// Largest application payload in bytes (default 1200); the datagram adds a 14-byte header.
+    pub max_payload: usize,
+    /// Most connections this endpoint holds, both roles together (default 16384).
+    pub max_connections: usize,
+    /// Interval between connection request / challenge response retries (default 100 ms).
+    pub connect_retry_interval: Duration,
+    /// A connection attempt that is not accepted within this time fails (default 5 s).
+    pub connect_timeout: Duration,
+    /// How long a challenge token stays valid after it is issued (default 5 s).
+    pub token_lifetime: Duration,
+    /// A connection that receives nothing for this long ends with `TimedOut` (default 10 s).
+    pub idle_timeout: Duration,
+    /// A keepalive is sent when no ack-eliciting packet was sent for this long (default 250 ms).
+    pub keepalive_interval: Duration,
+    /// Longest time an ack for an ack-eliciting packet is held back waiting for an outgoing
+    /// packet to ride on (default 10 ms).
+    pub max_ack_delay: Duration,
+    /// An ack is sent at once when this many ack-eliciting packets arrived since the last
+    /// packet sent (default 16, half the 33 sequences one packet acknowledges).
+    pub ack_threshold: u32,
+    /// Copies of the disconnect packet sent on a clean close (default 3).
+    pub disconnect_copies: u32,
+    /// Sent-packet window: packets in flight kept for acking (default 512).
+    pub sent_window: usize,
+    /// Received-packet window: sequences remembered for duplicate detection (default 512).
+    pub received_window: usize,
+    /// Floor of the loss timeout (default 1 s, Fiedler's value).
+    pub min_loss_timeout: Duration,
+    /// RTT assumed before the first sample (default 250 ms).
+    pub initial_rtt: Duration,
+    /// EWMA factor for the smoothed RTT (default 0.1).
+    pub rtt_smoothing: f64,
+    /// EWMA factor for the RTT variation (default 0.25).
+    pub rtt_variation_smoothing: f64,
+    /// Resolved packets over which the loss percentage is computed (default 1024).
+    pub loss_window: usize,
+    /// Length of one bandwidth measurement period (default 1 s).
+    pub bandwidth_period: Duration,
+    /// Smoothed RTT above this means bad conditions (default 250 ms).
+    pub bad_rtt_threshold: Duration,
+    /// Penalty time on the first entry into bad mode (default 4 s).
+    pub initial_penalty: Duration,
+    /// Shortest penalty time (default 1 s).
+    pub min_penalty: Duration,
+    /// Longest penalty time (default 60 s).
+    pub max_penalty: Duration,
+    /// A good period shorter than this doubles the penalty on relapse; each such period spent
+    /// in good mode halves it (default 10 s).
+    pub good_period: Duration,
+    /// Pacing in good mode (default 2000 packets/s, burst 64).
+    pub good_rate: PacingRate,
+    /// Pacing in bad mode (default 30 packets/s, burst 4).
+    pub bad_rate: PacingRate,
+    /// Most protocol replies (challenges, denials, lingering disconnects) queued for
+    /// [`poll_transmit`](super::Endpoint::poll_transmit); more are dropped and counted
+    /// (default 1024).
+    pub max_queued_replies: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            protocol_id: DEFAULT_PROTOCOL_ID,
+            max_payload: 1200,
+            max_connections: 16_384,
+            connect_retry_interval: Duration::from_millis(100),
+            connect_timeout: Duration::from_secs(5),
+            token_lifetime: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_millis(250),
+            max_ack_delay: Duration::from_millis(10),
+            ack_threshold: 16,
+            disconnect_copies: 3,
+            sent_window: 512,
+            received_window: 512,
+            min_loss_timeout: Duration::from_secs(1),
+            initial_rtt: Duration::from_millis(250),
+            rtt_smoothing: 0.1,
+            rtt_variation_smoothing: 0.25,
+            loss_window: 1024,
+            bandwidth_period: Duration::from_secs(1),
+            bad_rtt_threshold: Duration::from_millis(250),
+            initial_penalty: Duration::from_secs(4),
+            min_penalty: Duration::from_secs(1),
+            max_penalty: Duration::from_secs(60),
+            good_period: Duration::from_secs(10),
+            good_rate: PacingRate {
+                packets_per_second: 2000,
+                burst: 64,
+            },
+            bad_rate: PacingRate {
+                packets_per_second: 30,
+                burst: 4,
+            },
+            max_queued_replies: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration with every value brought into its valid range: windows within
+    /// 33..=16384, factors within (0, 1], counts and rates at least 1, durations non-zero
+    /// where zero would spin, `min_penalty <= initial_penalty <= max_penalty`.
+    pub fn sanitized(mut self) -> Self {
+        let min = Duration::from_millis(1);
+        self.sent_window = self.sent_window.clamp(33, 16_384);
+        self.received_window = self.received_window.clamp(33, 16_384);
+        self.loss_window = self.loss_window.clamp(1, 1 << 20);
+        self.max_connections = self.max_connections.min(u32::MAX as usize - 1);
+        self.ack_threshold = self.ack_threshold.clamp(1, 32);
+        self.disconnect_copies = self.disconnect_copies.clamp(1, 16);
+        for f in [&mut self.rtt_smoothing, &mut self.rtt_variation_smoothing] {
+            if !(*f > 0.0 && *f <= 1.0) {
+                *f = 0.1;
+            }
+        }
+        for d in [
+            &mut self.connect_retry_interval,
+            &mut self.keepalive_interval,
+            &mut self.bandwidth_period,
+            &mut self.good_period,
+            &mut self.min_penalty,
+            &mut self.idle_timeout,
+            &mut self.min_loss_timeout,
+        ] {
+            *d = (*d).max(min);
+        }
+        self.max_penalty = self.max_penalty.max(self.min_penalty);
+        self.initial_penalty = self
+            .initial_penalty
+            .clamp(self.min_penalty, self.max_penalty);
+        for r in [&mut self.good_rate, &mut self.bad_rate] {
+            r.packets_per_second = r.packets_per_second.max(1);
+            r.burst = r.burst.max(1);
+        }
+        self
+    }
+}

@@ -1,0 +1,261 @@
+//! Congestion avoidance: Fiedler's good/bad mode and a token-bucket pacer.
+//!
+//! The mode is driven by the smoothed RTT. Good → bad happens as soon as the RTT exceeds the
+//! threshold. Bad → good happens only after `penalty` of continuous good conditions. The
+//! penalty starts at 4 s, doubles (up to 60 s) when a good period lasted under 10 s before the
+//! relapse, and halves (down to 1 s) for every 10 s spent in good mode.
+//!
+//! Time-driven transitions are computed exactly from instants rather than from per-frame
+//! deltas: [`CongestionController::deadline`] says when the next one falls due.
+
+use std::time::{Duration, Instant};
+
+use super::config::{Config, PacingRate};
+
+/// The congestion mode of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CongestionMode {
+    /// Conditions are good: pacing at the configured good rate.
+    Good,
+    /// The RTT is above the threshold, or has not yet been good for the penalty time: pacing
+    /// at the lower bad rate.
+    Bad,
+}
+
+/// Fiedler's good/bad mode state machine, evaluated on exact instants.
+#[derive(Debug, Clone)]
+pub struct CongestionController {
+    mode: CongestionMode,
+    penalty: Duration,
+    /// Good mode: when it began (a relapse before `good_period` doubles the penalty).
+    good_since: Instant,
+    /// Good mode: start of the current halving period.
+    halving_from: Instant,
+    /// Bad mode: since when conditions have been continuously good.
+    good_conditions_since: Option<Instant>,
+    threshold: Duration,
+    min_penalty: Duration,
+    max_penalty: Duration,
+    good_period: Duration,
+}
+
+impl CongestionController {
+    /// A controller in good mode with the initial penalty.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// let t0 = Instant::now();
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// // After 12 s of good conditions the 4 s penalty has halved once, to 2 s.
+    /// let t = t0 + Duration::from_secs(12);
+    /// assert_eq!(c.on_rtt(t, Duration::from_millis(300)), Some(CongestionMode::Bad));
+    /// assert_eq!(c.penalty(), Duration::from_secs(2));
+    /// // Good conditions from 13 s on: good again 2 s (the penalty) later.
+    /// c.on_rtt(t + Duration::from_secs(1), Duration::from_millis(100));
+    /// assert_eq!(c.deadline(), Some(t + Duration::from_secs(3)));
+    /// assert_eq!(c.advance(t + Duration::from_secs(3)), Some(CongestionMode::Good));
+    /// ```
+    pub fn new(now: Instant, config: &Config) -> Self {
+        Self {
+            mode: CongestionMode::Good,
+            penalty: config.initial_penalty,
+            good_since: now,
+            halving_from: now,
+            good_conditions_since: None,
+            threshold: config.bad_rtt_threshold,
+            min_penalty: config.min_penalty,
+            max_penalty: config.max_penalty,
+            good_period: config.good_period,
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> CongestionMode {
+        self.mode
+    }
+
+    /// The current penalty time (halvings earned in good mode are applied by
+    /// [`advance`](Self::advance) and [`on_rtt`](Self::on_rtt)).
+    pub fn penalty(&self) -> Duration {
+        self.penalty
+    }
+
+    /// When a time-driven transition (bad → good) next falls due.
+    pub fn deadline(&self) -> Option<Instant> {
+        match (self.mode, self.good_conditions_since) {
+            (CongestionMode::Bad, Some(since)) => since.checked_add(self.penalty),
+            _ => None,
+        }
+    }
+
+    /// Applies every time-driven change up to `now`. Returns the new mode if it changed.
+    pub fn advance(&mut self, now: Instant) -> Option<CongestionMode> {
+        let before = self.mode;
+        if let Some(due) = self.deadline() {
+            if now >= due {
+                self.mode = CongestionMode::Good;
+                self.good_since = due;
+                self.halving_from = due;
+                self.good_conditions_since = None;
+            }
+        }
+        if self.mode == CongestionMode::Good {
+            let elapsed = now.saturating_duration_since(self.halving_from);
+            let periods = (elapsed.as_nanos() / self.good_period.as_nanos().max(1)) as u64;
+            if periods > 0 {
+                let halved = if periods >= 64 {
+                    0
+                } else {
+                    self.penalty.as_nanos() >> periods
+                };
+                self.penalty = Duration::from_nanos(halved as u64).max(self.min_penalty);
+                self.halving_from += self.good_period * periods.min(u32::MAX as u64) as u32;
+            }
+        }
+        (self.mode != before).then_some(self.mode)
+    }
+
+    /// Feeds the latest smoothed RTT at `now`. Returns the new mode if it changed.
+    pub fn on_rtt(&mut self, now: Instant, rtt: Duration) -> Option<CongestionMode> {
+        let before = self.mode;
+        self.advance(now);
+        let bad = rtt > self.threshold;
+        match self.mode {
+            CongestionMode::Good if bad => {
+                self.mode = CongestionMode::Bad;
+                if now.saturating_duration_since(self.good_since) < self.good_period {
+                    self.penalty = (self.penalty * 2).min(self.max_penalty);
+                }
+                self.good_conditions_since = None;
+            }
+            CongestionMode::Good => {}
+            CongestionMode::Bad if bad => self.good_conditions_since = None,
+            CongestionMode::Bad => {
+                self.good_conditions_since.get_or_insert(now);
+            }
+        }
+        (self.mode != before).then_some(self.mode)
+    }
+}
+
+/// A token bucket (in its GCRA form: one "theoretical arrival time" instead of a token count,
+/// so no floating point and no periodic refill).
+#[derive(Debug, Clone, Default)]
+pub struct Pacer {
+    tat: Option<Instant>,
+}
+
+impl Pacer {
+    /// A pacer with a full bucket.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn interval(rate: PacingRate) -> Duration {
+        Duration::from_secs(1) / rate.packets_per_second.max(1)
+    }
+
+    /// May one packet be sent at `now` under `rate`? Takes nothing: `Err` gives the instant
+    /// when the next token is available.
+    pub fn check(&self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
+        self.next_tat(now, rate).map(|_| ())
+    }
+
+    /// Like [`check`](Self::check), but `Ok` takes the token.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use gudp::protocol::{PacingRate, Pacer};
+    /// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 10, burst: 2 });
+    /// let mut p = Pacer::new();
+    /// assert!(p.try_acquire(t0, rate).is_ok());
+    /// assert!(p.try_acquire(t0, rate).is_ok());
+    /// assert_eq!(p.check(t0, rate), Err(t0 + Duration::from_millis(100)));
+    /// assert_eq!(p.try_acquire(t0, rate), Err(t0 + Duration::from_millis(100)));
+    /// ```
+    pub fn try_acquire(&mut self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
+        self.tat = Some(self.next_tat(now, rate)?);
+        Ok(())
+    }
+
+    /// The theoretical arrival time after sending one packet at `now`, or when sending is
+    /// next allowed.
+    fn next_tat(&self, now: Instant, rate: PacingRate) -> Result<Instant, Instant> {
+        let t = Self::interval(rate);
+        let tolerance = t * rate.burst.saturating_sub(1);
+        let tat = self.tat.map_or(now, |tat| tat.max(now));
+        if now.checked_add(tolerance).is_some_and(|limit| tat > limit) {
+            return Err(tat.checked_sub(tolerance).unwrap_or(now));
+        }
+        Ok(tat.checked_add(t).unwrap_or(tat))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn fiedler_timeline() {
+        let t0 = Instant::now();
+        let config = Config::default();
+        let mut c = CongestionController::new(t0, &config);
+        let (good, bad) = (100 * MS, 300 * MS);
+        // 20 s of good: penalty halves twice from 4 s to the 1 s floor.
+        assert_eq!(c.on_rtt(t0 + secs(20), good), None);
+        assert_eq!(c.penalty(), secs(1));
+        // Relapse after a long good period: no doubling.
+        assert_eq!(c.on_rtt(t0 + secs(20), bad), Some(CongestionMode::Bad));
+        assert_eq!(c.penalty(), secs(1));
+        assert_eq!(c.on_rtt(t0 + secs(21), good), None);
+        assert_eq!(c.advance(t0 + secs(22) - MS), None);
+        assert_eq!(c.advance(t0 + secs(22)), Some(CongestionMode::Good));
+        // Relapse 3 s later: doubled to 2 s.
+        assert_eq!(c.on_rtt(t0 + secs(25), bad), Some(CongestionMode::Bad));
+        assert_eq!(c.penalty(), secs(2));
+        // A bad sample in the middle restarts the good-conditions clock.
+        c.on_rtt(t0 + secs(26), good);
+        c.on_rtt(t0 + secs(27), bad);
+        c.on_rtt(t0 + secs(28), good);
+        assert_eq!(c.deadline(), Some(t0 + secs(30)));
+        assert_eq!(c.advance(t0 + secs(31)), Some(CongestionMode::Good));
+        // Doubling saturates at 60 s.
+        let mut t = t0 + secs(31);
+        for _ in 0..10 {
+            c.on_rtt(t, bad);
+            c.on_rtt(t, good);
+            t = c.deadline().unwrap();
+            c.advance(t);
+        }
+        assert_eq!(c.penalty(), secs(60));
+    }
+
+    #[test]
+    fn pacer_sustains_its_rate() {
+        let t0 = Instant::now();
+        let rate = PacingRate {
+            packets_per_second: 100,
+            burst: 5,
+        };
+        let mut p = Pacer::new();
+        let mut sent = 0;
+        let mut now = t0;
+        while now < t0 + secs(10) {
+            match p.try_acquire(now, rate) {
+                Ok(()) => sent += 1,
+                Err(at) => {
+                    assert!(at > now);
+                    now = at;
+                }
+            }
+        }
+        assert!((1000..=1005).contains(&sent), "{sent}");
+    }
+}

@@ -1,0 +1,326 @@
+//! The sans-IO protocol core: wire format, handshake, acks, estimates, congestion avoidance.
+//!
+//! Nothing here reads a clock, touches a socket or starts a thread. The caller passes the
+//! current [`Instant`] into every call, feeds received datagrams to
+//! [`Endpoint::handle_datagram`], and sends whatever [`Endpoint::send`] and
+//! [`Endpoint::poll_transmit`] write; it calls [`Endpoint::handle_timeout`] at
+//! [`Endpoint::next_deadline`]. `docs/protocol.md` specifies the wire format.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use gudp::protocol::{Config, Endpoint, Event, Incoming};
+//!
+//! let t0 = Instant::now();
+//! let (client_addr, server_addr) = ("127.0.0.1:5000".parse().unwrap(), "127.0.0.1:6000".parse().unwrap());
+//! let mut client = Endpoint::new(Config::default(), [1; 16]);
+//! let mut server = Endpoint::new(Config::default(), [2; 16]);
+//! let conn = client.connect(t0, server_addr).unwrap();
+//! let mut buf = [0u8; 1500];
+//! // A lossless, instantaneous network: hand every datagram straight to the other side.
+//! for _ in 0..3 {
+//!     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+//!         server.handle_datagram(t0, client_addr, &buf[..t.len]);
+//!     }
+//!     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+//!         client.handle_datagram(t0, server_addr, &buf[..t.len]);
+//!     }
+//! }
+//! assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
+//! let t = client.send(t0, conn, b"hello", &mut buf).unwrap();
+//! match server.handle_datagram(t0, client_addr, &buf[..t.len]) {
+//!     Incoming::Payload { payload, .. } => assert_eq!(payload, b"hello"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub mod config;
+pub mod congestion;
+mod connection;
+mod endpoint;
+mod estimate;
+pub mod seq;
+mod seq_buffer;
+mod token;
+pub mod wire;
+
+pub use config::{Config, PacingRate};
+pub use congestion::{CongestionController, CongestionMode, Pacer};
+pub use endpoint::{Endpoint, EndpointCounters};
+pub use wire::DecodeError;
+
+/// Identifies a connection of one [`Endpoint`]: a slab index and a generation, so an id of a
+/// closed connection never names a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnectionId {
+    /// The slab index (unique among live connections; reused after a close).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// The slab slot's generation when the connection was created.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+/// Identifies one packet of one connection: its 64-bit extended sequence number. Ids increase
+/// with every packet sent and never wrap; protocol packets (keepalives, acks) take ids too, so
+/// the ids of application packets have gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PacketId(pub u64);
+
+/// Which side of the handshake a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// This endpoint called [`Endpoint::connect`].
+    Client,
+    /// This endpoint accepted the peer's handshake.
+    Server,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// [`Endpoint::close`] was called.
+    ClosedLocally,
+    /// The peer sent a disconnect packet.
+    ClosedByPeer,
+    /// Nothing was received for the idle timeout.
+    TimedOut,
+    /// The handshake did not complete within the connect timeout.
+    ConnectTimedOut,
+    /// The server refused the connection (it is at its connection limit).
+    ConnectionDenied,
+}
+
+/// Something the application should know about, from [`Endpoint::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// The handshake completed.
+    Connected {
+        /// The connection.
+        conn: ConnectionId,
+        /// The peer's address.
+        peer: SocketAddr,
+        /// This endpoint's side of it.
+        role: Role,
+    },
+    /// The connection ended. Every one of its unresolved packets was reported lost first.
+    Disconnected {
+        /// The connection.
+        conn: ConnectionId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// The peer acknowledged an application packet. Reported once; never after `Lost`.
+    Acked {
+        /// The connection.
+        conn: ConnectionId,
+        /// The packet.
+        packet_id: PacketId,
+    },
+    /// An application packet was not acknowledged in time. Reported once; never after `Acked`.
+    Lost {
+        /// The connection.
+        conn: ConnectionId,
+        /// The packet.
+        packet_id: PacketId,
+    },
+    /// The congestion mode changed (and with it the pacing rate).
+    CongestionChanged {
+        /// The connection.
+        conn: ConnectionId,
+        /// The new mode.
+        mode: CongestionMode,
+    },
+}
+
+/// A datagram written into the caller's buffer, to be sent to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// Bytes written at the start of the buffer.
+    pub len: usize,
+    /// The application packet's id (only for [`Endpoint::send`]).
+    pub packet_id: Option<PacketId>,
+}
+
+/// What a received datagram turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Incoming<'a> {
+    /// An application payload, borrowed from the datagram.
+    Payload {
+        /// The connection it arrived on.
+        conn: ConnectionId,
+        /// The payload bytes.
+        payload: &'a [u8],
+    },
+    /// A valid protocol packet (handshake, keepalive, ack, disconnect).
+    Consumed,
+    /// The datagram was dropped (and counted).
+    Dropped(DropReason),
+}
+
+/// Why a received datagram was dropped. Each reason has a counter in [`EndpointCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// It could not be decoded.
+    Invalid(DecodeError),
+    /// A connected packet from an address with no connection.
+    UnknownPeer,
+    /// A packet whose sequence was already received.
+    Duplicate,
+    /// A packet older than the received window.
+    Stale,
+    /// A payload larger than the configured maximum.
+    TooLarge {
+        /// Payload bytes received.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A challenge response whose token does not verify.
+    BadToken,
+    /// A challenge response whose token is past its lifetime.
+    ExpiredToken,
+    /// A challenge response whose token already created a connection.
+    ReplayedToken,
+    /// A handshake packet from an address that already has a connection.
+    AlreadyConnected,
+    /// A packet that is valid but not in the connection's current state.
+    Unexpected,
+    /// A handshake reply whose nonce, or a disconnect whose session, is not this connection's.
+    Mismatch,
+    /// A reply was due but the reply queue is full.
+    ReplyQueueFull,
+}
+
+/// Why [`Endpoint::send`] refused a payload. No error consumes a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendError {
+    /// The payload is larger than [`Config::max_payload`].
+    TooLarge {
+        /// Payload bytes.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The pacing budget is spent: retry at `retry_at`.
+    Paced {
+        /// When the next packet may be sent.
+        retry_at: Instant,
+    },
+    /// No live connection has this id.
+    UnknownConnection,
+    /// The handshake has not completed yet.
+    NotConnected,
+    /// `out` cannot hold the datagram.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => write!(f, "payload of {len} bytes exceeds {max}"),
+            Self::Paced { .. } => write!(f, "pacing budget exhausted"),
+            Self::UnknownConnection => write!(f, "unknown connection"),
+            Self::NotConnected => write!(f, "connection not established"),
+            Self::BufferTooSmall { needed } => write!(f, "output buffer needs {needed} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why [`Endpoint::connect`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectError {
+    /// This endpoint already has a connection with that address.
+    AlreadyConnected,
+    /// This endpoint holds [`Config::max_connections`] connections.
+    ConnectionLimit,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyConnected => write!(f, "already connected to that address"),
+            Self::ConnectionLimit => write!(f, "connection limit reached"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Per-connection counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionCounters {
+    /// Connected packets sent (payloads, keepalives, acks).
+    pub packets_sent: u64,
+    /// Connected packets accepted (not duplicate or stale).
+    pub packets_received: u64,
+    /// Application payloads sent.
+    pub payloads_sent: u64,
+    /// Application payloads delivered.
+    pub payloads_received: u64,
+    /// Application packets acknowledged.
+    pub acked: u64,
+    /// Application packets lost.
+    pub lost: u64,
+    /// Acks that arrived for packets already reported lost (used as RTT samples only).
+    pub late_acks: u64,
+    /// Duplicate packets dropped.
+    pub duplicates: u64,
+    /// Stale packets dropped.
+    pub stale: u64,
+    /// Sends refused by pacing.
+    pub paced: u64,
+    /// Payloads refused as too large to send.
+    pub too_large_to_send: u64,
+    /// Payloads dropped as too large to receive.
+    pub too_large_to_receive: u64,
+}
+
+/// A snapshot of one connection's estimates and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionStats {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// This endpoint's side.
+    pub role: Role,
+    /// Whether the handshake has completed.
+    pub connected: bool,
+    /// Smoothed round-trip time (the configured initial RTT before the first sample).
+    pub rtt: Duration,
+    /// Round-trip time variation (jitter).
+    pub rtt_variation: Duration,
+    /// Percentage (0–100) of recent ack-eliciting packets that were lost.
+    pub packet_loss_percent: f64,
+    /// Bytes per second sent (whole datagrams) over the last measurement period.
+    pub sent_bytes_per_second: f64,
+    /// Bytes per second received (whole datagrams) over the last measurement period.
+    pub received_bytes_per_second: f64,
+    /// Bytes per second of sent datagrams acknowledged over the last measurement period.
+    pub acked_bytes_per_second: f64,
+    /// The congestion mode.
+    pub congestion_mode: CongestionMode,
+    /// The pacing rate the mode allows.
+    pub send_rate: PacingRate,
+    /// The current bad → good penalty.
+    pub penalty: Duration,
+    /// Counters.
+    pub counters: ConnectionCounters,
+}

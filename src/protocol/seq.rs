@@ -1,0 +1,103 @@
+//! Wrap-aware 16-bit sequence numbers.
+//!
+//! Sequence numbers travel on the wire as `u16` and wrap from 65535 to 0. They are compared
+//! by the signed distance between them, never with `Ord` (that order is not transitive across
+//! the wrap). Internally every connection extends them to `u64` ("extended sequence") relative
+//! to a reference it already holds, so its buffers and [`PacketId`](super::PacketId)s never
+//! wrap.
+
+/// Half the sequence space: two sequences this far apart compare neither greater nor less.
+pub const HALF_RANGE: u16 = 0x8000;
+
+/// `true` when `a` is more recent than `b`, taking wrap-around into account.
+///
+/// `a` is greater when `a - b (mod 65536)` lies in `1..=32767`. At a distance of exactly
+/// 32768 neither is greater than the other.
+///
+/// ```
+/// use gudp::protocol::seq::sequence_greater_than;
+/// assert!(sequence_greater_than(1, 0));
+/// assert!(sequence_greater_than(0, 65535)); // across the wrap
+/// assert!(!sequence_greater_than(65535, 0));
+/// assert!(!sequence_greater_than(32768, 0) && !sequence_greater_than(0, 32768));
+/// ```
+#[inline]
+pub fn sequence_greater_than(a: u16, b: u16) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < HALF_RANGE
+}
+
+/// `true` when `a` is older than `b`, taking wrap-around into account (`b` greater than `a`).
+#[inline]
+pub fn sequence_less_than(a: u16, b: u16) -> bool {
+    sequence_greater_than(b, a)
+}
+
+/// Extends a wire sequence to 64 bits: the extended sequence closest to `reference` whose low
+/// 16 bits equal `seq`, within `reference - 32768 ..= reference + 32767`.
+///
+/// Returns `None` when that value would be negative (a sequence "before the start").
+///
+/// ```
+/// use gudp::protocol::seq::extend_sequence;
+/// assert_eq!(extend_sequence(65_535, 0), Some(65_536));
+/// assert_eq!(extend_sequence(65_536, 65_535), Some(65_535));
+/// assert_eq!(extend_sequence(3, 65_535), None);
+/// ```
+#[inline]
+pub fn extend_sequence(reference: u64, seq: u16) -> Option<u64> {
+    // Signed distance from the reference's low bits to `seq`, in -32768..=32767.
+    let delta = seq.wrapping_sub(reference as u16) as i16;
+    reference.checked_add_signed(i64::from(delta))
+}
+
+/// Extends an acknowledged wire sequence to the most recent extended sequence at or before
+/// `latest` with the same low 16 bits (acks can only name packets already sent).
+///
+/// Returns `None` when fewer packets than that distance have been sent.
+#[inline]
+pub fn extend_backwards(latest: u64, seq: u16) -> Option<u64> {
+    let back = (latest as u16).wrapping_sub(seq);
+    latest.checked_sub(u64::from(back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greater_than_is_antisymmetric_and_wraps() {
+        for (a, b) in [(1u16, 0u16), (0, 65535), (100, 65000), (32767, 0)] {
+            assert!(sequence_greater_than(a, b), "{a} > {b}");
+            assert!(!sequence_greater_than(b, a), "!({b} > {a})");
+            assert!(sequence_less_than(b, a));
+        }
+        assert!(!sequence_greater_than(7, 7));
+        assert!(!sequence_greater_than(32768, 0));
+        assert!(!sequence_greater_than(0, 32768));
+    }
+
+    #[test]
+    fn extension_round_trips_near_the_reference() {
+        for reference in [0u64, 1, 65_535, 65_536, 1_000_000, 4_295_032_831] {
+            for offset in [-32_768i64, -1, 0, 1, 32_767] {
+                let Some(target) = reference.checked_add_signed(offset) else {
+                    continue;
+                };
+                assert_eq!(extend_sequence(reference, target as u16), Some(target));
+            }
+        }
+        assert_eq!(extend_sequence(10, 65_535), None);
+    }
+
+    #[test]
+    fn backwards_extension_names_only_sent_packets() {
+        assert_eq!(extend_backwards(70_000, 70_000u64 as u16), Some(70_000));
+        assert_eq!(extend_backwards(70_000, 69_999u64 as u16), Some(69_999));
+        assert_eq!(
+            extend_backwards(70_000, 70_001u64 as u16),
+            Some(70_001 - 65_536)
+        );
+        assert_eq!(extend_backwards(5, 65_535), None);
+    }
+}

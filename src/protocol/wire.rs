@@ -1,0 +1,661 @@
+//! Packet layouts: encoding into a caller's buffer and borrowing decode.
+//!
+//! Every integer is big-endian (network byte order). Every datagram starts with the 32-bit
+//! protocol id and a one-byte packet type. `docs/protocol.md` is the normative description;
+//! the unit tests below check its hex test vectors.
+//!
+//! Encoding never allocates; decoding borrows the payload from the datagram and returns a
+//! [`DecodeError`] for every malformed input, never panicking.
+
+use core::fmt;
+
+/// Default protocol id: ASCII `"GUD"` followed by wire version 1.
+pub const DEFAULT_PROTOCOL_ID: u32 = 0x4755_4401;
+/// Bytes shared by every packet: protocol id (4) and packet type (1).
+pub const PREFIX_LEN: usize = 5;
+/// Size of a connection request and a challenge response: both are zero-padded to this.
+pub const HANDSHAKE_PADDED_LEN: usize = 1200;
+/// Bytes of a challenge token (a SipHash-2-4 128-bit MAC).
+pub const TOKEN_LEN: usize = 16;
+/// Size of a challenge packet.
+pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
+/// Size of an accept or denied packet.
+pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
+/// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits).
+pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
+/// Unit of the `ack_delay` field, in microseconds.
+pub const ACK_DELAY_UNIT_MICROS: u64 = 100;
+/// Size of a disconnect packet (connected header and the 64-bit session).
+pub const DISCONNECT_LEN: usize = CONNECTED_HEADER_LEN + 8;
+/// Flags bit: the `ack`, `ack_bits` and `ack_delay` fields are meaningful.
+pub const FLAG_HAS_ACK: u8 = 0x01;
+
+/// The packet type byte (offset 4 of every datagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PacketType {
+    /// Client → server: asks for a challenge. Padded to [`HANDSHAKE_PADDED_LEN`].
+    ConnectionRequest = 0x01,
+    /// Server → client: carries a stateless token.
+    Challenge = 0x02,
+    /// Client → server: echoes the token. Padded to [`HANDSHAKE_PADDED_LEN`].
+    ChallengeResponse = 0x03,
+    /// Server → client: the connection exists.
+    Accept = 0x04,
+    /// Server → client: the server refuses (connection limit).
+    Denied = 0x05,
+    /// Connected: an application payload.
+    Payload = 0x10,
+    /// Connected: keeps a silent connection alive; the peer acknowledges it.
+    Keepalive = 0x11,
+    /// Connected: carries acknowledgements only; the peer does not hurry to acknowledge it.
+    Ack = 0x12,
+    /// Connected: the sender closed the connection.
+    Disconnect = 0x13,
+}
+
+impl PacketType {
+    /// The type for a type byte, if it names one.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0x01 => Self::ConnectionRequest,
+            0x02 => Self::Challenge,
+            0x03 => Self::ChallengeResponse,
+            0x04 => Self::Accept,
+            0x05 => Self::Denied,
+            0x10 => Self::Payload,
+            0x11 => Self::Keepalive,
+            0x12 => Self::Ack,
+            0x13 => Self::Disconnect,
+            _ => return None,
+        })
+    }
+}
+
+/// Acknowledgement fields: `ack` is the most recent sequence received; bit `n` of `ack_bits`
+/// (least significant = bit 0) set means sequence `ack - 1 - n` (mod 65536) was received too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AckFields {
+    /// Most recent sequence received from the peer.
+    pub ack: u16,
+    /// Bit `n` set: sequence `ack - 1 - n` was received.
+    pub ack_bits: u32,
+    /// How long the sender held `ack` before sending this packet, in units of
+    /// [`ACK_DELAY_UNIT_MICROS`] (saturating at 65535). The receiver subtracts it from its RTT
+    /// sample, so samples do not depend on when the peer happened to send.
+    pub ack_delay: u16,
+}
+
+/// The header of every connected packet (payload, keepalive, ack, disconnect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectedHeader {
+    /// The sender's sequence number for this packet.
+    pub sequence: u16,
+    /// The sender's acknowledgements; `None` until it has received a connected packet.
+    pub ack: Option<AckFields>,
+}
+
+/// A decoded datagram. `Payload` borrows its bytes from the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Packet<'a> {
+    /// Client → server, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
+    ConnectionRequest {
+        /// Random per-attempt value chosen by the client.
+        nonce: u64,
+    },
+    /// Server → client.
+    Challenge {
+        /// The request's nonce, echoed.
+        nonce: u64,
+        /// Server time of issue, milliseconds since the server endpoint's epoch.
+        timestamp: u64,
+        /// MAC over protocol id, client address, timestamp and nonce.
+        token: [u8; TOKEN_LEN],
+    },
+    /// Client → server, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
+    ChallengeResponse {
+        /// The request's nonce.
+        nonce: u64,
+        /// The challenge's timestamp, echoed.
+        timestamp: u64,
+        /// The challenge's token, echoed.
+        token: [u8; TOKEN_LEN],
+    },
+    /// Server → client: state was created for this nonce.
+    Accept {
+        /// The request's nonce, echoed.
+        nonce: u64,
+    },
+    /// Server → client: the server will not accept this connection.
+    Denied {
+        /// The request's nonce, echoed.
+        nonce: u64,
+    },
+    /// Connected: an application payload (the rest of the datagram).
+    Payload {
+        /// Sequence and acks.
+        header: ConnectedHeader,
+        /// Application bytes, borrowed from the datagram.
+        payload: &'a [u8],
+    },
+    /// Connected: ack-eliciting packet sent when the application is silent.
+    Keepalive {
+        /// Sequence and acks.
+        header: ConnectedHeader,
+    },
+    /// Connected: acknowledgements only.
+    Ack {
+        /// Sequence and acks.
+        header: ConnectedHeader,
+    },
+    /// Connected: the sender closed the connection.
+    Disconnect {
+        /// Sequence and acks.
+        header: ConnectedHeader,
+        /// The connection's session value (the client's request nonce).
+        session: u64,
+    },
+}
+
+/// A field that has a single valid encoding was encoded otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NonCanonical {
+    /// Reserved flag bits (all but bit 0) must be zero.
+    ReservedFlags,
+    /// Without the has-ack flag, `ack`, `ack_bits` and `ack_delay` must be zero.
+    AckWithoutFlag,
+    /// Handshake padding must be zero bytes.
+    Padding,
+}
+
+/// Why a datagram could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecodeError {
+    /// Shorter than the 5-byte prefix.
+    TooShort {
+        /// Bytes received.
+        len: usize,
+    },
+    /// The protocol id is not ours.
+    WrongProtocolId {
+        /// The id found.
+        found: u32,
+    },
+    /// The type byte names no packet type.
+    UnknownType {
+        /// The byte found.
+        byte: u8,
+    },
+    /// The datagram's length does not fit the packet type.
+    BadLength {
+        /// The decoded type.
+        packet_type: PacketType,
+        /// Bytes received.
+        len: usize,
+    },
+    /// A field had a non-canonical encoding.
+    NonCanonical(NonCanonical),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len } => write!(f, "datagram of {len} bytes is shorter than a header"),
+            Self::WrongProtocolId { found } => write!(f, "wrong protocol id {found:#010x}"),
+            Self::UnknownType { byte } => write!(f, "unknown packet type {byte:#04x}"),
+            Self::BadLength { packet_type, len } => {
+                write!(f, "{len} bytes is not a valid length for {packet_type:?}")
+            }
+            Self::NonCanonical(what) => write!(f, "non-canonical encoding: {what:?}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The output buffer cannot hold the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BufferTooSmall {
+    /// Bytes the packet needs.
+    pub needed: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "output buffer too small: {} bytes needed", self.needed)
+    }
+}
+
+impl std::error::Error for BufferTooSmall {}
+
+fn read_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(x)
+}
+fn read_token(b: &[u8], at: usize) -> [u8; TOKEN_LEN] {
+    let mut t = [0u8; TOKEN_LEN];
+    t.copy_from_slice(&b[at..at + TOKEN_LEN]);
+    t
+}
+
+/// Reads the packet type of a datagram after checking its prefix.
+pub fn peek_type(protocol_id: u32, datagram: &[u8]) -> Result<PacketType, DecodeError> {
+    if datagram.len() < PREFIX_LEN {
+        return Err(DecodeError::TooShort {
+            len: datagram.len(),
+        });
+    }
+    let found = read_u32(datagram, 0);
+    if found != protocol_id {
+        return Err(DecodeError::WrongProtocolId { found });
+    }
+    PacketType::from_byte(datagram[4]).ok_or(DecodeError::UnknownType { byte: datagram[4] })
+}
+
+fn decode_header(d: &[u8]) -> Result<ConnectedHeader, DecodeError> {
+    let flags = d[5];
+    if flags & !FLAG_HAS_ACK != 0 {
+        return Err(DecodeError::NonCanonical(NonCanonical::ReservedFlags));
+    }
+    let sequence = read_u16(d, 6);
+    let ack = read_u16(d, 8);
+    let ack_bits = read_u32(d, 10);
+    let ack_delay = read_u16(d, 14);
+    let ack = if flags & FLAG_HAS_ACK != 0 {
+        Some(AckFields {
+            ack,
+            ack_bits,
+            ack_delay,
+        })
+    } else if ack != 0 || ack_bits != 0 || ack_delay != 0 {
+        return Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag));
+    } else {
+        None
+    };
+    Ok(ConnectedHeader { sequence, ack })
+}
+
+/// Decodes one datagram for the given protocol id.
+///
+/// ```
+/// use gudp::protocol::wire::{decode, Packet, DEFAULT_PROTOCOL_ID};
+/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0, 0];
+/// match decode(DEFAULT_PROTOCOL_ID, &d).unwrap() {
+///     Packet::Keepalive { header } => assert_eq!(header.sequence, 7),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let packet_type = peek_type(protocol_id, datagram)?;
+    let d = datagram;
+    let len = d.len();
+    let bad_length = Err(DecodeError::BadLength { packet_type, len });
+    let zero_padding = |from: usize| {
+        if d[from..].iter().all(|&b| b == 0) {
+            Ok(())
+        } else {
+            Err(DecodeError::NonCanonical(NonCanonical::Padding))
+        }
+    };
+    match packet_type {
+        PacketType::ConnectionRequest => {
+            if len != HANDSHAKE_PADDED_LEN {
+                return bad_length;
+            }
+            zero_padding(PREFIX_LEN + 8)?;
+            Ok(Packet::ConnectionRequest {
+                nonce: read_u64(d, 5),
+            })
+        }
+        PacketType::Challenge | PacketType::ChallengeResponse => {
+            let expected = if packet_type == PacketType::Challenge {
+                CHALLENGE_LEN
+            } else {
+                HANDSHAKE_PADDED_LEN
+            };
+            if len != expected {
+                return bad_length;
+            }
+            zero_padding(CHALLENGE_LEN)?;
+            let (nonce, timestamp, token) = (read_u64(d, 5), read_u64(d, 13), read_token(d, 21));
+            Ok(if packet_type == PacketType::Challenge {
+                Packet::Challenge {
+                    nonce,
+                    timestamp,
+                    token,
+                }
+            } else {
+                Packet::ChallengeResponse {
+                    nonce,
+                    timestamp,
+                    token,
+                }
+            })
+        }
+        PacketType::Accept | PacketType::Denied => {
+            if len != NONCE_PACKET_LEN {
+                return bad_length;
+            }
+            let nonce = read_u64(d, 5);
+            Ok(if packet_type == PacketType::Accept {
+                Packet::Accept { nonce }
+            } else {
+                Packet::Denied { nonce }
+            })
+        }
+        PacketType::Payload => {
+            if len < CONNECTED_HEADER_LEN {
+                return bad_length;
+            }
+            let header = decode_header(d)?;
+            Ok(Packet::Payload {
+                header,
+                payload: &d[CONNECTED_HEADER_LEN..],
+            })
+        }
+        PacketType::Keepalive | PacketType::Ack => {
+            if len != CONNECTED_HEADER_LEN {
+                return bad_length;
+            }
+            let header = decode_header(d)?;
+            Ok(if packet_type == PacketType::Keepalive {
+                Packet::Keepalive { header }
+            } else {
+                Packet::Ack { header }
+            })
+        }
+        PacketType::Disconnect => {
+            if len != DISCONNECT_LEN {
+                return bad_length;
+            }
+            let header = decode_header(d)?;
+            Ok(Packet::Disconnect {
+                header,
+                session: read_u64(d, CONNECTED_HEADER_LEN),
+            })
+        }
+    }
+}
+
+impl Packet<'_> {
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Self::ConnectionRequest { .. } => PacketType::ConnectionRequest,
+            Self::Challenge { .. } => PacketType::Challenge,
+            Self::ChallengeResponse { .. } => PacketType::ChallengeResponse,
+            Self::Accept { .. } => PacketType::Accept,
+            Self::Denied { .. } => PacketType::Denied,
+            Self::Payload { .. } => PacketType::Payload,
+            Self::Keepalive { .. } => PacketType::Keepalive,
+            Self::Ack { .. } => PacketType::Ack,
+            Self::Disconnect { .. } => PacketType::Disconnect,
+        }
+    }
+
+    /// Bytes [`encode`](Self::encode) writes.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Self::ConnectionRequest { .. } | Self::ChallengeResponse { .. } => HANDSHAKE_PADDED_LEN,
+            Self::Challenge { .. } => CHALLENGE_LEN,
+            Self::Accept { .. } | Self::Denied { .. } => NONCE_PACKET_LEN,
+            Self::Payload { payload, .. } => CONNECTED_HEADER_LEN + payload.len(),
+            Self::Keepalive { .. } | Self::Ack { .. } => CONNECTED_HEADER_LEN,
+            Self::Disconnect { .. } => DISCONNECT_LEN,
+        }
+    }
+
+    /// Writes the packet at the start of `out` and returns its length. Allocates nothing.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::{Packet, DEFAULT_PROTOCOL_ID};
+    /// let mut buf = [0u8; 32];
+    /// let n = Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+    /// assert_eq!(&buf[..n], &[0x47, 0x55, 0x44, 0x01, 0x04, 0, 0, 0, 0, 0, 0, 0, 1]);
+    /// ```
+    pub fn encode(&self, protocol_id: u32, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let len = self.encoded_len();
+        let Some(out) = out.get_mut(..len) else {
+            return Err(BufferTooSmall { needed: len });
+        };
+        out[0..4].copy_from_slice(&protocol_id.to_be_bytes());
+        out[4] = self.packet_type() as u8;
+        match *self {
+            Self::ConnectionRequest { nonce } => {
+                out[5..13].copy_from_slice(&nonce.to_be_bytes());
+                out[13..].fill(0);
+            }
+            Self::Challenge {
+                nonce,
+                timestamp,
+                token,
+            }
+            | Self::ChallengeResponse {
+                nonce,
+                timestamp,
+                token,
+            } => {
+                out[5..13].copy_from_slice(&nonce.to_be_bytes());
+                out[13..21].copy_from_slice(&timestamp.to_be_bytes());
+                out[21..CHALLENGE_LEN].copy_from_slice(&token);
+                out[CHALLENGE_LEN..].fill(0);
+            }
+            Self::Accept { nonce } | Self::Denied { nonce } => {
+                out[5..13].copy_from_slice(&nonce.to_be_bytes());
+            }
+            Self::Payload { header, payload } => {
+                encode_header(header, out);
+                out[CONNECTED_HEADER_LEN..].copy_from_slice(payload);
+            }
+            Self::Keepalive { header } | Self::Ack { header } => encode_header(header, out),
+            Self::Disconnect { header, session } => {
+                encode_header(header, out);
+                out[CONNECTED_HEADER_LEN..].copy_from_slice(&session.to_be_bytes());
+            }
+        }
+        Ok(len)
+    }
+}
+
+fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
+    let (flags, ack) = match h.ack {
+        Some(a) => (FLAG_HAS_ACK, a),
+        None => (
+            0,
+            AckFields {
+                ack: 0,
+                ack_bits: 0,
+                ack_delay: 0,
+            },
+        ),
+    };
+    out[5] = flags;
+    out[6..8].copy_from_slice(&h.sequence.to_be_bytes());
+    out[8..10].copy_from_slice(&ack.ack.to_be_bytes());
+    out[10..14].copy_from_slice(&ack.ack_bits.to_be_bytes());
+    out[14..16].copy_from_slice(&ack.ack_delay.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn check_vector(p: Packet<'_>, hex_bytes: &str) {
+        let expected = hex(hex_bytes);
+        let mut buf = [0xAAu8; 1300];
+        let n = p.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &expected[..], "{p:?}");
+        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &expected), Ok(p));
+    }
+
+    // The vectors below are the ones printed in docs/protocol.md, section "Test vectors".
+    #[test]
+    fn test_vectors_from_the_spec() {
+        check_vector(
+            Packet::Payload {
+                header: ConnectedHeader {
+                    sequence: 0x0102,
+                    ack: Some(AckFields {
+                        ack: 0x00ff,
+                        ack_bits: 0x8000_0001,
+                        ack_delay: 0x0032,
+                    }),
+                },
+                payload: b"hi",
+            },
+            "47554401 10 01 0102 00ff 80000001 0032 6869",
+        );
+        check_vector(
+            Packet::Keepalive {
+                header: ConnectedHeader {
+                    sequence: 0,
+                    ack: None,
+                },
+            },
+            "47554401 11 00 0000 0000 00000000 0000",
+        );
+        check_vector(
+            Packet::Ack {
+                header: ConnectedHeader {
+                    sequence: 0xffff,
+                    ack: Some(AckFields {
+                        ack: 0x0005,
+                        ack_bits: 0x0000_000b,
+                        ack_delay: 0xffff,
+                    }),
+                },
+            },
+            "47554401 12 01 ffff 0005 0000000b ffff",
+        );
+        check_vector(
+            Packet::Disconnect {
+                header: ConnectedHeader {
+                    sequence: 9,
+                    ack: None,
+                },
+                session: 0x0123_4567_89ab_cdef,
+            },
+            "47554401 13 00 0009 0000 00000000 0000 0123456789abcdef",
+        );
+        check_vector(
+            Packet::Challenge {
+                nonce: 0x1122_3344_5566_7788,
+                timestamp: 1500,
+                token: [0xab; 16],
+            },
+            "47554401 02 1122334455667788 00000000000005dc abababababababababababababababab",
+        );
+        check_vector(Packet::Accept { nonce: 42 }, "47554401 04 000000000000002a");
+        check_vector(Packet::Denied { nonce: 42 }, "47554401 05 000000000000002a");
+        let mut request = hex("47554401 01 0000000000000007");
+        request.resize(HANDSHAKE_PADDED_LEN, 0);
+        let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
+        let n = Packet::ConnectionRequest { nonce: 7 }
+            .encode(DEFAULT_PROTOCOL_ID, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..n], &request[..]);
+        let mut response =
+            hex("47554401 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f");
+        response.resize(HANDSHAKE_PADDED_LEN, 0);
+        let token: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let p = Packet::ChallengeResponse {
+            nonce: 7,
+            timestamp: 1500,
+            token,
+        };
+        assert_eq!(
+            p.encode(DEFAULT_PROTOCOL_ID, &mut buf),
+            Ok(HANDSHAKE_PADDED_LEN)
+        );
+        assert_eq!(&buf[..], &response[..]);
+        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &response), Ok(p));
+    }
+
+    #[test]
+    fn every_malformation_has_its_error() {
+        let id = DEFAULT_PROTOCOL_ID;
+        assert_eq!(
+            decode(id, &[0x47, 0x55]),
+            Err(DecodeError::TooShort { len: 2 })
+        );
+        assert_eq!(
+            decode(id, &hex("47554402 11 00 0000 0000 00000000")),
+            Err(DecodeError::WrongProtocolId { found: 0x4755_4402 })
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 7f")),
+            Err(DecodeError::UnknownType { byte: 0x7f })
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 11 00 0000 0000 00000000 000000")),
+            Err(DecodeError::BadLength {
+                packet_type: PacketType::Keepalive,
+                len: 17
+            })
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 10 00 0000 0000 00000000 00")),
+            Err(DecodeError::BadLength {
+                packet_type: PacketType::Payload,
+                len: 15
+            })
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 11 02 0000 0000 00000000 0000")),
+            Err(DecodeError::NonCanonical(NonCanonical::ReservedFlags))
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 11 00 0000 0001 00000000 0000")),
+            Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
+        );
+        assert_eq!(
+            decode(id, &hex("47554401 11 00 0000 0000 00000000 0001")),
+            Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
+        );
+        let mut request = hex("47554401 01 0000000000000007");
+        request.resize(HANDSHAKE_PADDED_LEN, 0);
+        request[HANDSHAKE_PADDED_LEN - 1] = 1;
+        assert_eq!(
+            decode(id, &request),
+            Err(DecodeError::NonCanonical(NonCanonical::Padding))
+        );
+        request.pop();
+        assert_eq!(
+            decode(id, &request),
+            Err(DecodeError::BadLength {
+                packet_type: PacketType::ConnectionRequest,
+                len: 1199
+            })
+        );
+    }
+
+    #[test]
+    fn encode_reports_the_size_it_needs() {
+        let mut small = [0u8; 15];
+        let p = Packet::Keepalive {
+            header: ConnectedHeader {
+                sequence: 1,
+                ack: None,
+            },
+        };
+        assert_eq!(
+            p.encode(DEFAULT_PROTOCOL_ID, &mut small),
+            Err(BufferTooSmall { needed: 16 })
+        );
+    }
+}
