@@ -25,21 +25,7 @@ const WORKING_MASK: u64 = (1 << 32) - 1;
 const FINAL_SHIFT: u32 = 32;
 const FINAL_MASK: u64 = !WORKING_MASK;
 
-/// The congestion-avoidance mode of a connection (Fiedler's good/bad mode).
-///
-/// ```
-/// use gudp::status::{CongestionMode, StatusWord};
-/// let word = StatusWord::new();
-/// assert_eq!(word.load().congestion(), CongestionMode::Good);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum CongestionMode {
-    /// Round-trip time is acceptable: the connection may send at the full rate.
-    #[default]
-    Good,
-    /// Round-trip time is too high: the connection sends at the reduced rate.
-    Bad,
-}
+pub use crate::protocol::CongestionMode;
 
 /// Why a connection (or an inbox) finished.
 ///
