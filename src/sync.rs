@@ -47,5 +47,5 @@ mod imp {
     }
 }
 
-pub(crate) use crossbeam_utils::CachePadded;
 pub(crate) use imp::*;
+pub(crate) use crossbeam_utils::CachePadded;
