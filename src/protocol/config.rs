@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use super::wire::DEFAULT_PROTOCOL_ID;
 
+/// The longest any configured duration may be (one day): `Instant` arithmetic on larger
+/// values could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
+
 /// A token-bucket pacing rate: `packets_per_second` sustained, up to `burst` back to back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacingRate {
@@ -127,8 +131,10 @@ impl Default for Config {
 
 impl Config {
     /// The configuration with every value brought into its valid range: windows within
-    /// 33..=16384, factors within (0, 1], counts and rates at least 1, durations non-zero
-    /// where zero would spin, `min_penalty <= initial_penalty <= max_penalty`.
+    /// 33..=16384, factors within (0, 1], counts and rates at least 1, durations at most
+    /// [`MAX_DURATION`] and non-zero where zero would spin,
+    /// `min_penalty <= initial_penalty <= max_penalty`. [`Endpoint::new`](super::Endpoint::new)
+    /// applies it, so no configuration can make the endpoint panic.
     pub fn sanitized(mut self) -> Self {
         let min = Duration::from_millis(1);
         self.sent_window = self.sent_window.clamp(33, 16_384);
@@ -153,7 +159,26 @@ impl Config {
         ] {
             *d = (*d).max(min);
         }
+        for d in [
+            &mut self.connect_retry_interval,
+            &mut self.connect_timeout,
+            &mut self.token_lifetime,
+            &mut self.idle_timeout,
+            &mut self.keepalive_interval,
+            &mut self.max_ack_delay,
+            &mut self.min_loss_timeout,
+            &mut self.initial_rtt,
+            &mut self.bandwidth_period,
+            &mut self.bad_rtt_threshold,
+            &mut self.initial_penalty,
+            &mut self.min_penalty,
+            &mut self.max_penalty,
+            &mut self.good_period,
+        ] {
+            *d = (*d).min(MAX_DURATION);
+        }
         self.max_penalty = self.max_penalty.max(self.min_penalty);
+        self.max_queued_replies = self.max_queued_replies.max(1);
         self.initial_penalty = self
             .initial_penalty
             .clamp(self.min_penalty, self.max_penalty);

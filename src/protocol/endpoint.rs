@@ -897,6 +897,77 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Absurd configurations are sanitized: a whole exchange runs without panicking.
+    #[test]
+    fn extreme_configs_do_not_panic() {
+        let t0 = Instant::now();
+        let huge = Duration::MAX;
+        let configs = [
+            Config {
+                connect_retry_interval: huge,
+                connect_timeout: huge,
+                token_lifetime: huge,
+                idle_timeout: huge,
+                keepalive_interval: huge,
+                max_ack_delay: huge,
+                min_loss_timeout: huge,
+                initial_rtt: huge,
+                bandwidth_period: huge,
+                bad_rtt_threshold: huge,
+                initial_penalty: huge,
+                min_penalty: huge,
+                max_penalty: huge,
+                good_period: huge,
+                rtt_smoothing: f64::NAN,
+                rtt_variation_smoothing: -1.0,
+                ..Config::default()
+            },
+            Config {
+                connect_retry_interval: Duration::ZERO,
+                connect_timeout: Duration::ZERO,
+                idle_timeout: Duration::ZERO,
+                keepalive_interval: Duration::ZERO,
+                sent_window: 0,
+                received_window: 0,
+                loss_window: 0,
+                max_queued_replies: 0,
+                ack_threshold: 0,
+                disconnect_copies: 0,
+                good_rate: crate::protocol::PacingRate {
+                    packets_per_second: 0,
+                    burst: 0,
+                },
+                max_payload: 0,
+                ..Config::default()
+            },
+        ];
+        for config in configs {
+            let (ca, sa): (SocketAddr, SocketAddr) =
+                ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+            let mut c = Endpoint::new(config.clone(), [1; 16]);
+            let mut s = Endpoint::new(config, [2; 16]);
+            let conn = c.connect(t0, sa).unwrap();
+            let mut buf = vec![0u8; 1500];
+            let mut now = t0;
+            for i in 0..200u64 {
+                now += Duration::from_millis(5);
+                c.handle_timeout(now);
+                s.handle_timeout(now);
+                let _ = c.send(now, conn, &i.to_be_bytes(), &mut buf);
+                while let Some(t) = c.poll_transmit(now, &mut buf) {
+                    s.handle_datagram(now, ca, &buf[..t.len]);
+                }
+                while let Some(t) = s.poll_transmit(now, &mut buf) {
+                    c.handle_datagram(now, sa, &buf[..t.len]);
+                }
+                let _ = c.connection_stats(conn);
+            }
+            c.close(now, conn);
+            while c.poll_transmit(now, &mut buf).is_some() {}
+            assert!(c.poll_event().is_some());
+        }
+    }
+
     /// Many idle connections cost nothing between their deadlines, and superseded timer
     /// entries do not pile up.
     #[test]
