@@ -1,9 +1,29 @@
-//! GUDP: a UDP game-networking transport with virtual connections.
+//! GUDP: a UDP transport for games and real-time applications, with virtual connections,
+//! per-packet acks and delivery notifications, RTT / loss / bandwidth estimates and good/bad
+//! congestion avoidance.
 //!
-//! See the README for the picture and `docs/` for the design.
+//! ```
+//! use gudp::{Daemon, DaemonConfig};
+//!
+//! let daemon = Daemon::spawn(DaemonConfig::default())?;
+//! let listener = daemon.listen("127.0.0.1:0".parse().unwrap())?;
+//! let client = daemon.connect(listener.local_addr())?;
+//! let server = listener.accept()?;
+//!
+//! client.send(b"hello")?;
+//! let packet = server.recv()?;
+//! server.send(&packet)?; // echo
+//! assert_eq!(&client.recv()?[..], b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The layers, bottom up: the concurrent core ([`ring`], [`status`], [`inbox`]), proven with
+//! loom; the sans-IO [`protocol`] core and the [`conditioner`]; and the [`Daemon`], which joins
+//! them over real UDP sockets. See `docs/architecture.md`.
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
+// The concurrent core: model-checked with loom (`--cfg loom`).
 pub mod inbox;
 #[cfg(not(feature = "naive-mutex"))]
 mod parker;
@@ -11,5 +31,29 @@ pub mod ring;
 pub mod status;
 mod sync;
 
+// The sans-IO protocol core.
 pub mod conditioner;
 pub mod protocol;
+
+// The daemon over real sockets (not part of the loom build).
+#[cfg(not(loom))]
+mod connection;
+#[cfg(not(loom))]
+mod daemon;
+#[cfg(not(loom))]
+mod listener;
+#[cfg(not(loom))]
+mod outbox;
+#[cfg(not(loom))]
+mod pool;
+
+#[cfg(not(loom))]
+pub use connection::{Connection, ConnectionStats, Delivery, PacketId, SendError};
+#[cfg(not(loom))]
+pub use daemon::{ConnectError, Daemon, DaemonConfig, DaemonCounters, LinkSetup};
+pub use inbox::{RecvTimeoutError, TryRecvError};
+#[cfg(not(loom))]
+pub use listener::Listener;
+#[cfg(not(loom))]
+pub use pool::Packet;
+pub use status::{CloseReason, CongestionMode, Status};

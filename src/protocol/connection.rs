@@ -276,10 +276,7 @@ impl Connection {
         let floor = self.next_seq.saturating_sub(self.sent.capacity());
         self.oldest_unresolved = self.oldest_unresolved.max(floor);
         while self.oldest_unresolved < self.next_seq
-            && self
-                .sent
-                .get(self.oldest_unresolved)
-                .map_or(true, |p| p.lost)
+            && self.sent.get(self.oldest_unresolved).is_none_or(|p| p.lost)
         {
             self.oldest_unresolved += 1;
         }

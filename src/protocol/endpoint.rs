@@ -362,7 +362,7 @@ impl Endpoint {
         if deadline <= now && conn.queued {
             return;
         }
-        if conn.scheduled.map_or(true, |s| deadline < s) {
+        if conn.scheduled.is_none_or(|s| deadline < s) {
             conn.scheduled = Some(deadline);
             conn.timer_token = conn.timer_token.wrapping_add(1);
             let entry = (deadline, id.index, id.generation, conn.timer_token);

@@ -1,0 +1,399 @@
+//! The user's handle on one virtual connection: send, receive, delivery notifications, status.
+//!
+//! A [`Connection`] is cheap to clone and can be shared by any number of threads. Its state
+//! lives in a [`ConnShared`] that the daemon also holds: the inbox (read buffer), the outbox
+//! (write buffer), the delivery-notification ring and a few atomics. All protocol state stays
+//! on the daemon thread.
+
+use crate::daemon::shared::{DaemonShared, Ready};
+use crate::inbox::{Inbox, RecvTimeoutError, TryRecvError};
+use crate::outbox::{Outbox, PushError};
+use crate::pool::Packet;
+use crate::protocol;
+use crate::ring::Ring;
+use crate::status::{CloseReason, Status};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Identifies one packet sent on a [`Connection`]. Ids are unique per connection and taken
+/// in increasing order from 0 by `send`/`try_send` (a refused send may leave a gap).
+/// Delivery notifications name packets by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PacketId(pub u64);
+
+/// What happened to a sent packet: the peer acknowledged it, or it was not acknowledged in
+/// time and counts as lost. Each packet gets exactly one of the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// The peer acknowledged the packet.
+    Acked(PacketId),
+    /// The packet was not acknowledged in time (or the connection ended first).
+    Lost(PacketId),
+}
+
+/// Why a send was refused. The payload was not queued and consumed no packet id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The payload is larger than the configured maximum.
+    TooLarge {
+        /// Payload bytes.
+        len: usize,
+        /// The configured maximum payload.
+        max: usize,
+    },
+    /// The outbox is full: the daemon has not caught up (`try_send`, or `send_timeout` ran
+    /// out of time).
+    OutboxFull,
+    /// The outbox is full because the connection's pacing budget is spent: the congestion
+    /// mode's send rate is the limit, not the daemon.
+    Paced,
+    /// The connection finished, for this reason.
+    Closed(CloseReason),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::TooLarge { len, max } => {
+                write!(f, "payload of {len} bytes exceeds the maximum of {max}")
+            }
+            SendError::OutboxFull => f.write_str("outbox full"),
+            SendError::Paced => f.write_str("outbox full: pacing budget exhausted"),
+            SendError::Closed(reason) => write!(f, "connection finished: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A packet waiting in an outbox.
+#[derive(Debug)]
+pub(crate) struct OutPacket {
+    pub(crate) id: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Where the daemon keeps a connection: socket slot and protocol id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnKey {
+    pub(crate) socket: usize,
+    pub(crate) conn: protocol::ConnectionId,
+}
+
+/// Counters the daemon keeps for a connection beyond the protocol's own.
+#[derive(Debug, Default)]
+pub(crate) struct LocalCounters {
+    pub(crate) dropped_inbox_full: AtomicU64,
+    pub(crate) dropped_deliveries: AtomicU64,
+}
+
+/// The state a connection's handles share with the daemon.
+pub(crate) struct ConnShared {
+    pub(crate) key: ConnKey,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) max_payload: usize,
+    pub(crate) inbox: Inbox<Packet>,
+    pub(crate) outbox: Outbox<OutPacket>,
+    pub(crate) deliveries: Ring<Delivery>,
+    /// Set while the daemon is due to look at this connection without being told: it is in
+    /// the ready list, or holds a packet back for pacing. Senders that find it set skip the
+    /// wake, so a burst of sends costs one.
+    pub(crate) scheduled: AtomicBool,
+    /// Set while the daemon holds a packet back for pacing.
+    pub(crate) paced: AtomicBool,
+    pub(crate) close_requested: AtomicBool,
+    next_packet_id: AtomicU64,
+    pub(crate) counters: LocalCounters,
+    pub(crate) daemon: Arc<DaemonShared>,
+}
+
+impl ConnShared {
+    pub(crate) fn new(
+        key: ConnKey,
+        peer: SocketAddr,
+        local: SocketAddr,
+        daemon: Arc<DaemonShared>,
+    ) -> Arc<Self> {
+        let config = &daemon.config;
+        Arc::new(Self {
+            key,
+            peer,
+            local,
+            max_payload: config.protocol.max_payload,
+            inbox: Inbox::new(config.inbox_capacity),
+            outbox: Outbox::new(config.outbox_capacity),
+            deliveries: Ring::new(config.delivery_capacity),
+            scheduled: AtomicBool::new(false),
+            paced: AtomicBool::new(false),
+            close_requested: AtomicBool::new(false),
+            next_packet_id: AtomicU64::new(0),
+            counters: LocalCounters::default(),
+            daemon,
+        })
+    }
+
+    /// Hands this connection to the daemon unless it is already due to look at it.
+    pub(crate) fn schedule(self: &Arc<Self>) {
+        // AcqRel: pairs with the daemon's `swap(false)`, so a packet pushed before our swap is
+        // visible to the daemon's drain that follows its swap (see `daemon::shared`).
+        if !self.scheduled.swap(true, Ordering::AcqRel) {
+            self.daemon.make_ready(Ready::Connection(self.clone()));
+        }
+    }
+
+    /// Ends the connection from the daemon's side: records the reason and wakes every
+    /// blocked receiver and sender.
+    pub(crate) fn finish(&self, reason: CloseReason) {
+        self.inbox.finish(reason);
+        self.outbox.wake_all();
+    }
+
+    /// Records a delivery notification, counting it if the ring is full.
+    pub(crate) fn notify_delivery(&self, delivery: Delivery) {
+        if self.deliveries.try_push(delivery).is_err() {
+            self.counters
+                .dropped_deliveries
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn enqueue(self: &Arc<Self>, payload: &[u8], wait: Wait) -> Result<PacketId, SendError> {
+        if let Some(reason) = self.inbox.status().close_reason() {
+            return Err(SendError::Closed(reason));
+        }
+        if payload.len() > self.max_payload {
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max: self.max_payload,
+            });
+        }
+        // The id travels with the packet: with several sender threads, push order and id
+        // order may differ, and notifications must name the packet the user got back.
+        let id = self.next_packet_id.fetch_add(1, Ordering::Relaxed);
+        let pool = &self.daemon.pool;
+        let packet = OutPacket {
+            id,
+            bytes: pool.copy_of(payload),
+        };
+        let pushed = match wait {
+            Wait::Never => self
+                .outbox
+                .try_push(packet)
+                .map_err(|back| (back, self.full_error())),
+            Wait::Until(deadline) => self
+                .outbox
+                .push(packet, self.inbox.status_word(), deadline)
+                .map_err(|error| match error {
+                    PushError::Full(back) => (back, self.full_error()),
+                    PushError::Closed(back, reason) => (back, SendError::Closed(reason)),
+                }),
+        };
+        match pushed {
+            Ok(()) => {
+                self.schedule();
+                Ok(PacketId(id))
+            }
+            Err((packet, error)) => {
+                pool.give(packet.bytes);
+                Err(error)
+            }
+        }
+    }
+
+    fn full_error(&self) -> SendError {
+        if self.paced.load(Ordering::Relaxed) {
+            SendError::Paced
+        } else {
+            SendError::OutboxFull
+        }
+    }
+}
+
+/// How long a send may wait for room in the outbox.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    Until(Option<Instant>),
+}
+
+/// One end of a virtual connection. Clone it freely: every clone is the same connection, and
+/// it closes when the last clone is dropped (or [`close`](Self::close) is called).
+///
+/// ```
+/// use gudp::{Daemon, DaemonConfig};
+/// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let client = daemon.connect(listener.local_addr()).unwrap();
+/// let server = listener.accept().unwrap();
+/// let id = client.send(b"hello").unwrap();
+/// assert_eq!(&server.recv().unwrap()[..], b"hello");
+/// server.send(b"world").unwrap();
+/// assert_eq!(&client.recv().unwrap()[..], b"world");
+/// # let _ = id;
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    handle: Arc<Handle>,
+}
+
+/// Closes the connection when the last user handle goes away.
+struct Handle {
+    shared: Arc<ConnShared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        request_close(&self.shared);
+    }
+}
+
+fn request_close(shared: &Arc<ConnShared>) {
+    if !shared.close_requested.swap(true, Ordering::AcqRel) {
+        shared.inbox.finish(CloseReason::Closed);
+        shared.outbox.wake_all();
+        // Tell the daemon even if the connection is scheduled: a connection held back by
+        // pacing is scheduled but would only be looked at when its budget allows.
+        shared.daemon.make_ready(Ready::Connection(shared.clone()));
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<ConnShared>) -> Self {
+        Self {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<ConnShared> {
+        &self.handle.shared
+    }
+
+    /// Queues one packet, waiting while the outbox is full. Returns the packet's id for
+    /// delivery notifications.
+    pub fn send(&self, payload: &[u8]) -> Result<PacketId, SendError> {
+        self.shared().enqueue(payload, Wait::Until(None))
+    }
+
+    /// Queues one packet if the outbox has room; never blocks.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig, SendError};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let conn = daemon.connect(listener.local_addr()).unwrap();
+    /// let too_big = vec![0u8; 5000];
+    /// assert!(matches!(conn.try_send(&too_big), Err(SendError::TooLarge { .. })));
+    /// ```
+    pub fn try_send(&self, payload: &[u8]) -> Result<PacketId, SendError> {
+        self.shared().enqueue(payload, Wait::Never)
+    }
+
+    /// Like [`send`](Self::send), but gives up with [`SendError::OutboxFull`] (or `Paced`)
+    /// after `timeout`.
+    pub fn send_timeout(&self, payload: &[u8], timeout: Duration) -> Result<PacketId, SendError> {
+        self.shared()
+            .enqueue(payload, Wait::Until(Instant::now().checked_add(timeout)))
+    }
+
+    /// Takes a received packet if one is ready; never blocks.
+    pub fn try_recv(&self) -> Result<Packet, TryRecvError> {
+        self.shared().inbox.try_recv()
+    }
+
+    /// Waits for a packet, or returns the close reason once the connection is finished and
+    /// every packet that arrived before has been received.
+    pub fn recv(&self) -> Result<Packet, CloseReason> {
+        self.shared().inbox.recv()
+    }
+
+    /// Like [`recv`](Self::recv), but gives up after `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Packet, RecvTimeoutError> {
+        self.shared().inbox.recv_timeout(timeout)
+    }
+
+    /// Like [`recv`](Self::recv), but gives up at `deadline`.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Packet, RecvTimeoutError> {
+        self.shared().inbox.recv_deadline(deadline)
+    }
+
+    /// Moves up to `max` ready packets into `out` without blocking (a frame loop's drain).
+    /// Returns how many, or the close reason once finished and drained.
+    pub fn drain_into(
+        &self,
+        out: &mut impl Extend<Packet>,
+        max: usize,
+    ) -> Result<usize, CloseReason> {
+        self.shared().inbox.drain_into(out, max)
+    }
+
+    /// The next delivery notification (acked or lost), if any.
+    pub fn poll_delivery(&self) -> Option<Delivery> {
+        self.shared().deliveries.pop_ready()
+    }
+
+    /// The congestion mode and, once finished, the close reason.
+    pub fn status(&self) -> Status {
+        self.shared().inbox.status()
+    }
+
+    /// A snapshot of the connection's estimates and counters, or `None` once the daemon has
+    /// forgotten the connection (it finished).
+    pub fn stats(&self) -> Option<ConnectionStats> {
+        let shared = self.shared();
+        let protocol = shared.daemon.connection_stats(shared.key)?;
+        Some(ConnectionStats {
+            protocol,
+            dropped_inbox_full: shared.counters.dropped_inbox_full.load(Ordering::Relaxed),
+            dropped_deliveries: shared.counters.dropped_deliveries.load(Ordering::Relaxed),
+            inbox_len: shared.inbox.len(),
+            outbox_len: shared.outbox.len(),
+        })
+    }
+
+    /// Closes the connection: the peer is told (its side ends with
+    /// [`CloseReason::ClosedByPeer`]), sends fail from now on, and packets already received
+    /// can still be drained.
+    pub fn close(&self) {
+        request_close(self.shared());
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared().peer
+    }
+
+    /// The local socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared().local
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local_addr())
+            .field("peer", &self.peer_addr())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// A snapshot of one connection: the protocol's estimates and counters, plus what the daemon
+/// counted for it.
+#[derive(Clone, Debug)]
+pub struct ConnectionStats {
+    /// RTT, loss, bandwidth, congestion mode and the protocol's counters.
+    pub protocol: protocol::ConnectionStats,
+    /// Payloads dropped because the inbox was full (the application read too slowly).
+    pub dropped_inbox_full: u64,
+    /// Delivery notifications dropped because their ring was full (never polled).
+    pub dropped_deliveries: u64,
+    /// Packets waiting in the inbox.
+    pub inbox_len: usize,
+    /// Packets waiting in the outbox.
+    pub outbox_len: usize,
+}

@@ -1,0 +1,427 @@
+//! The daemon: one event loop that owns every socket and all protocol state.
+//!
+//! [`Daemon::spawn`] starts it on its own thread; [`Daemon::manual`] leaves it to the caller,
+//! who drives the very same loop with [`Daemon::poll`] (an engine that owns its threads calls
+//! it once per frame). The loop sleeps in `mio::Poll` until a socket is readable, the nearest
+//! protocol deadline, or a wake from an outbox that went from empty to non-empty.
+
+pub(crate) mod driver;
+pub(crate) mod shared;
+mod timers;
+
+use crate::conditioner::LinkConfig;
+use crate::connection::Connection;
+use crate::inbox::TryRecvError;
+use crate::listener::Listener;
+use crate::protocol::{self, EndpointCounters};
+use crate::status::CloseReason;
+use driver::{Driver, WAKER};
+use shared::DaemonShared;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkSetup {
+    /// Latency, jitter, loss and duplication to apply.
+    pub config: LinkConfig,
+    /// Seed of the conditioner's random choices.
+    pub seed: u64,
+}
+
+/// How a daemon and its connections are sized.
+///
+/// ```
+/// let config = gudp::DaemonConfig {
+///     inbox_capacity: 4096,
+///     ..gudp::DaemonConfig::default()
+/// };
+/// assert_eq!(config.protocol.max_payload, 1200);
+/// ```
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Protocol settings (MTU, timeouts, congestion avoidance, connection limit per socket).
+    pub protocol: protocol::Config,
+    /// Received packets each connection buffers before new ones are dropped and counted.
+    pub inbox_capacity: usize,
+    /// Packets each connection queues for sending before `try_send` refuses.
+    pub outbox_capacity: usize,
+    /// Delivery notifications each connection keeps before new ones are dropped and counted.
+    pub delivery_capacity: usize,
+    /// Handshaken connections a listener queues until `accept`.
+    pub accept_backlog: usize,
+    /// Spare packet buffers the daemon keeps for reuse.
+    pub pool_capacity: usize,
+    /// Socket readiness events handled per wake.
+    pub events_capacity: usize,
+    /// Optional link conditioner in front of every socket.
+    pub link: Option<LinkSetup>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            protocol: protocol::Config::default(),
+            inbox_capacity: 1024,
+            outbox_capacity: 1024,
+            delivery_capacity: 4096,
+            accept_backlog: 1024,
+            pool_capacity: 8192,
+            events_capacity: 1024,
+            link: None,
+        }
+    }
+}
+
+impl DaemonConfig {
+    fn validate(&self) -> io::Result<()> {
+        let sizes = [
+            ("inbox_capacity", self.inbox_capacity),
+            ("outbox_capacity", self.outbox_capacity),
+            ("delivery_capacity", self.delivery_capacity),
+            ("accept_backlog", self.accept_backlog),
+            ("events_capacity", self.events_capacity),
+        ];
+        for (name, value) in sizes {
+            if value == 0 || value > 1 << 24 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("DaemonConfig::{name} must be between 1 and 16777216, got {value}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the daemon counted. Every datagram read ends in exactly one of `payloads_delivered`,
+/// `protocol_packets`, `dropped_by_protocol` (by reason in `endpoints`), `dropped_inbox_full`
+/// or `dropped_no_handle`, so their sum equals `datagrams_received` — see
+/// [`DaemonCounters::unaccounted`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonCounters {
+    /// Datagrams read from sockets.
+    pub datagrams_received: u64,
+    /// Datagrams written to sockets.
+    pub datagrams_sent: u64,
+    /// Payloads pushed into a connection's inbox.
+    pub payloads_delivered: u64,
+    /// Valid protocol-only datagrams (handshake, keepalive, ack, disconnect).
+    pub protocol_packets: u64,
+    /// Datagrams the protocol dropped (invalid, wrong protocol id, unknown peer, duplicate,
+    /// stale, too large, bad token, ...): see `endpoints` for the reasons.
+    pub dropped_by_protocol: u64,
+    /// Payloads dropped because the connection's inbox was full.
+    pub dropped_inbox_full: u64,
+    /// Payloads for a connection that has no handle (closed while the datagram was queued).
+    pub dropped_no_handle: u64,
+    /// Handshaken connections closed because the accept queue was full.
+    pub accept_queue_full: u64,
+    /// Handshaken connections closed because their socket no longer had a listener.
+    pub refused_no_listener: u64,
+    /// Packets a connection could not send any more (reported to it as lost).
+    pub sends_refused: u64,
+    /// Datagrams the kernel refused with "would block" (dropped; the protocol sees a loss).
+    pub send_would_block: u64,
+    /// Other send errors (dropped; the protocol sees a loss).
+    pub send_errors: u64,
+    /// ICMP errors (port unreachable) reported on a receive and skipped.
+    pub icmp_errors: u64,
+    /// Sockets that failed; their connections ended with `SocketError`.
+    pub sockets_failed: u64,
+    /// Link-conditioner datagrams whose socket had closed before their delivery time.
+    pub link_orphans: u64,
+    /// Failed wake-ups of the event loop.
+    pub wake_errors: u64,
+    /// The protocol endpoints' counters, summed over every socket, closed ones included.
+    pub endpoints: EndpointCounters,
+}
+
+impl DaemonCounters {
+    /// Datagrams read that no counter accounts for: always 0.
+    ///
+    /// ```
+    /// let daemon = gudp::Daemon::spawn(gudp::DaemonConfig::default()).unwrap();
+    /// assert_eq!(daemon.counters().unaccounted(), 0);
+    /// ```
+    pub fn unaccounted(&self) -> i128 {
+        i128::from(self.datagrams_received)
+            - i128::from(self.payloads_delivered)
+            - i128::from(self.protocol_packets)
+            - i128::from(self.dropped_by_protocol)
+            - i128::from(self.dropped_inbox_full)
+            - i128::from(self.dropped_no_handle)
+    }
+}
+
+/// Why [`Daemon::connect`] failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The local socket could not be created (or the daemon has stopped).
+    Io(io::Error),
+    /// The handshake failed: `ConnectTimedOut` (no answer: wrong address, no server, or the
+    /// network drops everything), `ConnectionDenied` (the server is full), `DaemonStopped`.
+    Failed(CloseReason),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Io(error) => write!(f, "cannot open a socket: {error}"),
+            ConnectError::Failed(reason) => write!(f, "connection failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Io(error) => Some(error),
+            ConnectError::Failed(reason) => Some(reason),
+        }
+    }
+}
+
+/// The GUDP daemon: owns the sockets and runs the protocol for every connection.
+///
+/// Dropping it shuts it down: every connection finishes with
+/// [`CloseReason::DaemonStopped`] and every blocked caller wakes.
+///
+/// ```
+/// use gudp::{Daemon, DaemonConfig};
+/// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let client = daemon.connect(listener.local_addr()).unwrap();
+/// let server = listener.accept().unwrap();
+/// client.send(b"hi").unwrap();
+/// assert_eq!(&server.recv().unwrap()[..], b"hi");
+/// ```
+pub struct Daemon {
+    shared: Arc<DaemonShared>,
+    /// `Some` in manual mode: the caller's `poll` uses it. The spawned loop owns its own.
+    poll: Option<Mutex<Loop>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The part of the event loop that sleeps: mio's poller and its event buffer.
+struct Loop {
+    poll: mio::Poll,
+    events: mio::Events,
+}
+
+impl Loop {
+    /// One turn of the event loop, the same code whether a spawned thread or `Daemon::poll`
+    /// runs it: sleep until an event or `limit` (capped by the nearest deadline), then work.
+    fn turn(&mut self, shared: &Arc<DaemonShared>, limit: Option<Duration>) -> io::Result<()> {
+        let next = shared.driver().next_timeout(Instant::now());
+        let timeout = match (next, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+        let now = Instant::now();
+        shared.driver().turn(shared, &self.events, now);
+        Ok(())
+    }
+}
+
+impl Daemon {
+    /// Starts a daemon on its own thread.
+    pub fn spawn(config: DaemonConfig) -> io::Result<Daemon> {
+        let (shared, event_loop) = Self::build(config)?;
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("gudp-daemon".into())
+            .spawn(move || run(thread_shared, event_loop))?;
+        Ok(Daemon {
+            shared,
+            poll: None,
+            thread: Some(thread),
+        })
+    }
+
+    /// Creates a daemon that runs only when the caller calls [`poll`](Self::poll).
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig};
+    /// use std::time::Duration;
+    /// let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let client = daemon.connect(listener.local_addr()).unwrap(); // drives the loop itself
+    /// client.try_send(b"frame 1").unwrap();
+    /// let server = loop {
+    ///     daemon.poll(Some(Duration::from_millis(5))).unwrap(); // once per frame
+    ///     if let Ok(server) = listener.try_accept() {
+    ///         break server;
+    ///     }
+    /// };
+    /// let packet = loop {
+    ///     daemon.poll(Some(Duration::from_millis(5))).unwrap();
+    ///     if let Ok(packet) = server.try_recv() {
+    ///         break packet;
+    ///     }
+    /// };
+    /// assert_eq!(&packet[..], b"frame 1");
+    /// ```
+    pub fn manual(config: DaemonConfig) -> io::Result<Daemon> {
+        let (shared, event_loop) = Self::build(config)?;
+        Ok(Daemon {
+            shared,
+            poll: Some(Mutex::new(event_loop)),
+            thread: None,
+        })
+    }
+
+    fn build(config: DaemonConfig) -> io::Result<(Arc<DaemonShared>, Loop)> {
+        config.validate()?;
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let registry = poll.registry().try_clone()?;
+        let driver = Driver::new(registry, config.link, random_seed());
+        let events = mio::Events::with_capacity(config.events_capacity);
+        let shared = DaemonShared::new(config, waker, driver);
+        Ok((shared, Loop { poll, events }))
+    }
+
+    /// Manual mode: runs one turn of the event loop, sleeping at most `timeout` (or until the
+    /// nearest protocol deadline) for something to do. In spawned mode this returns an error.
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let Some(event_loop) = &self.poll else {
+            return Err(io::Error::other(
+                "Daemon::poll drives a manual daemon; this one runs on its own thread",
+            ));
+        };
+        if self.shared.stop.load(Ordering::Acquire) {
+            return Err(io::Error::other("the daemon has stopped"));
+        }
+        let mut event_loop = event_loop.lock().unwrap_or_else(|p| p.into_inner());
+        event_loop.turn(&self.shared, timeout)
+    }
+
+    /// Binds a listening socket at `addr` (port 0 picks a free port).
+    pub fn listen(&self, addr: SocketAddr) -> io::Result<Listener> {
+        let listener = self.shared.driver().listen(addr, &self.shared)?;
+        self.shared.wake();
+        Ok(listener)
+    }
+
+    /// Connects to a GUDP server, blocking until the handshake completes or fails (within
+    /// the protocol's `connect_timeout`, 5 s by default). In manual mode it drives the event
+    /// loop itself while it waits.
+    pub fn connect(&self, server: SocketAddr) -> Result<Connection, ConnectError> {
+        let now = Instant::now();
+        let reply = self
+            .shared
+            .driver()
+            .connect(server, &self.shared, now)
+            .map_err(ConnectError::Io)?;
+        self.shared.wake();
+        // The protocol's connect timeout ends the attempt; the margin covers a daemon that
+        // is late to notice (a stopped daemon answers `DaemonStopped` at once).
+        let deadline = now + self.shared.config.protocol.connect_timeout + Duration::from_secs(1);
+        let outcome = match &self.poll {
+            None => reply.recv_deadline(deadline).ok(),
+            Some(_) => loop {
+                match reply.try_recv() {
+                    Ok(outcome) => break Some(outcome),
+                    Err(TryRecvError::Closed(_)) => break None,
+                    Err(TryRecvError::Empty) if Instant::now() >= deadline => break None,
+                    Err(TryRecvError::Empty) => {
+                        self.poll(Some(Duration::from_millis(10)))
+                            .map_err(ConnectError::Io)?;
+                    }
+                }
+            },
+        };
+        match outcome {
+            Some(Ok(connection)) => Ok(connection),
+            Some(Err(reason)) => Err(ConnectError::Failed(reason)),
+            None => Err(ConnectError::Failed(CloseReason::ConnectTimedOut)),
+        }
+    }
+
+    /// A snapshot of the daemon's counters.
+    pub fn counters(&self) -> DaemonCounters {
+        self.shared.driver().counters(&self.shared)
+    }
+
+    /// Changes the link conditioner's conditions (for datagrams sent from now on). Returns
+    /// `false` if the daemon was built without one (`DaemonConfig::link`).
+    pub fn set_link(&self, config: LinkConfig) -> bool {
+        self.shared.driver().set_link(config)
+    }
+
+    /// Stops the daemon: every peer is sent a disconnect, every connection and listener
+    /// finishes with [`CloseReason::DaemonStopped`], and every blocked call returns.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake();
+        if self.poll.is_some() {
+            // Manual mode: nobody else runs the loop, so stop it here.
+            self.shared.driver().shutdown(Instant::now());
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Daemon")
+            .field(
+                "mode",
+                &if self.poll.is_some() {
+                    "manual"
+                } else {
+                    "thread"
+                },
+            )
+            .finish()
+    }
+}
+
+/// The spawned event loop. If anything in it panics, every connection still finishes
+/// (`DaemonStopped`) so that no caller blocks forever.
+fn run(shared: Arc<DaemonShared>, mut event_loop: Loop) {
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        while !shared.stop.load(Ordering::Acquire) {
+            if event_loop.turn(&shared, None).is_err() {
+                break; // the poller itself failed: nothing can be received any more
+            }
+        }
+        shared.driver().shutdown(Instant::now());
+    }));
+    if result.is_err() {
+        shared.driver().abandon();
+    }
+}
+
+/// A seed for the per-socket token keys, from the OS's randomness (std seeds `RandomState`
+/// from it) mixed with the time, so no two daemons share keys.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}

@@ -1,0 +1,185 @@
+//! A connection's write buffer: user threads push packets, the daemon pops them.
+//!
+//! The mirror image of the inbox: any number of producers (user threads), one consumer (the
+//! daemon), and the thread that may have to wait is a *producer* waiting for space. Lock-free
+//! by default — a [`Ring`] plus the same event-count [`Parker`] the inbox uses, with the roles
+//! swapped: a sender that finds the ring full announces itself, re-checks for space or a final
+//! state, and sleeps; the daemon pops, then notifies (fence, then read `sleepers`), so the
+//! fast paths take no lock. With `naive-mutex` it is a `Mutex<VecDeque>` + `Condvar`.
+
+use crate::status::{CloseReason, StatusWord};
+use std::time::Instant;
+
+/// Why a blocking push gave up.
+#[derive(Debug)]
+pub(crate) enum PushError<T> {
+    /// The deadline passed with the outbox still full.
+    Full(T),
+    /// The connection finished.
+    Closed(T, CloseReason),
+}
+
+#[cfg(not(feature = "naive-mutex"))]
+pub(crate) use lock_free::Outbox;
+#[cfg(feature = "naive-mutex")]
+pub(crate) use naive::Outbox;
+
+#[cfg(not(feature = "naive-mutex"))]
+mod lock_free {
+    use super::*;
+    use crate::parker::{Parker, Wake};
+    use crate::ring::Ring;
+
+    #[derive(Debug)]
+    pub(crate) struct Outbox<T> {
+        ring: Ring<T>,
+        space: Parker,
+    }
+
+    impl<T> Outbox<T> {
+        pub(crate) fn new(capacity: usize) -> Self {
+            Self {
+                ring: Ring::new(capacity),
+                space: Parker::new(),
+            }
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.ring.len()
+        }
+
+        pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+            self.ring.try_push(item)
+        }
+
+        /// Pushes, sleeping while the outbox is full, until `deadline` or a final state.
+        pub(crate) fn push(
+            &self,
+            mut item: T,
+            status: &StatusWord,
+            deadline: Option<Instant>,
+        ) -> Result<(), PushError<T>> {
+            loop {
+                if let Some(reason) = status.load().close_reason() {
+                    return Err(PushError::Closed(item, reason));
+                }
+                item = match self.ring.try_push(item) {
+                    Ok(()) => return Ok(()),
+                    Err(item) => item,
+                };
+                let key = self.space.prepare_park();
+                // Re-check after announcing (Dekker with the daemon's pop + notify).
+                if self.ring.len() < self.ring.capacity() || status.is_finished() {
+                    self.space.cancel_park();
+                    continue;
+                }
+                if self.space.park(key, deadline) == Wake::TimedOut {
+                    // One more try, so a wake that raced the timeout is not wasted.
+                    return match self.ring.try_push(item) {
+                        Ok(()) => Ok(()),
+                        Err(item) => Err(PushError::Full(item)),
+                    };
+                }
+            }
+        }
+
+        /// Daemon: takes the oldest packet and, if a sender waits for space, wakes one.
+        pub(crate) fn pop(&self) -> Option<T> {
+            let item = self.ring.pop_ready()?;
+            self.space.notify_one();
+            Some(item)
+        }
+
+        /// Daemon: wakes every waiting sender (the connection finished).
+        pub(crate) fn wake_all(&self) {
+            self.space.notify_all();
+        }
+    }
+}
+
+#[cfg(feature = "naive-mutex")]
+mod naive {
+    use super::*;
+    use crate::sync::{wait_timeout, Condvar, Mutex, MutexGuard};
+    use std::collections::VecDeque;
+
+    #[derive(Debug)]
+    pub(crate) struct Outbox<T> {
+        queue: Mutex<VecDeque<T>>,
+        space: Condvar,
+        capacity: usize,
+    }
+
+    impl<T> Outbox<T> {
+        pub(crate) fn new(capacity: usize) -> Self {
+            Self {
+                queue: Mutex::new(VecDeque::with_capacity(capacity)),
+                space: Condvar::new(),
+                capacity,
+            }
+        }
+
+        fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
+            self.queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.lock().len()
+        }
+
+        pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+            let mut queue = self.lock();
+            if queue.len() >= self.capacity {
+                return Err(item);
+            }
+            queue.push_back(item);
+            Ok(())
+        }
+
+        pub(crate) fn push(
+            &self,
+            item: T,
+            status: &StatusWord,
+            deadline: Option<Instant>,
+        ) -> Result<(), PushError<T>> {
+            let mut queue = self.lock();
+            loop {
+                if let Some(reason) = status.load().close_reason() {
+                    return Err(PushError::Closed(item, reason));
+                }
+                if queue.len() < self.capacity {
+                    queue.push_back(item);
+                    return Ok(());
+                }
+                match deadline {
+                    None => {
+                        queue = self
+                            .space
+                            .wait(queue)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    }
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            return Err(PushError::Full(item));
+                        }
+                        queue = wait_timeout(&self.space, queue, deadline - now).0;
+                    }
+                }
+            }
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            let item = self.lock().pop_front()?;
+            self.space.notify_one();
+            Some(item)
+        }
+
+        pub(crate) fn wake_all(&self) {
+            let _queue = self.lock();
+            self.space.notify_all();
+        }
+    }
+}
