@@ -57,3 +57,8 @@ pub use listener::Listener;
 #[cfg(not(loom))]
 pub use pool::Packet;
 pub use status::{CloseReason, CongestionMode, Status};
+
+/// The README's example, compiled and run as a doctest so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
