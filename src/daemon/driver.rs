@@ -5,9 +5,10 @@
 //! run on the caller's thread under the same lock. Nothing in here blocks: sockets are
 //! non-blocking, inbox pushes hand the packet back when full, outbox pops never wait.
 
+use super::batch::{Flushed, Received, RecvBatch, SendBatch};
 use super::shared::{DaemonShared, Ready};
 use super::timers::{Timer, Timers};
-use super::{DaemonCounters, LinkSetup};
+use super::{DaemonConfig, DaemonCounters};
 use crate::conditioner::{LinkConditioner, LinkConfig};
 use crate::connection::{ConnKey, ConnShared, Connection, Delivery, PacketId};
 use crate::inbox::Inbox;
@@ -29,10 +30,6 @@ use std::time::{Duration, Instant};
 
 /// The token of the daemon's `mio::Waker`; socket slot `i` has token `i + 1`.
 pub(crate) const WAKER: Token = Token(0);
-
-/// Largest UDP payload: receiving into a buffer this big means no datagram is truncated, so
-/// an oversize one reaches the protocol and is counted as too large rather than misparsed.
-const MAX_UDP_PAYLOAD: usize = 65_535;
 
 /// What `connect` waits on: the connection, or why it failed.
 pub(crate) type ConnectReply = Inbox<Result<Connection, CloseReason>>;
@@ -88,8 +85,12 @@ pub(crate) struct Driver {
     counters: DaemonCounters,
     /// Counters of endpoints whose sockets were closed, so totals never go backwards.
     retired: EndpointCounters,
-    recv_buf: Box<[u8]>,
-    send_buf: Box<[u8]>,
+    /// Datagrams read by one system call. Slots are one byte longer than the largest valid
+    /// datagram, so an oversize one arrives cut but still too long, and is counted as such.
+    recv_batch: RecvBatch,
+    /// Datagrams encoded for the socket being worked on, sent by one system call when full
+    /// and when that socket's work ends ([`Driver::after_work`]).
+    send_batch: SendBatch,
     ready: Vec<Ready>,
     touched: Vec<usize>,
     link: Option<Link>,
@@ -98,7 +99,8 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(registry: Registry, link: Option<LinkSetup>, secret_seed: u64) -> Self {
+    pub(crate) fn new(registry: Registry, config: &DaemonConfig, secret_seed: u64) -> Self {
+        let datagram = config.protocol.max_datagram_size();
         Self {
             registry,
             sockets: Vec::new(),
@@ -106,11 +108,11 @@ impl Driver {
             timers: Timers::default(),
             counters: DaemonCounters::default(),
             retired: EndpointCounters::default(),
-            recv_buf: vec![0; MAX_UDP_PAYLOAD].into_boxed_slice(),
-            send_buf: vec![0; MAX_UDP_PAYLOAD].into_boxed_slice(),
+            recv_batch: RecvBatch::new(config.io_batch, datagram + 1),
+            send_batch: SendBatch::new(config.io_batch, datagram),
             ready: Vec::new(),
             touched: Vec::new(),
-            link: link.map(|setup| Link {
+            link: config.link.map(|setup| Link {
                 conditioner: LinkConditioner::new(setup.config, setup.seed),
                 sockets: HashMap::new(),
             }),
@@ -266,14 +268,16 @@ impl Driver {
         self.ready = ready;
     }
 
+    /// Reads until the socket has nothing left (mio's readiness is edge-triggered), sending
+    /// what each batch called for before reading the next.
     fn read_socket(&mut self, slot: usize, shared: &Arc<DaemonShared>, now: Instant) {
         loop {
             let Some(socket) = self.sockets.get(slot).and_then(Option::as_ref) else {
                 return; // closed earlier in this turn; a stale event
             };
-            let (len, from) = match socket.socket.recv_from(&mut self.recv_buf) {
-                Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            let count = match self.recv_batch.recv(&socket.socket) {
+                Ok(Received::Datagrams(count)) => count,
+                Ok(Received::WouldBlock) => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP port unreachable from an earlier send: about a peer, not this socket.
                 Err(error)
@@ -290,25 +294,23 @@ impl Driver {
                     return;
                 }
             };
-            self.counters.datagrams_received += 1;
-            self.handle_datagram(slot, from, len, shared, now);
+            self.counters.datagrams_received += count as u64;
+            for i in 0..count {
+                self.handle_datagram(slot, i, shared, now);
+            }
+            self.after_work(slot, now);
         }
-        self.after_work(slot, now);
     }
 
-    fn handle_datagram(
-        &mut self,
-        slot: usize,
-        from: SocketAddr,
-        len: usize,
-        shared: &Arc<DaemonShared>,
-        now: Instant,
-    ) {
+    /// Feeds datagram `i` of the receive batch to the socket's endpoint.
+    fn handle_datagram(&mut self, slot: usize, i: usize, shared: &Arc<DaemonShared>, now: Instant) {
+        let (from, datagram) = self.recv_batch.get(i);
+        let Some(from) = from else {
+            self.counters.dropped_unknown_source += 1;
+            return;
+        };
         let socket = self.sockets[slot].as_mut().expect("caller checked");
-        match socket
-            .endpoint
-            .handle_datagram(now, from, &self.recv_buf[..len])
-        {
+        match socket.endpoint.handle_datagram(now, from, datagram) {
             Incoming::Payload { conn, payload } => match socket.conn(conn) {
                 Some(state) => {
                     let packet = Packet::new(shared.pool.copy_of(payload), shared.pool.clone());
@@ -472,7 +474,7 @@ impl Driver {
             link,
             timers,
             counters,
-            send_buf,
+            send_batch,
             ..
         } = self;
         let Some(socket) = sockets.get_mut(slot).and_then(Option::as_mut) else {
@@ -500,21 +502,15 @@ impl Driver {
             let Some(packet) = shared.outbox.pop() else {
                 break;
             };
-            match socket.endpoint.send(now, conn, &packet.bytes, send_buf) {
+            match socket
+                .endpoint
+                .send(now, conn, &packet.bytes, send_batch.slot())
+            {
                 Ok(transmit) => {
                     if let Some(protocol::PacketId(id)) = transmit.packet_id {
                         record_user_id(socket, conn, id, packet.id);
                     }
-                    send_datagram(
-                        &socket.socket,
-                        socket.local,
-                        link,
-                        timers,
-                        counters,
-                        now,
-                        transmit.destination,
-                        &send_buf[..transmit.len],
-                    );
+                    emit(socket, send_batch, link, timers, counters, now, transmit);
                 }
                 Err(_) => {
                     // Not sendable (the connection is ending): the packet will never be
@@ -567,44 +563,38 @@ impl Driver {
                 self.counters.link_orphans += 1; // its socket closed while it was in flight
                 continue;
             };
-            send_now(
-                &socket.socket,
-                &mut self.counters,
-                delivery.to,
-                &delivery.data,
-            );
+            let result = socket
+                .socket
+                .send_to(&delivery.data, delivery.to)
+                .map(|_| ());
+            let mut flushed = Flushed::default();
+            flushed.record(result);
+            self.counters.add_flushed(flushed);
         }
         if let Some(at) = link.conditioner.next_delivery() {
             self.timers.push(at, Timer::Link);
         }
     }
 
-    /// After touching a socket: send what its endpoint queued, and remember to reschedule.
+    /// After touching a socket: send what its endpoint queued and what the send batch holds,
+    /// and remember to reschedule.
     fn after_work(&mut self, slot: usize, now: Instant) {
         let Driver {
             sockets,
             link,
             timers,
             counters,
-            send_buf,
+            send_batch,
             touched,
             ..
         } = self;
         let Some(socket) = sockets.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        while let Some(transmit) = socket.endpoint.poll_transmit(now, send_buf) {
-            send_datagram(
-                &socket.socket,
-                socket.local,
-                link,
-                timers,
-                counters,
-                now,
-                transmit.destination,
-                &send_buf[..transmit.len],
-            );
+        while let Some(transmit) = socket.endpoint.poll_transmit(now, send_batch.slot()) {
+            emit(socket, send_batch, link, timers, counters, now, transmit);
         }
+        counters.add_flushed(send_batch.flush(&socket.socket));
         if !touched.contains(&slot) {
             touched.push(slot);
         }
@@ -677,14 +667,16 @@ impl Driver {
             for id in ids {
                 socket.endpoint.close(now, id);
             }
-            while let Some(transmit) = socket.endpoint.poll_transmit(now, &mut self.send_buf) {
-                send_now(
-                    &socket.socket,
-                    &mut self.counters,
-                    transmit.destination,
-                    &self.send_buf[..transmit.len],
-                );
+            // Straight to the socket, past any link conditioner: nothing will deliver later.
+            while let Some(transmit) = socket.endpoint.poll_transmit(now, self.send_batch.slot()) {
+                self.send_batch.commit(transmit.destination, transmit.len);
+                if self.send_batch.is_full() {
+                    self.counters
+                        .add_flushed(self.send_batch.flush(&socket.socket));
+                }
             }
+            self.counters
+                .add_flushed(self.send_batch.flush(&socket.socket));
             finish_socket(socket, CloseReason::DaemonStopped);
         }
         for slot in 0..self.sockets.len() {
@@ -737,36 +729,32 @@ fn notify(
     }
 }
 
-/// Sends one datagram, through the link conditioner if there is one.
-#[allow(clippy::too_many_arguments)]
-fn send_datagram(
-    socket: &UdpSocket,
-    local: SocketAddr,
+/// Sends the datagram just encoded into `send_batch.slot()`: into the link conditioner if
+/// there is one, else into the batch, which goes out whenever it fills.
+fn emit(
+    socket: &SocketState,
+    send_batch: &mut SendBatch,
     link: &mut Option<Link>,
     timers: &mut Timers,
     counters: &mut DaemonCounters,
     now: Instant,
-    destination: SocketAddr,
-    bytes: &[u8],
+    transmit: protocol::Transmit,
 ) {
     match link {
         Some(link) => {
-            link.conditioner.send(now, local, destination, bytes);
+            let bytes = &send_batch.slot()[..transmit.len];
+            link.conditioner
+                .send(now, socket.local, transmit.destination, bytes);
             if let Some(at) = link.conditioner.next_delivery() {
                 timers.push(at, Timer::Link);
             }
         }
-        None => send_now(socket, counters, destination, bytes),
-    }
-}
-
-fn send_now(socket: &UdpSocket, counters: &mut DaemonCounters, to: SocketAddr, bytes: &[u8]) {
-    match socket.send_to(bytes, to) {
-        Ok(_) => counters.datagrams_sent += 1,
-        // The kernel's send buffer is full: the datagram is lost like any other, and the
-        // protocol reports the packet lost; counted so the loss is never silent.
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => counters.send_would_block += 1,
-        Err(_) => counters.send_errors += 1,
+        None => {
+            send_batch.commit(transmit.destination, transmit.len);
+            if send_batch.is_full() {
+                counters.add_flushed(send_batch.flush(&socket.socket));
+            }
+        }
     }
 }
 

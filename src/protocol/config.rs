@@ -30,7 +30,7 @@ pub struct PacingRate {
 pub struct Config {
     /// Protocol id at the start of every datagram (default `0x47554401`, "GUD" v1).
     pub protocol_id: u32,
-    /// Largest application payload in bytes (default 1200); the datagram adds a 14-byte header.
+    /// Largest application payload in bytes (default 1200); the datagram adds a 16-byte header.
     pub max_payload: usize,
     /// Most connections this endpoint holds, both roles together (default 16384).
     pub max_connections: usize,
@@ -130,6 +130,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The largest datagram an endpoint with this configuration writes or accepts: the
+    /// connected header plus `max_payload`, or a padded handshake packet if that is larger.
+    ///
+    /// ```
+    /// let config = gudp::protocol::Config::default();
+    /// assert_eq!(config.max_datagram_size(), 1200 + 16);
+    /// ```
+    pub fn max_datagram_size(&self) -> usize {
+        (self.max_payload + super::wire::CONNECTED_HEADER_LEN)
+            .max(super::wire::HANDSHAKE_PADDED_LEN)
+    }
+
     /// The configuration with every value brought into its valid range: windows within
     /// 33..=16384, factors within (0, 1], counts and rates at least 1, durations at most
     /// [`MAX_DURATION`] and non-zero where zero would spin,

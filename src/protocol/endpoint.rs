@@ -233,7 +233,7 @@ impl Endpoint {
 
     /// The largest datagram this endpoint writes: size `out` buffers at least this large.
     pub fn max_datagram_size(&self) -> usize {
-        (self.config.max_payload + wire::CONNECTED_HEADER_LEN).max(wire::HANDSHAKE_PADDED_LEN)
+        self.config.max_datagram_size()
     }
 
     /// Endpoint-wide counters.

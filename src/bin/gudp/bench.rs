@@ -91,9 +91,15 @@ struct Row {
     measurement: String,
     unit: &'static str,
     gudp: f64,
+    /// The baseline's figure, measured in the same run.
     raw: Option<f64>,
+    /// What the baseline is: raw UDP, or GUDP itself with a feature off.
+    baseline: &'static str,
     notes: String,
 }
+
+const RAW_UDP: &str = "raw UDP";
+const SINGLE_CALLS: &str = "GUDP, 1 datagram/syscall";
 
 impl Row {
     /// GUDP's figure over the baseline's, for rates and costs (not for counts like
@@ -128,12 +134,14 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut rows = Vec::new();
     for &size in &args.sizes {
         let raw = measure(|| raw_one_way(size, span))?;
-        let gudp = measure(|| gudp_one_way(size, span))?;
-        rows.extend(throughput_rows(size, &raw, &gudp));
+        let gudp = measure(|| gudp_one_way(size, span, DaemonConfig::default().io_batch))?;
+        let single = measure(|| gudp_one_way(size, span, 1))?;
+        rows.extend(throughput_rows(size, &raw, &gudp, &single));
     }
     let raw = measure(|| raw_ping_pong(span))?;
     let gudp = measure(|| gudp_ping_pong(span))?;
-    rows.extend(ping_pong_rows(&raw, &gudp));
+    let manual = measure(|| gudp_ping_pong_manual(span))?;
+    rows.extend(ping_pong_rows(&raw, &gudp, &manual));
     if args.clients > 0 {
         rows.extend(many_connections(&args)?);
     }
@@ -186,7 +194,7 @@ fn measure(work: impl FnOnce() -> Result<Sample, String>) -> Result<Sample, Stri
     Ok(sample)
 }
 
-fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample) -> Vec<Row> {
+fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample, single: &Sample) -> Vec<Row> {
     let name = |what: &str| format!("one-way {what}, {size} B");
     vec![
         Row {
@@ -194,6 +202,7 @@ fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample) -> Vec<Row> {
             unit: "packets/s",
             gudp: gudp.rate(),
             raw: Some(raw.rate()),
+            baseline: RAW_UDP,
             notes: format!(
                 "delivered {:.1} % (raw {:.1} %); dropped in-process and counted: {}",
                 100.0 * gudp.done as f64 / gudp.offered.max(1) as f64,
@@ -206,6 +215,7 @@ fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample) -> Vec<Row> {
             unit: "µs",
             gudp: gudp.per_packet(gudp.cpu.as_secs_f64() * 1e6),
             raw: Some(raw.per_packet(raw.cpu.as_secs_f64() * 1e6)),
+            baseline: RAW_UDP,
             notes: "user + system, whole process".into(),
         },
         Row {
@@ -213,18 +223,32 @@ fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample) -> Vec<Row> {
             unit: "allocs",
             gudp: gudp.per_packet(gudp.allocations as f64),
             raw: Some(raw.per_packet(raw.allocations as f64)),
+            baseline: RAW_UDP,
             notes: "includes connection setup and thread start".into(),
+        },
+        Row {
+            measurement: name("batched syscalls"),
+            unit: "packets/s",
+            gudp: gudp.rate(),
+            raw: Some(single.rate()),
+            baseline: SINGLE_CALLS,
+            notes: format!(
+                "recvmmsg/sendmmsg against io_batch = 1; CPU per packet {:.2} µs vs {:.2} µs",
+                gudp.per_packet(gudp.cpu.as_secs_f64() * 1e6),
+                single.per_packet(single.cpu.as_secs_f64() * 1e6)
+            ),
         },
     ]
 }
 
-fn ping_pong_rows(raw: &Sample, gudp: &Sample) -> Vec<Row> {
+fn ping_pong_rows(raw: &Sample, gudp: &Sample, manual: &Sample) -> Vec<Row> {
     vec![
         Row {
             measurement: "ping-pong, 64 B, one in flight".into(),
             unit: "round trips/s",
             gudp: gudp.rate(),
             raw: Some(raw.rate()),
+            baseline: RAW_UDP,
             notes: format!(
                 "mean round trip {:.1} µs (raw {:.1} µs)",
                 1e6 / gudp.rate(),
@@ -236,6 +260,7 @@ fn ping_pong_rows(raw: &Sample, gudp: &Sample) -> Vec<Row> {
             unit: "µs",
             gudp: gudp.per_packet(gudp.cpu.as_secs_f64() * 1e6),
             raw: Some(raw.per_packet(raw.cpu.as_secs_f64() * 1e6)),
+            baseline: RAW_UDP,
             notes: "user + system, whole process".into(),
         },
         Row {
@@ -243,7 +268,19 @@ fn ping_pong_rows(raw: &Sample, gudp: &Sample) -> Vec<Row> {
             unit: "allocs",
             gudp: gudp.per_packet(gudp.allocations as f64),
             raw: Some(raw.per_packet(raw.allocations as f64)),
+            baseline: RAW_UDP,
             notes: "includes connection setup and thread start".into(),
+        },
+        Row {
+            measurement: "ping-pong, 64 B, manual-mode daemons".into(),
+            unit: "round trips/s",
+            gudp: manual.rate(),
+            raw: Some(raw.rate()),
+            baseline: RAW_UDP,
+            notes: format!(
+                "each side's thread drives its daemon with Daemon::poll: mean round trip {:.1} µs",
+                1e6 / manual.rate()
+            ),
         },
     ]
 }
@@ -342,8 +379,11 @@ fn sample(done: u64, offered: u64, elapsed: Duration, dropped_counted: u64) -> S
 // ---- GUDP ----
 
 /// Pacing lifted far above what loopback can carry: the bench measures the daemon.
-fn unpaced() -> DaemonConfig {
-    let mut config = DaemonConfig::default();
+fn unpaced(io_batch: usize) -> DaemonConfig {
+    let mut config = DaemonConfig {
+        io_batch,
+        ..DaemonConfig::default()
+    };
     let unlimited = PacingRate {
         packets_per_second: 100_000_000,
         burst: 100_000,
@@ -355,9 +395,9 @@ fn unpaced() -> DaemonConfig {
 
 /// A client and a server connection, on two daemons (two event-loop threads, like the raw
 /// baseline's two sockets on two threads).
-fn gudp_pair() -> Result<(Daemon, Daemon, Connection, Connection), String> {
-    let server_daemon = Daemon::spawn(unpaced()).map_err(|e| e.to_string())?;
-    let client_daemon = Daemon::spawn(unpaced()).map_err(|e| e.to_string())?;
+fn gudp_pair(io_batch: usize) -> Result<(Daemon, Daemon, Connection, Connection), String> {
+    let server_daemon = Daemon::spawn(unpaced(io_batch)).map_err(|e| e.to_string())?;
+    let client_daemon = Daemon::spawn(unpaced(io_batch)).map_err(|e| e.to_string())?;
     let listener = server_daemon
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
@@ -370,8 +410,8 @@ fn gudp_pair() -> Result<(Daemon, Daemon, Connection, Connection), String> {
     Ok((server_daemon, client_daemon, client, server))
 }
 
-fn gudp_one_way(size: usize, span: Duration) -> Result<Sample, String> {
-    let (server_daemon, client_daemon, client, server) = gudp_pair()?;
+fn gudp_one_way(size: usize, span: Duration, io_batch: usize) -> Result<Sample, String> {
+    let (server_daemon, client_daemon, client, server) = gudp_pair(io_batch)?;
     let stop = Arc::new(AtomicBool::new(false));
     let counter = {
         let stop = stop.clone();
@@ -406,7 +446,8 @@ fn gudp_one_way(size: usize, span: Duration) -> Result<Sample, String> {
 }
 
 fn gudp_ping_pong(span: Duration) -> Result<Sample, String> {
-    let (_server_daemon, _client_daemon, client, server) = gudp_pair()?;
+    let (_server_daemon, _client_daemon, client, server) =
+        gudp_pair(DaemonConfig::default().io_batch)?;
     let echo = thread::spawn(move || {
         while let Ok(packet) = server.recv() {
             if server.send(&packet).is_err() {
@@ -428,6 +469,63 @@ fn gudp_ping_pong(span: Duration) -> Result<Sample, String> {
     let elapsed = start.elapsed();
     client.close();
     drop(_server_daemon); // finishes the server connection: the echo thread returns
+    echo.join().map_err(|_| "echo panicked")?;
+    Ok(sample(round_trips, round_trips, elapsed, 0))
+}
+
+/// Ping-pong with no daemon threads: each side's own thread runs its daemon with
+/// `Daemon::poll`, as a game's frame loop would, so a round trip wakes two threads, not six.
+fn gudp_ping_pong_manual(span: Duration) -> Result<Sample, String> {
+    let default_batch = DaemonConfig::default().io_batch;
+    let manual = || Daemon::manual(unpaced(default_batch)).map_err(|e| e.to_string());
+    let (server_daemon, client_daemon) = (manual()?, manual()?);
+    let listener = server_daemon
+        .listen(([127, 0, 0, 1], 0).into())
+        .map_err(|e| format!("listen: {e}"))?;
+    let server_addr = listener.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let echo = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let poll = |daemon: &Daemon| daemon.poll(Some(Duration::from_millis(5))).is_ok();
+            let server = loop {
+                if stop.load(Ordering::Relaxed) || !poll(&server_daemon) {
+                    return;
+                }
+                if let Ok(server) = listener.try_accept() {
+                    break server;
+                }
+            };
+            while !stop.load(Ordering::Relaxed) && poll(&server_daemon) {
+                while let Ok(packet) = server.try_recv() {
+                    let _ = server.try_send(&packet);
+                }
+            }
+        })
+    };
+    let client = client_daemon
+        .connect(server_addr)
+        .map_err(|e| format!("connect: {e}"))?;
+    let payload = [0x11u8; 64];
+    let start = Instant::now();
+    let mut round_trips = 0u64;
+    while start.elapsed() < span {
+        client
+            .try_send(&payload)
+            .map_err(|e| format!("send: {e}"))?;
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < deadline {
+            client_daemon
+                .poll(Some(Duration::from_millis(5)))
+                .map_err(|e| format!("poll: {e}"))?;
+            if client.try_recv().is_ok() {
+                round_trips += 1;
+                break;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
     echo.join().map_err(|_| "echo panicked")?;
     Ok(sample(round_trips, round_trips, elapsed, 0))
 }
@@ -532,6 +630,7 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
             unit: "% of a core",
             gudp: 100.0 * cpu_share,
             raw: None,
+            baseline: "",
             notes: format!(
                 "{accepted} accepted; {:.0} packets/s delivered, {:.0} sent, {refused} refused; {:.2} µs per packet",
                 packets_per_second,
@@ -544,6 +643,7 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
             unit: "ms",
             gudp: percentile(0.5),
             raw: None,
+            baseline: "",
             notes: format!("p99 {:.2} ms (smoothed RTT of each client)", percentile(0.99)),
         },
         Row {
@@ -551,6 +651,7 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
             unit: "bytes",
             gudp: bytes_per_pair,
             raw: None,
+            baseline: "",
             notes: "client end + server end, default capacities; buffers are pooled".into(),
         },
     ])
@@ -601,7 +702,16 @@ fn stat_cpu(path: &str) -> Duration {
     Duration::from_millis(total * 1000 / clock_ticks_per_second())
 }
 
-/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux configuration this runs on.
+/// The unit of the CPU times in `/proc/*/stat`.
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: `sysconf` only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
+/// Without `/proc` the CPU figures read as zero whatever the unit.
+#[cfg(not(target_os = "linux"))]
 fn clock_ticks_per_second() -> u64 {
     100
 }
@@ -625,21 +735,23 @@ fn machine() -> String {
 fn print_table(rows: &[Row], implementation: &str) {
     println!();
     println!(
-        "{:<44} {:>14} {:>14} {:>8}  {:<14} notes",
+        "{:<44} {:>12} {:>12} {:>8}  {:<14} {:<26} notes",
         format!("measurement [{implementation}]"),
         "gudp",
-        "raw udp",
+        "baseline",
         "ratio",
-        "unit"
+        "unit",
+        "baseline is"
     );
     for row in rows {
         println!(
-            "{:<44} {:>14} {:>14} {:>8}  {:<14} {}",
+            "{:<44} {:>12} {:>12} {:>8}  {:<14} {:<26} {}",
             row.measurement,
             format_value(row.gudp),
             row.raw.map_or("-".into(), format_value),
             row.ratio().map_or("-".into(), |r| format!("{r:.2}x")),
             row.unit,
+            row.baseline,
             row.notes
         );
     }
@@ -656,15 +768,17 @@ fn format_value(value: f64) -> String {
 }
 
 fn csv(rows: &[Row], implementation: &str) -> String {
-    let mut out = String::from("implementation,measurement,unit,gudp,raw_udp,ratio,notes\n");
+    let mut out =
+        String::from("implementation,measurement,unit,gudp,baseline,baseline_is,ratio,notes\n");
     for row in rows {
         let _ = writeln!(
             out,
-            "{implementation},\"{}\",{},{},{},{},\"{}\"",
+            "{implementation},\"{}\",{},{},{},\"{}\",{},\"{}\"",
             row.measurement,
             row.unit,
             row.gudp,
             row.raw.map_or(String::new(), |r| r.to_string()),
+            row.baseline,
             row.ratio().map_or(String::new(), |r| r.to_string()),
             row.notes.replace('"', "'")
         );
@@ -672,11 +786,11 @@ fn csv(rows: &[Row], implementation: &str) -> String {
     out
 }
 
-/// A horizontal bar per figure that has a raw-UDP baseline: its ratio, with 1.0 marked.
+/// A horizontal bar per rate that has a raw-UDP baseline: its ratio, with 1.0 marked.
 fn svg(rows: &[Row], implementation: &str) -> String {
     let bars: Vec<(&str, f64)> = rows
         .iter()
-        .filter(|row| row.unit.ends_with("/s"))
+        .filter(|row| row.unit.ends_with("/s") && row.baseline == RAW_UDP)
         .filter_map(|row| row.ratio().map(|ratio| (row.measurement.as_str(), ratio)))
         .collect();
     let (left, width, bar_height) = (300.0, 400.0, 28.0);

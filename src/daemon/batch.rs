@@ -1,0 +1,410 @@
+//! Many datagrams per system call: `recvmmsg` / `sendmmsg` on Linux, a loop of single calls
+//! elsewhere (and on Linux when the batch size is 1, so the two can be measured side by side).
+//!
+//! Both batches own their buffers for the daemon's whole life: `slots × slot_size` bytes in one
+//! allocation, reused on every call. The kernel's scatter/gather headers point into them and
+//! are rebuilt on the stack for each call, so the batches hold no raw pointers (they stay
+//! `Send`) and nothing can dangle.
+
+use mio::net::UdpSocket;
+use std::io;
+use std::net::SocketAddr;
+
+/// The most datagrams one call moves.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// `count` buffers of `size` bytes in one allocation, each with a length and an address: the
+/// storage of both batches.
+struct Slots {
+    buffers: Box<[u8]>,
+    size: usize,
+    count: usize,
+    lens: [usize; MAX_BATCH],
+    addrs: [Option<SocketAddr>; MAX_BATCH],
+}
+
+impl Slots {
+    fn new(count: usize, size: usize) -> Self {
+        let count = count.clamp(1, MAX_BATCH);
+        Self {
+            buffers: vec![0; count * size].into_boxed_slice(),
+            size,
+            count,
+            lens: [0; MAX_BATCH],
+            addrs: [None; MAX_BATCH],
+        }
+    }
+
+    /// The whole of buffer `i`.
+    fn buffer_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.buffers[i * self.size..(i + 1) * self.size]
+    }
+
+    /// The datagram held in buffer `i`.
+    fn datagram(&self, i: usize) -> &[u8] {
+        let start = i * self.size;
+        &self.buffers[start..start + self.lens[i].min(self.size)]
+    }
+}
+
+/// Datagrams received by one call.
+pub(crate) struct RecvBatch {
+    slots: Slots,
+    len: usize,
+}
+
+/// Outcome of one receive call.
+pub(crate) enum Received {
+    /// This many datagrams are in the batch (at least one).
+    Datagrams(usize),
+    /// Nothing to read.
+    WouldBlock,
+}
+
+impl RecvBatch {
+    /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes.
+    pub(crate) fn new(slots: usize, slot_size: usize) -> Self {
+        Self {
+            slots: Slots::new(slots, slot_size),
+            len: 0,
+        }
+    }
+
+    /// Datagram `i` (below the count the last call returned): its source, if the kernel
+    /// named one in a family we know, and its bytes. A datagram longer than a slot comes back
+    /// cut to exactly `slot_size` bytes, so with slots one byte longer than the largest valid
+    /// datagram, an oversize one is still seen to be too large.
+    pub(crate) fn get(&self, i: usize) -> (Option<SocketAddr>, &[u8]) {
+        debug_assert!(i < self.len);
+        (self.slots.addrs[i], self.slots.datagram(i))
+    }
+
+    /// Receives up to `slots` datagrams without blocking.
+    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<Received> {
+        self.len = 0;
+        #[cfg(target_os = "linux")]
+        if self.slots.count > 1 {
+            return self.recv_mmsg(socket);
+        }
+        self.recv_single(socket)
+    }
+
+    fn recv_single(&mut self, socket: &UdpSocket) -> io::Result<Received> {
+        match socket.recv_from(self.slots.buffer_mut(0)) {
+            Ok((len, source)) => {
+                self.slots.lens[0] = len;
+                self.slots.addrs[0] = Some(source);
+                self.len = 1;
+                Ok(Received::Datagrams(1))
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(Received::WouldBlock),
+            Err(error) => Err(error),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn recv_mmsg(&mut self, socket: &UdpSocket) -> io::Result<Received> {
+        use std::os::fd::AsRawFd;
+        let mut headers = MmsgHeaders::new();
+        for i in 0..self.slots.count {
+            let name_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            headers.point(i, self.slots.buffer_mut(i), name_len);
+        }
+        // SAFETY: headers `0..count` point at live iovecs over distinct buffers of
+        // `self.slots` and at live `sockaddr_storage`s, all outliving the call (see
+        // `MmsgHeaders::point`). MSG_DONTWAIT: never block (the socket is non-blocking anyway).
+        let received = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                headers.headers.as_mut_ptr(),
+                self.slots.count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if received < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::WouldBlock {
+                return Ok(Received::WouldBlock);
+            }
+            return Err(error);
+        }
+        let received = received as usize;
+        for i in 0..received {
+            // Without MSG_TRUNC in the call's flags, `msg_len` is the length kept in the slot.
+            self.slots.lens[i] = headers.headers[i].msg_len as usize;
+            self.slots.addrs[i] = socket_addr(&headers.names[i]);
+        }
+        self.len = received;
+        Ok(if received == 0 {
+            Received::WouldBlock
+        } else {
+            Received::Datagrams(received)
+        })
+    }
+}
+
+/// What one flush of a send batch did.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flushed {
+    pub(crate) sent: u64,
+    pub(crate) would_block: u64,
+    pub(crate) errors: u64,
+}
+
+impl Flushed {
+    /// Counts the outcome of one datagram's send.
+    pub(crate) fn record(&mut self, result: io::Result<()>) {
+        match result {
+            Ok(()) => self.sent += 1,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.would_block += 1,
+            Err(_) => self.errors += 1,
+        }
+    }
+}
+
+/// Datagrams queued for one send call.
+pub(crate) struct SendBatch {
+    slots: Slots,
+    len: usize,
+}
+
+impl SendBatch {
+    /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes.
+    pub(crate) fn new(slots: usize, slot_size: usize) -> Self {
+        Self {
+            slots: Slots::new(slots, slot_size),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == self.slots.count
+    }
+
+    /// The next free slot, to encode a datagram into. The caller flushes a full batch first.
+    pub(crate) fn slot(&mut self) -> &mut [u8] {
+        debug_assert!(!self.is_full());
+        self.slots.buffer_mut(self.len)
+    }
+
+    /// Queues the datagram just written into `slot()`.
+    pub(crate) fn commit(&mut self, destination: SocketAddr, len: usize) {
+        self.slots.lens[self.len] = len;
+        self.slots.addrs[self.len] = Some(destination);
+        self.len += 1;
+    }
+
+    /// Sends every queued datagram and empties the batch.
+    pub(crate) fn flush(&mut self, socket: &UdpSocket) -> Flushed {
+        let mut flushed = Flushed::default();
+        #[cfg(target_os = "linux")]
+        if self.len > 1 {
+            self.flush_mmsg(socket, &mut flushed);
+            self.len = 0;
+            return flushed;
+        }
+        for i in 0..self.len {
+            let destination = self.slots.addrs[i].expect("committed slots have a destination");
+            let result = socket.send_to(self.slots.datagram(i), destination);
+            flushed.record(result.map(|_| ()));
+        }
+        self.len = 0;
+        flushed
+    }
+
+    #[cfg(target_os = "linux")]
+    fn flush_mmsg(&mut self, socket: &UdpSocket, flushed: &mut Flushed) {
+        use std::os::fd::AsRawFd;
+        let mut headers = MmsgHeaders::new();
+        for i in 0..self.len {
+            let destination = self.slots.addrs[i].expect("committed slots have a destination");
+            let name_len = write_sockaddr(destination, &mut headers.names[i]);
+            let len = self.slots.lens[i].min(self.slots.size);
+            headers.point(i, &mut self.slots.buffer_mut(i)[..len], name_len);
+        }
+        let mut next = 0;
+        while next < self.len {
+            // SAFETY: headers `next..len` point at live iovecs over committed buffers of
+            // `self.slots` and at initialised socket addresses, all outliving the call.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    headers.headers[next..].as_mut_ptr(),
+                    (self.len - next) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if sent > 0 {
+                flushed.sent += sent as u64;
+                next += sent as usize;
+                continue;
+            }
+            // The datagram at `next` failed: count it and carry on with the rest, as a loop
+            // of single sends would.
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            flushed.record(Err(error));
+            next += 1;
+        }
+    }
+}
+
+/// The kernel's scatter/gather headers for one `recvmmsg` / `sendmmsg` call, built on the
+/// stack just before it.
+#[cfg(target_os = "linux")]
+struct MmsgHeaders {
+    names: [libc::sockaddr_storage; MAX_BATCH],
+    iovecs: [libc::iovec; MAX_BATCH],
+    headers: [libc::mmsghdr; MAX_BATCH],
+}
+
+#[cfg(target_os = "linux")]
+impl MmsgHeaders {
+    fn new() -> Self {
+        // SAFETY: all-zero bytes are a valid value for these plain C structs (null pointers,
+        // zero lengths, family AF_UNSPEC).
+        unsafe { std::mem::zeroed() }
+    }
+
+    /// Points header `i` at `buffer` and at `names[i]`, of which `name_len` bytes count.
+    /// The pointers stay valid while `self` is not moved and `buffer` is alive: the caller
+    /// makes the system call right after, in the same scope.
+    fn point(&mut self, i: usize, buffer: &mut [u8], name_len: libc::socklen_t) {
+        self.iovecs[i].iov_base = buffer.as_mut_ptr().cast();
+        self.iovecs[i].iov_len = buffer.len();
+        let header = &mut self.headers[i].msg_hdr;
+        header.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+        header.msg_namelen = name_len;
+        header.msg_iov = &mut self.iovecs[i];
+        header.msg_iovlen = 1;
+    }
+}
+
+/// Reads a socket address the kernel wrote.
+#[cfg(target_os = "linux")]
+fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a `sockaddr_in`, which it can contain
+            // and is aligned for.
+            let v4 =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(v4.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for `sockaddr_in6`.
+            let v6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `addr` for the kernel; returns its length.
+#[cfg(target_os = "linux")]
+fn write_sockaddr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: `sockaddr_storage` is large and aligned enough for any address type.
+            let out = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            out.sin_family = libc::AF_INET as libc::sa_family_t;
+            out.sin_port = v4.port().to_be();
+            out.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: as above.
+            let out = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            out.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            out.sin6_port = v6.port().to_be();
+            out.sin6_addr.s6_addr = v6.ip().octets();
+            out.sin6_flowinfo = v6.flowinfo();
+            out.sin6_scope_id = v6.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        (a, b)
+    }
+
+    fn round_trip(slots: usize) {
+        let (a, b) = pair();
+        let to = b.local_addr().unwrap();
+        let mut send = SendBatch::new(slots, 128);
+        let mut expected = Vec::new();
+        for n in 0..slots as u8 {
+            let slot = send.slot();
+            slot[..3].copy_from_slice(&[n, n, n]);
+            send.commit(to, 3);
+            expected.push(vec![n; 3]);
+            if send.is_full() {
+                assert_eq!(send.flush(&a).sent, slots as u64);
+            }
+        }
+        assert_eq!(send.flush(&a), Flushed::default(), "nothing left to send");
+        let mut recv = RecvBatch::new(slots, 128);
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < slots && std::time::Instant::now() < deadline {
+            if let Received::Datagrams(n) = recv.recv(&b).unwrap() {
+                for i in 0..n {
+                    let (from, bytes) = recv.get(i);
+                    assert_eq!(from, Some(a.local_addr().unwrap()));
+                    got.push(bytes.to_vec());
+                }
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn batched_and_single_calls_carry_every_datagram() {
+        round_trip(1);
+        round_trip(MAX_BATCH);
+    }
+
+    #[test]
+    fn oversize_datagram_fills_its_slot() {
+        let (a, b) = pair();
+        for slots in [1, 8] {
+            a.send_to(&[7u8; 300], b.local_addr().unwrap()).unwrap();
+            let mut recv = RecvBatch::new(slots, 100);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                if let Received::Datagrams(_) = recv.recv(&b).unwrap() {
+                    let (_, bytes) = recv.get(0);
+                    assert_eq!(bytes, &[7u8; 100][..]);
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "datagram never arrived"
+                );
+            }
+        }
+    }
+}
