@@ -50,7 +50,9 @@ fn raw_pair() -> (UdpSocket, UdpSocket) {
 /// Two spawned daemons (two event-loop threads, like the raw baseline's two sockets) and a
 /// connection between them: (client, server).
 fn gudp_pair(daemons: &[Daemon; 2]) -> (Connection, Connection) {
-    let listener = daemons[0].listen(([127, 0, 0, 1], 0).into()).expect("listen");
+    let listener = daemons[0]
+        .listen(([127, 0, 0, 1], 0).into())
+        .expect("listen");
     let client = daemons[1].connect(listener.local_addr()).expect("connect");
     let server = listener.accept_timeout(LOST).expect("accept");
     (client, server)

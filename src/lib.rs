@@ -17,7 +17,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The layers, bottom up: the concurrent core ([`ring`], [`status`], [`inbox`]), proven with
+//! The layers, bottom up: the concurrent core ([`ring`], [`status`], [`inbox`],
+//! [`wake_gate`]), proven with
 //! loom; the sans-IO [`protocol`] core and the [`conditioner`]; and the [`Daemon`], which joins
 //! them over real UDP sockets. See `docs/architecture.md`.
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ mod parker;
 pub mod ring;
 pub mod status;
 mod sync;
+pub mod wake_gate;
 
 // The sans-IO protocol core.
 pub mod conditioner;

@@ -237,11 +237,13 @@ impl Driver {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    /// One turn: read every readable socket, take the ready list, fire due timers.
+    /// One turn: take the ready list, read every readable socket, fire due timers.
     pub(crate) fn turn(&mut self, shared: &Arc<DaemonShared>, events: &mio::Events, now: Instant) {
+        // Every turn, not only on a wake: senders skip the wake while the loop is busy.
+        self.take_ready(shared, now);
         for event in events.iter() {
             match event.token() {
-                WAKER => self.take_ready(shared, now),
+                WAKER => {} // its work is the ready list, just taken
                 Token(token) => self.read_socket(token - 1, shared, now),
             }
         }

@@ -250,12 +250,18 @@ impl Loop {
     /// One turn of the event loop, the same code whether a spawned thread or `Daemon::poll`
     /// runs it: sleep until an event or `limit` (capped by the nearest deadline), then work.
     fn turn(&mut self, shared: &Arc<DaemonShared>, limit: Option<Duration>) -> io::Result<()> {
+        // Raise the wake gate before looking for work, so that work published after the look
+        // wakes us (`src/daemon/shared.rs`).
+        let work_waiting = shared.prepare_sleep();
         let next = shared.driver().next_timeout(Instant::now());
         let timeout = match (next, limit) {
+            _ if work_waiting => Some(Duration::ZERO),
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match self.poll.poll(&mut self.events, timeout) {
+        let polled = self.poll.poll(&mut self.events, timeout);
+        shared.awake();
+        match polled {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),

@@ -2,18 +2,20 @@
 //! ready list, the wake gate, the buffer pool, and the driver behind its control-plane lock.
 //!
 //! **Ready list and wake gate.** A sender that makes an outbox non-empty (and finds the
-//! connection's `scheduled` flag clear) appends the connection to the ready list and wakes the
-//! daemon, unless a wake is already pending. The gate is one `AtomicBool`, swapped with AcqRel
-//! on both sides: the daemon swaps it to `false` *before* it takes the list, so a sender that
-//! appends afterwards sees `false` and wakes it again, while a sender whose `swap(true)` the
-//! daemon's `swap(false)` read is ordered before the daemon's look at the list. A burst of
-//! sends costs one `mio::Waker` syscall.
+//! connection's `scheduled` flag clear) appends the connection to the ready list, then asks
+//! the [`WakeGate`] whether the event loop is asleep in `mio::Poll`; only then does it make the
+//! `mio::Waker` syscall, and of a burst only the first sender does. Before it sleeps, the loop
+//! raises the gate and then looks at the list (and the stop flag): whatever was published
+//! before its look, it finds; whatever after, the gate reports to its publisher (the proof is
+//! in `src/wake_gate.rs`). So a busy daemon, or a manual one between `poll` calls, costs
+//! senders no syscall at all.
 
 use super::driver::Driver;
 use super::DaemonConfig;
 use crate::connection::{ConnKey, ConnShared};
 use crate::pool::BufferPool;
 use crate::protocol::ConnectionStats;
+use crate::wake_gate::WakeGate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,7 +31,7 @@ pub(crate) struct DaemonShared {
     pub(crate) config: DaemonConfig,
     pub(crate) pool: Arc<BufferPool>,
     ready: Mutex<Vec<Ready>>,
-    wake_pending: AtomicBool,
+    gate: WakeGate,
     waker: mio::Waker,
     /// Waker calls that failed (the daemon then wakes at its next deadline instead).
     pub(crate) wake_errors: AtomicU64,
@@ -46,7 +48,7 @@ impl DaemonShared {
             config,
             pool,
             ready: Mutex::new(Vec::new()),
-            wake_pending: AtomicBool::new(false),
+            gate: WakeGate::new(),
             waker,
             wake_errors: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -63,26 +65,39 @@ impl DaemonShared {
     }
 
     pub(crate) fn make_ready(&self, item: Ready) {
-        self.ready
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(item);
+        self.lock_ready().push(item);
         self.wake();
     }
 
-    /// Wakes the daemon unless a wake is already pending.
+    /// After publishing work (a ready item, the stop flag, a control-plane change): wakes the
+    /// event loop if it may be asleep without having seen it.
     pub(crate) fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) && self.waker.wake().is_err() {
+        if self.gate.must_wake() && self.waker.wake().is_err() {
             self.wake_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Daemon: reopens the wake gate, then takes everything in the ready list into `into`
-    /// (which must be empty; the two vectors trade places, so neither reallocates).
+    /// Event loop, before it sleeps: raises the gate, then reports whether work is already
+    /// waiting (then it must not sleep). Control-plane changes to the driver are seen by the
+    /// look at the driver that follows this call (`next_timeout`).
+    pub(crate) fn prepare_sleep(&self) -> bool {
+        self.gate.prepare_sleep();
+        self.stop.load(Ordering::Acquire) || !self.lock_ready().is_empty()
+    }
+
+    /// Event loop, when its sleep returns.
+    pub(crate) fn awake(&self) {
+        self.gate.awake();
+    }
+
+    /// Event loop: takes everything in the ready list into `into` (which must be empty; the
+    /// two vectors trade places, so neither reallocates).
     pub(crate) fn take_ready(&self, into: &mut Vec<Ready>) {
-        self.wake_pending.swap(false, Ordering::AcqRel);
-        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut *ready, into);
+        std::mem::swap(&mut *self.lock_ready(), into);
+    }
+
+    fn lock_ready(&self) -> MutexGuard<'_, Vec<Ready>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ConnectionStats> {

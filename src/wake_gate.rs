@@ -1,0 +1,80 @@
+//! The gate between work producers and a poller that sleeps in a system call (the daemon in
+//! `mio::Poll`): a producer pays for a wake-up syscall only when the poller is asleep, and
+//! then only the first producer of a burst does.
+//!
+//! One flag, `sleeping`, touched only by read-modify-writes (swaps), so every access reads
+//! the one before it in the flag's modification order. The poller swaps in `true`, then looks
+//! for work, then sleeps if it found none; a producer publishes its work, then swaps in
+//! `false`, and wakes the poller if it took a `true`. Of the poller's raise and a producer's
+//! swap, one comes first:
+//! - the producer's: the poller's raise reads the producer's release swap (or a later swap,
+//!   which extends its release sequence), so the work is visible to the poller's look;
+//! - the poller's: the producer's swap takes that `true` (and wakes the poller), or another
+//!   producer took it first (and wakes the poller).
+//!
+//! Either way the poller does not sleep with the work unseen, and each `true` wakes at most
+//! once. Proven in `loom-tests/tests/wake_gate.rs`.
+
+use crate::sync::{AtomicBool, Ordering};
+
+/// Tells producers whether the poller must be woken.
+///
+/// ```
+/// use gudp::wake_gate::WakeGate;
+/// use std::sync::Mutex;
+///
+/// let gate = WakeGate::new();
+/// let work: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+///
+/// // Poller, before sleeping: announce, then look.
+/// gate.prepare_sleep();
+/// let may_sleep = work.lock().unwrap().is_empty();
+/// assert!(may_sleep);
+///
+/// // Producer: publish, then ask. The poller is asleep: this producer wakes it...
+/// work.lock().unwrap().push(1);
+/// assert!(gate.must_wake());
+/// // ...and the next one of the burst need not.
+/// work.lock().unwrap().push(2);
+/// assert!(!gate.must_wake());
+///
+/// // Poller, after its sleep returns.
+/// gate.awake();
+/// ```
+#[derive(Debug, Default)]
+pub struct WakeGate {
+    sleeping: AtomicBool,
+}
+
+impl WakeGate {
+    /// A gate whose poller is awake.
+    pub fn new() -> Self {
+        Self {
+            sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Poller: announces that it is about to sleep. Look for work *after* this call, and
+    /// sleep only if there is none: work published before the look is found by it, work
+    /// published after it makes its producer's [`must_wake`](Self::must_wake) say `true`.
+    pub fn prepare_sleep(&self) {
+        // Acquire: reading a producer's release swap makes its work visible to the look.
+        self.sleeping.swap(true, Ordering::Acquire);
+    }
+
+    /// Poller: its sleep has returned (woken or not); producers need not wake it.
+    pub fn awake(&self) {
+        // A swap, not a store: a store would end the release sequence of a producer's swap,
+        // and the next raise could read it without seeing that producer's work.
+        self.sleeping.swap(false, Ordering::Relaxed);
+    }
+
+    /// Producer: call after publishing work. `true` means the poller may be asleep without
+    /// having seen that work, and this caller must wake it; of concurrent callers at most one
+    /// per raise is told so.
+    pub fn must_wake(&self) -> bool {
+        // Release: the poller's next raise, reading this swap, sees the work published before
+        // it. A swap, not a load: a load could read a stale `false` and skip a needed wake.
+        self.sleeping.swap(false, Ordering::Release)
+    }
+}
