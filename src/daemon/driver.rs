@@ -370,8 +370,9 @@ impl Driver {
         shared: &Arc<DaemonShared>,
         now: Instant,
     ) {
-        let window = shared.config.protocol.sent_window.max(1);
         let socket = self.sockets[slot].as_mut().expect("caller checked");
+        // The endpoint's window, after sanitizing (the configured value may be clamped).
+        let window = socket.endpoint.config().sent_window;
         let key = ConnKey { socket: slot, conn };
         let conn_shared = ConnShared::new(key, peer, socket.local, shared.clone());
         let index = conn.index() as usize;
@@ -717,6 +718,13 @@ fn finish_socket(socket: &mut SocketState, reason: CloseReason) {
 fn record_user_id(socket: &mut SocketState, conn: ConnectionId, id: u64, user: u64) {
     if let Some(Some(state)) = socket.conns.get_mut(conn.index() as usize) {
         let index = (id % state.user_ids.len() as u64) as usize;
+        let (old, old_user) = state.user_ids[index];
+        if old != u64::MAX {
+            // Still unresolved one window later: sending `id` pushed it out of the
+            // protocol's sent window. Its `Lost` event is queued but handled only after
+            // this slot is overwritten, so report it here (the event then matches nothing).
+            state.shared.notify_delivery(Delivery::Lost(PacketId(old_user)));
+        }
         state.user_ids[index] = (id, user);
     }
 }
@@ -727,13 +735,19 @@ fn notify(
     packet_id: protocol::PacketId,
     delivery: fn(PacketId) -> Delivery,
 ) {
-    let Some(state) = socket.conn(conn) else {
+    let Some(state) = socket
+        .conns
+        .get_mut(conn.index() as usize)
+        .and_then(Option::as_mut)
+        .filter(|state| state.shared.key.conn == conn)
+    else {
         return;
     };
     let index = (packet_id.0 % state.user_ids.len() as u64) as usize;
     let (id, user) = state.user_ids[index];
     if id == packet_id.0 {
         state.shared.notify_delivery(delivery(PacketId(user)));
+        state.user_ids[index] = (u64::MAX, 0); // resolved: nothing to report on reuse
     }
 }
 
