@@ -292,6 +292,10 @@ impl Driver {
             };
             self.counters.datagrams_received += 1;
             self.handle_datagram(slot, from, len, shared, now);
+            // Send what the endpoint queued after each datagram (as its contract asks): an
+            // ack due "at once" must not wait for the end of a long batch, or the packets
+            // read before the last 33 fall out of the ack range and are falsely lost.
+            self.after_work(slot, now);
         }
         self.after_work(slot, now);
     }
