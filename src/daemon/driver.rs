@@ -727,7 +727,9 @@ fn record_user_id(socket: &mut SocketState, conn: ConnectionId, id: u64, user: u
             // Still unresolved one window later: sending `id` pushed it out of the
             // protocol's sent window. Its `Lost` event is queued but handled only after
             // this slot is overwritten, so report it here (the event then matches nothing).
-            state.shared.notify_delivery(Delivery::Lost(PacketId(old_user)));
+            state
+                .shared
+                .notify_delivery(Delivery::Lost(PacketId(old_user)));
         }
         state.user_ids[index] = (id, user);
     }
