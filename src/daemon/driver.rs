@@ -43,6 +43,9 @@ struct ConnState {
     /// indexed by protocol id modulo the window (the protocol resolves every packet within
     /// its sent window, so a slot is never needed twice at once).
     user_ids: Box<[(u64, u64)]>,
+    /// The instant of this connection's live pacing entry in the timer heap, if any: one
+    /// is enough, and an entry that does not match it is stale.
+    pacing_at: Option<Instant>,
 }
 
 struct SocketState {
@@ -386,6 +389,7 @@ impl Driver {
         socket.conns[index] = Some(ConnState {
             shared: conn_shared.clone(),
             user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
+            pacing_at: None,
         });
         let handle = Connection::new(conn_shared);
         let delivered = match role {
@@ -498,7 +502,16 @@ impl Driver {
                 if shared.outbox.len() > 0 {
                     shared.paced.store(true, Ordering::Relaxed);
                     shared.scheduled.store(true, Ordering::Release);
-                    timers.push(retry_at, Timer::Pacing(slot, conn));
+                    // Without this check every flush while paced (a sender that slips in
+                    // between our swap and store wakes us) added one more retry timer, and
+                    // each of them re-arms itself on firing: the heap kept growing.
+                    let index = conn.index() as usize;
+                    if let Some(Some(state)) = socket.conns.get_mut(index) {
+                        if state.pacing_at.is_none_or(|at| retry_at < at) {
+                            state.pacing_at = Some(retry_at);
+                            timers.push(retry_at, Timer::Pacing(slot, conn));
+                        }
+                    }
                 }
                 break;
             }
@@ -551,7 +564,18 @@ impl Driver {
                     self.handle_events(slot, shared, now);
                     self.after_work(slot, now);
                 }
-                (_, Timer::Pacing(slot, conn)) => self.flush_outbox(slot, conn, now),
+                (at, Timer::Pacing(slot, conn)) => {
+                    let index = conn.index() as usize;
+                    let socket = self.sockets.get_mut(slot).and_then(Option::as_mut);
+                    match socket
+                        .and_then(|s| s.conns.get_mut(index))
+                        .and_then(Option::as_mut)
+                    {
+                        Some(state) if state.pacing_at == Some(at) => state.pacing_at = None,
+                        _ => continue, // superseded by an earlier entry, or gone
+                    }
+                    self.flush_outbox(slot, conn, now);
+                }
                 (_, Timer::Link) => self.deliver_link(now),
             }
         }
