@@ -41,7 +41,8 @@ struct ConnState {
     shared: Arc<ConnShared>,
     /// The user's packet id for each protocol packet id still awaiting its ack or loss,
     /// indexed by protocol id modulo the window (the protocol resolves every packet within
-    /// its sent window, so a slot is never needed twice at once).
+    /// its sent window; a slot reused while its `Lost` event is still queued is reported by
+    /// `record_user_id`). `(u64::MAX, _)` marks a free slot.
     user_ids: Box<[(u64, u64)]>,
     /// The instant of this connection's live pacing entry in the timer heap, if any: one
     /// is enough, and an entry that does not match it is stale.
