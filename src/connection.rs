@@ -150,6 +150,11 @@ impl ConnShared {
     pub(crate) fn finish(&self, reason: CloseReason) {
         self.inbox.finish(reason);
         self.outbox.wake_all();
+        // Packets still queued will never be sent: each gets its one notification, as lost.
+        while let Some(packet) = self.outbox.pop() {
+            self.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+            self.daemon.pool.give(packet.bytes);
+        }
     }
 
     /// Records a delivery notification, counting it if the ring is full.

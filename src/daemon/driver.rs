@@ -38,8 +38,12 @@ struct ConnState {
     shared: Arc<ConnShared>,
     /// The user's packet id for each protocol packet id still awaiting its ack or loss,
     /// indexed by protocol id modulo the window (the protocol resolves every packet within
-    /// its sent window, so a slot is never needed twice at once).
+    /// its sent window; a slot reused while its `Lost` event is still queued is reported by
+    /// `record_user_id`). `(u64::MAX, _)` marks a free slot.
     user_ids: Box<[(u64, u64)]>,
+    /// The instant of this connection's live pacing entry in the timer heap, if any: one
+    /// is enough, and an entry that does not match it is stale.
+    pacing_at: Option<Instant>,
 }
 
 struct SocketState {
@@ -299,6 +303,11 @@ impl Driver {
             self.counters.datagrams_received += count as u64;
             for i in 0..count {
                 self.handle_datagram(slot, i, shared, now);
+                // Queue what the endpoint wants sent after each datagram (as its contract
+                // asks): an ack due "at once" must not wait for the end of the batch, or the
+                // packets read before the last 33 fall out of its range and are falsely lost.
+                // The batch of replies goes out in one call below.
+                self.queue_transmits(slot, now);
             }
             self.after_work(slot, now);
         }
@@ -374,8 +383,9 @@ impl Driver {
         shared: &Arc<DaemonShared>,
         now: Instant,
     ) {
-        let window = shared.config.protocol.sent_window.max(1);
         let socket = self.sockets[slot].as_mut().expect("caller checked");
+        // The endpoint's window, after sanitizing (the configured value may be clamped).
+        let window = socket.endpoint.config().sent_window;
         let key = ConnKey { socket: slot, conn };
         let conn_shared = ConnShared::new(key, peer, socket.local, shared.clone());
         let index = conn.index() as usize;
@@ -385,6 +395,7 @@ impl Driver {
         socket.conns[index] = Some(ConnState {
             shared: conn_shared.clone(),
             user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
+            pacing_at: None,
         });
         let handle = Connection::new(conn_shared);
         let delivered = match role {
@@ -497,7 +508,16 @@ impl Driver {
                 if shared.outbox.len() > 0 {
                     shared.paced.store(true, Ordering::Relaxed);
                     shared.scheduled.store(true, Ordering::Release);
-                    timers.push(retry_at, Timer::Pacing(slot, conn));
+                    // Without this check every flush while paced (a sender that slips in
+                    // between our swap and store wakes us) added one more retry timer, and
+                    // each of them re-arms itself on firing: the heap kept growing.
+                    let index = conn.index() as usize;
+                    if let Some(Some(state)) = socket.conns.get_mut(index) {
+                        if state.pacing_at.is_none_or(|at| retry_at < at) {
+                            state.pacing_at = Some(retry_at);
+                            timers.push(retry_at, Timer::Pacing(slot, conn));
+                        }
+                    }
                 }
                 break;
             }
@@ -544,7 +564,18 @@ impl Driver {
                     self.handle_events(slot, shared, now);
                     self.after_work(slot, now);
                 }
-                (_, Timer::Pacing(slot, conn)) => self.flush_outbox(slot, conn, now),
+                (at, Timer::Pacing(slot, conn)) => {
+                    let index = conn.index() as usize;
+                    let socket = self.sockets.get_mut(slot).and_then(Option::as_mut);
+                    match socket
+                        .and_then(|s| s.conns.get_mut(index))
+                        .and_then(Option::as_mut)
+                    {
+                        Some(state) if state.pacing_at == Some(at) => state.pacing_at = None,
+                        _ => continue, // superseded by an earlier entry, or gone
+                    }
+                    self.flush_outbox(slot, conn, now);
+                }
                 (_, Timer::Link) => self.deliver_link(now),
             }
         }
@@ -578,6 +609,22 @@ impl Driver {
         }
     }
 
+    /// Moves what the socket's endpoint wants sent into the send batch (which goes out when
+    /// full, and at the latest in [`Driver::after_work`]).
+    fn queue_transmits(&mut self, slot: usize, now: Instant) {
+        let Driver {
+            sockets,
+            link,
+            timers,
+            counters,
+            send_batch,
+            ..
+        } = self;
+        if let Some(socket) = sockets.get_mut(slot).and_then(Option::as_mut) {
+            queue_endpoint_transmits(socket, send_batch, link, timers, counters, now);
+        }
+    }
+
     /// After touching a socket: send what its endpoint queued and what the send batch holds,
     /// and remember to reschedule.
     fn after_work(&mut self, slot: usize, now: Instant) {
@@ -593,9 +640,7 @@ impl Driver {
         let Some(socket) = sockets.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        while let Some(transmit) = socket.endpoint.poll_transmit(now, send_batch.slot()) {
-            emit(socket, send_batch, link, timers, counters, now, transmit);
-        }
+        queue_endpoint_transmits(socket, send_batch, link, timers, counters, now);
         counters.add_flushed(send_batch.flush(&socket.socket));
         if !touched.contains(&slot) {
             touched.push(slot);
@@ -711,6 +756,15 @@ fn finish_socket(socket: &mut SocketState, reason: CloseReason) {
 fn record_user_id(socket: &mut SocketState, conn: ConnectionId, id: u64, user: u64) {
     if let Some(Some(state)) = socket.conns.get_mut(conn.index() as usize) {
         let index = (id % state.user_ids.len() as u64) as usize;
+        let (old, old_user) = state.user_ids[index];
+        if old != u64::MAX {
+            // Still unresolved one window later: sending `id` pushed it out of the
+            // protocol's sent window. Its `Lost` event is queued but handled only after
+            // this slot is overwritten, so report it here (the event then matches nothing).
+            state
+                .shared
+                .notify_delivery(Delivery::Lost(PacketId(old_user)));
+        }
         state.user_ids[index] = (id, user);
     }
 }
@@ -721,13 +775,33 @@ fn notify(
     packet_id: protocol::PacketId,
     delivery: fn(PacketId) -> Delivery,
 ) {
-    let Some(state) = socket.conn(conn) else {
+    let Some(state) = socket
+        .conns
+        .get_mut(conn.index() as usize)
+        .and_then(Option::as_mut)
+        .filter(|state| state.shared.key.conn == conn)
+    else {
         return;
     };
     let index = (packet_id.0 % state.user_ids.len() as u64) as usize;
     let (id, user) = state.user_ids[index];
     if id == packet_id.0 {
         state.shared.notify_delivery(delivery(PacketId(user)));
+        state.user_ids[index] = (u64::MAX, 0); // resolved: nothing to report on reuse
+    }
+}
+
+/// Encodes every datagram the endpoint has queued into the send batch (or the conditioner).
+fn queue_endpoint_transmits(
+    socket: &mut SocketState,
+    send_batch: &mut SendBatch,
+    link: &mut Option<Link>,
+    timers: &mut Timers,
+    counters: &mut DaemonCounters,
+    now: Instant,
+) {
+    while let Some(transmit) = socket.endpoint.poll_transmit(now, send_batch.slot()) {
+        emit(socket, send_batch, link, timers, counters, now, transmit);
     }
 }
 
