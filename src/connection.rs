@@ -14,7 +14,7 @@ use crate::ring::Ring;
 use crate::status::{CloseReason, Status};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -150,7 +150,15 @@ impl ConnShared {
     pub(crate) fn finish(&self, reason: CloseReason) {
         self.inbox.finish(reason);
         self.outbox.wake_all();
-        // Packets still queued will never be sent: each gets its one notification, as lost.
+        // SeqCst fence: the Dekker point against a sender's push-then-look in `enqueue`.
+        fence(Ordering::SeqCst);
+        self.discard_queued();
+    }
+
+    /// Packets still queued once the connection has finished will never be sent: each gets
+    /// its one notification, as lost. Safe to run on several threads at once: every pop takes
+    /// a different packet.
+    fn discard_queued(&self) {
         while let Some(packet) = self.outbox.pop() {
             self.notify_delivery(Delivery::Lost(PacketId(packet.id)));
             self.daemon.pool.give(packet.bytes);
@@ -199,7 +207,16 @@ impl ConnShared {
         };
         match pushed {
             Ok(()) => {
-                self.schedule();
+                // The connection may have finished between our check above and the push,
+                // after `finish` emptied the outbox. Each side writes (the push; the final
+                // bit), fences, then reads the other's: one of us sees the packet, so it is
+                // never stranded without its notification.
+                fence(Ordering::SeqCst);
+                if self.inbox.status().is_finished() {
+                    self.discard_queued();
+                } else {
+                    self.schedule();
+                }
                 Ok(PacketId(id))
             }
             Err((packet, error)) => {
