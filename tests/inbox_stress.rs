@@ -9,7 +9,7 @@
 use gudp::inbox::{Inbox, RecvTimeoutError, TryRecvError, IMPLEMENTATION};
 use gudp::status::CloseReason;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,58 @@ fn one_producer_four_blocking_consumers_million_items() {
     });
 }
 
+/// One item in flight: the producer pushes the next item the moment the previous one is
+/// received, which lands each push in the window where the consumer that just received is
+/// going back to sleep. In a stream a lost wakeup is healed by the next push (or by `finish`);
+/// here nothing follows it, so a lost wakeup stalls the hand-off and fails the test.
+#[test]
+fn hand_off_one_item_in_flight_loses_no_wakeup() {
+    const ITEMS: usize = 20_000;
+    /// A hand-off takes microseconds; a consumer asleep next to the item never ends it.
+    const ITEM_LIMIT: Duration = Duration::from_secs(10);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let received_count = progress.clone();
+    with_watchdog("hand_off", WATCHDOG, progress, move || {
+        for consumers in [1, 2, 4] {
+            let inbox = Inbox::new(4);
+            let received_count = received_count.clone();
+            received_count.store(0, Ordering::Relaxed);
+            let handles: Vec<_> = (0..consumers)
+                .map(|_| {
+                    let (inbox, count) = (inbox.clone(), received_count.clone());
+                    thread::spawn(move || {
+                        let mut got = Vec::new();
+                        while let Ok(item) = inbox.recv() {
+                            got.push(item);
+                            count.fetch_add(1, Ordering::Release);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            for item in 0..ITEMS as u32 {
+                inbox.push(item).expect("one item in flight fits");
+                let start = Instant::now();
+                while received_count.load(Ordering::Acquire) <= item as usize {
+                    assert!(
+                        start.elapsed() < ITEM_LIMIT,
+                        "{consumers} consumer(s): item {item} not received after \
+                         {ITEM_LIMIT:?}, {} in the inbox: lost wakeup",
+                        inbox.len()
+                    );
+                    std::hint::spin_loop();
+                }
+            }
+            inbox.finish(CloseReason::Closed);
+            let received: Vec<Vec<u32>> = handles
+                .into_iter()
+                .map(|consumer| consumer.join().expect("consumer panicked"))
+                .collect();
+            assert_exactly_once(&received, ITEMS);
+        }
+    });
+}
+
 /// The producer finishes at a different point of a busy stream each round: early, mid-burst
 /// with a full inbox, and after a pause in which every consumer went to sleep. Every consumer
 /// must wake and report the reason, and everything pushed before `finish` must be received.
@@ -219,6 +271,66 @@ fn finish_during_heavy_traffic_wakes_all_and_drains() {
                 "round {round}: pushed before finish"
             );
             assert_exactly_once(&received, pushed as usize);
+            rounds_done.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// The drain rule at its narrowest: consumers poll (`try_recv`, `drain_into`) while the
+/// producer pushes one item and finishes at once, so the close often lands between a poll that
+/// found nothing and the status check after it. The item must still be received.
+#[test]
+fn drain_rule_item_pushed_just_before_finish() {
+    const ROUNDS: usize = 3_000;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let rounds_done = progress.clone();
+    with_watchdog("drain_rule", WATCHDOG, progress, move || {
+        let mut rng = XorShift(0xd1b5_4a32_d192_ed03);
+        for round in 0..ROUNDS {
+            let inbox = Inbox::new(2);
+            // Push only once both pollers are polling, so the close lands among their polls.
+            let polling = Arc::new(Barrier::new(3));
+            let pollers: Vec<_> = (0..2)
+                .map(|index| {
+                    let (inbox, polling) = (inbox.clone(), polling.clone());
+                    thread::spawn(move || {
+                        let mut got = Vec::new();
+                        polling.wait();
+                        loop {
+                            let closed = if index == 0 {
+                                match inbox.try_recv() {
+                                    Ok(item) => {
+                                        got.push(item);
+                                        None
+                                    }
+                                    Err(TryRecvError::Empty) => None,
+                                    Err(TryRecvError::Closed(reason)) => Some(reason),
+                                }
+                            } else {
+                                inbox.drain_into(&mut got, 4).err()
+                            };
+                            if let Some(reason) = closed {
+                                return (got, reason);
+                            }
+                            std::hint::spin_loop();
+                        }
+                    })
+                })
+                .collect();
+            polling.wait();
+            for _ in 0..rng.below(200) {
+                std::hint::spin_loop();
+            }
+            inbox.push(round as u32).expect("the inbox has room");
+            inbox.finish(CloseReason::Closed);
+            let mut total = 0;
+            for poller in pollers {
+                let (got, reason) = poller.join().expect("poller panicked");
+                assert_eq!(reason, CloseReason::Closed);
+                assert!(got.iter().all(|&item| item == round as u32));
+                total += got.len();
+            }
+            assert_eq!(total, 1, "round {round}: the item pushed before finish");
             rounds_done.fetch_add(1, Ordering::Relaxed);
         }
     });
