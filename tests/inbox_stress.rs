@@ -399,11 +399,8 @@ fn recv_timeout_keeps_time() {
             let returned = Instant::now();
             assert_eq!(result, Ok(item));
             let pushed_at = pushed_rx.recv().expect("the producer reports its push");
-            assert!(
-                returned.saturating_duration_since(pushed_at) < LATE,
-                "took {:?} to return a pushed item",
-                returned - pushed_at
-            );
+            let latency = returned.saturating_duration_since(pushed_at);
+            assert!(latency < LATE, "took {latency:?} to return a pushed item");
             producer.join().expect("producer panicked");
             steps.fetch_add(1, Ordering::Relaxed);
         }
@@ -417,6 +414,31 @@ fn recv_timeout_keeps_time() {
         );
         assert!(start.elapsed() < LATE);
     });
+}
+
+/// How a short-lived consumer takes its items.
+#[derive(Clone, Copy)]
+enum Take {
+    Recv,
+    RecvTimeout(Duration),
+    TryRecv,
+}
+
+/// A short-lived consumer: takes up to `count` items `how`, and leaves at the first miss (a
+/// timeout, an empty inbox, or the close).
+fn take_and_leave(inbox: &Inbox<u32>, received: &AtomicUsize, how: Take, count: usize) -> Vec<u32> {
+    let mut got = Vec::new();
+    for _ in 0..count {
+        let next = match how {
+            Take::Recv => inbox.recv().ok(),
+            Take::RecvTimeout(wait) => inbox.recv_timeout(wait).ok(),
+            Take::TryRecv => inbox.try_recv().ok(),
+        };
+        let Some(item) = next else { break };
+        got.push(item);
+        received.fetch_add(1, Ordering::Relaxed);
+    }
+    got
 }
 
 /// Thousands of consumers that each take a few items (by `recv`, `recv_timeout` or
@@ -434,26 +456,6 @@ fn many_short_lived_consumers_lose_no_item_and_no_wake() {
     let received_count = progress.clone();
     with_watchdog("short_lived", WATCHDOG, progress, move || {
         let inbox = Inbox::new(16);
-        let take = |inbox: Inbox<u32>, count: Arc<AtomicUsize>, mode: u64, wait: Duration| {
-            move || {
-                let mut got = Vec::new();
-                for _ in 0..1 + mode % 3 {
-                    let next = match mode % 3 {
-                        0 => inbox.recv().ok(),
-                        1 => inbox.recv_timeout(wait).ok(),
-                        _ => inbox.try_recv().ok(),
-                    };
-                    match next {
-                        Some(item) => {
-                            got.push(item);
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        None => break,
-                    }
-                }
-                got
-            }
-        };
         let long_lived: Vec<_> = (0..2)
             .map(|_| {
                 let (inbox, count) = (inbox.clone(), received_count.clone());
@@ -474,9 +476,16 @@ fn many_short_lived_consumers_lose_no_item_and_no_wake() {
         let mut pushed = 0u32;
         for round in 0..ROUNDS {
             for _ in 0..SHORT_PER_ROUND {
-                let wait = Duration::from_micros(rng.below(400));
-                let job = take(inbox.clone(), received_count.clone(), rng.below(3), wait);
-                short_lived.push(thread::spawn(job));
+                let how = match rng.below(3) {
+                    0 => Take::Recv,
+                    1 => Take::RecvTimeout(Duration::from_micros(rng.below(400))),
+                    _ => Take::TryRecv,
+                };
+                let count = 1 + rng.below(3) as usize;
+                let (inbox, received_count) = (inbox.clone(), received_count.clone());
+                short_lived.push(thread::spawn(move || {
+                    take_and_leave(&inbox, &received_count, how, count)
+                }));
             }
             thread::sleep(Duration::from_micros(rng.below(400)));
             for _ in 0..1 + rng.below(4) {
