@@ -6,6 +6,8 @@
 //! wakes everyone after the drain, timeouts keep time. A hang is turned into a failure by a
 //! watchdog, so a lost wakeup fails CI instead of stalling it.
 
+mod common;
+
 use gudp::inbox::{Inbox, RecvTimeoutError, TryRecvError, IMPLEMENTATION};
 use gudp::status::CloseReason;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,16 +81,21 @@ fn assert_exactly_once(received: &[Vec<u32>], total: usize) {
             *slot += 1;
         }
     }
-    let lost: Vec<usize> = (0..total).filter(|&i| seen[i] == 0).take(10).collect();
-    let twice: Vec<usize> = (0..total).filter(|&i| seen[i] > 1).take(10).collect();
-    assert!(
-        lost.is_empty(),
-        "items never received (first ten): {lost:?}"
-    );
-    assert!(
-        twice.is_empty(),
-        "items received twice (first ten): {twice:?}"
-    );
+    common::assert_each_seen_once(&seen);
+}
+
+/// A consumer blocked in `recv` until the close: what it got, in order, and the reason.
+fn recv_until_closed(inbox: &Inbox<u32>, counter: &AtomicUsize) -> (Vec<u32>, CloseReason) {
+    let mut got = Vec::new();
+    loop {
+        match inbox.recv() {
+            Ok(item) => {
+                got.push(item);
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reason) => return (got, reason),
+        }
+    }
 }
 
 /// A small deterministic generator for jitter, so a failing run can be replayed by its seed.
@@ -114,18 +121,7 @@ fn one_producer_four_blocking_consumers_million_items() {
         let consumers: Vec<_> = (0..CONSUMERS)
             .map(|_| {
                 let (inbox, counter) = (inbox.clone(), counter.clone());
-                thread::spawn(move || {
-                    let mut got = Vec::new();
-                    loop {
-                        match inbox.recv() {
-                            Ok(item) => {
-                                got.push(item);
-                                counter.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(reason) => return (got, reason),
-                        }
-                    }
-                })
+                thread::spawn(move || recv_until_closed(&inbox, &counter))
             })
             .collect();
         for item in 0..ITEMS as u32 {
@@ -555,18 +551,7 @@ fn drain_into_frame_loop_mixed_with_blocking_consumers() {
         let blocking: Vec<_> = (0..2)
             .map(|_| {
                 let (inbox, counter) = (inbox.clone(), counter.clone());
-                thread::spawn(move || {
-                    let mut got = Vec::new();
-                    loop {
-                        match inbox.recv() {
-                            Ok(item) => {
-                                got.push(item);
-                                counter.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(reason) => return (got, reason),
-                        }
-                    }
-                })
+                thread::spawn(move || recv_until_closed(&inbox, &counter))
             })
             .collect();
         for item in 0..ITEMS as u32 {

@@ -3,6 +3,8 @@
 //! checks it at scale and across many laps, for several capacities (including ones that are
 //! not a power of two, where a lap is longer than the ring).
 
+mod common;
+
 use gudp::ring::Ring;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -101,16 +103,7 @@ fn check(received: &[Vec<u64>], per_producer: usize) {
             seen[producer * per_producer + seq] += 1;
         }
     }
-    let lost: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).take(10).collect();
-    let twice: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] > 1).take(10).collect();
-    assert!(
-        lost.is_empty(),
-        "items never received (first ten): {lost:?}"
-    );
-    assert!(
-        twice.is_empty(),
-        "items received twice (first ten): {twice:?}"
-    );
+    common::assert_each_seen_once(&seen);
 }
 
 #[test]
