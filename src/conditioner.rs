@@ -28,6 +28,19 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// The conditions of a simulated link (applied to each datagram when it is sent).
+///
+/// ```
+/// use std::time::Duration;
+/// use gudp::conditioner::LinkConfig;
+/// let wifi = LinkConfig {
+///     latency: Duration::from_millis(30),
+///     jitter: Duration::from_millis(10),
+///     loss_percent: 2.0,
+///     ..LinkConfig::default()
+/// };
+/// assert_eq!(wifi.duplicate_percent, 0.0);
+/// assert_eq!(LinkConfig::default().latency, Duration::ZERO);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkConfig {
     /// Base one-way delay.
@@ -54,6 +67,19 @@ impl Default for LinkConfig {
 }
 
 /// A datagram leaving the conditioner.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+/// # let t0 = Instant::now();
+/// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+/// let config = LinkConfig { latency: Duration::from_millis(20), ..LinkConfig::default() };
+/// let mut link = LinkConditioner::new(config, 1);
+/// link.send(t0, a, b, b"hi");
+/// let d: gudp::conditioner::Delivery = link.poll_deliver(t0 + Duration::from_secs(1)).unwrap();
+/// assert_eq!(d.at, t0 + Duration::from_millis(20)); // when it arrived, not when it was polled
+/// assert_eq!((d.from, d.to, d.data), (a, b, b"hi".to_vec()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Sender address.
@@ -91,6 +117,13 @@ impl Ord for InFlight {
 }
 
 /// SplitMix64: a tiny, fast, well-distributed seeded generator (Steele, Lea, Flood 2014).
+///
+/// ```
+/// use gudp::conditioner::SplitMix64;
+/// let (mut x, mut y) = (SplitMix64::new(7), SplitMix64::new(7));
+/// assert_eq!(x.next_u64(), y.next_u64()); // same seed, same sequence
+/// assert_ne!(SplitMix64::new(8).next_u64(), SplitMix64::new(7).next_u64());
+/// ```
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
     state: u64,
@@ -98,11 +131,24 @@ pub struct SplitMix64 {
 
 impl SplitMix64 {
     /// A generator whose sequence is fixed by `seed`.
+    ///
+    /// ```
+    /// let mut rng = gudp::conditioner::SplitMix64::new(0);
+    /// assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF); // SplitMix64's published first output
+    /// ```
     pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
     /// The next 64 random bits.
+    ///
+    /// ```
+    /// use gudp::conditioner::SplitMix64;
+    /// let mut rng = SplitMix64::new(42);
+    /// let (first, second) = (rng.next_u64(), rng.next_u64());
+    /// assert_ne!(first, second);
+    /// assert_eq!(SplitMix64::new(42).next_u64(), first); // replayable from the seed
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -112,17 +158,41 @@ impl SplitMix64 {
     }
 
     /// A uniform value in `[0, 1)`.
+    ///
+    /// ```
+    /// let mut rng = gudp::conditioner::SplitMix64::new(1);
+    /// assert!((0..1000).map(|_| rng.next_f64()).all(|x| (0.0..1.0).contains(&x)));
+    /// ```
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// `true` with probability `percent / 100`.
+    ///
+    /// ```
+    /// let mut rng = gudp::conditioner::SplitMix64::new(3);
+    /// assert!(!rng.chance(0.0) && rng.chance(100.0));
+    /// let hits = (0..10_000).filter(|_| rng.chance(25.0)).count();
+    /// assert!((2_200..2_800).contains(&hits), "{hits}");
+    /// ```
     pub fn chance(&mut self, percent: f64) -> bool {
         self.next_f64() * 100.0 < percent
     }
 }
 
 /// Counts of what the conditioner did.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+/// # let t0 = Instant::now();
+/// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+/// # use gudp::conditioner::LinkStats;
+/// let config = LinkConfig { loss_percent: 100.0, ..LinkConfig::default() };
+/// let mut link = LinkConditioner::new(config, 1);
+/// link.send(t0, a, b, b"gone");
+/// assert_eq!(link.stats(), LinkStats { sent: 1, lost: 1, duplicated: 0, delivered: 0 });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
     /// Datagrams handed to [`LinkConditioner::send`].
@@ -136,6 +206,20 @@ pub struct LinkStats {
 }
 
 /// A deterministic simulated network. See the [module documentation](self).
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+/// # let t0 = Instant::now();
+/// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+/// // Every datagram is duplicated: each arrives twice.
+/// let config = LinkConfig { duplicate_percent: 100.0, ..LinkConfig::default() };
+/// let mut link = LinkConditioner::new(config, 9);
+/// link.send(t0, a, b, b"twice");
+/// assert_eq!(link.poll_deliver(t0).unwrap().data, b"twice");
+/// assert_eq!(link.poll_deliver(t0).unwrap().data, b"twice");
+/// assert!(link.poll_deliver(t0).is_none());
+/// ```
 #[derive(Debug)]
 pub struct LinkConditioner {
     config: LinkConfig,
@@ -147,6 +231,13 @@ pub struct LinkConditioner {
 
 impl LinkConditioner {
     /// A conditioner with `config`, its randomness fixed by `seed`.
+    ///
+    /// ```
+    /// use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// let link = LinkConditioner::new(LinkConfig::default(), 42);
+    /// assert_eq!(link.in_flight(), 0);
+    /// assert_eq!(link.next_delivery(), None);
+    /// ```
     pub fn new(config: LinkConfig, seed: u64) -> Self {
         Self {
             config,
@@ -158,21 +249,64 @@ impl LinkConditioner {
     }
 
     /// The current conditions.
+    ///
+    /// ```
+    /// use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// let config = LinkConfig { loss_percent: 2.5, ..LinkConfig::default() };
+    /// assert_eq!(LinkConditioner::new(config, 1).config(), config);
+    /// ```
     pub fn config(&self) -> LinkConfig {
         self.config
     }
 
     /// Changes the conditions for datagrams sent from now on.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let mut link = LinkConditioner::new(LinkConfig::default(), 1);
+    /// link.set_config(LinkConfig { latency: Duration::from_millis(80), ..link.config() });
+    /// link.send(t0, a, b, b"x");
+    /// assert_eq!(link.next_delivery(), Some(t0 + Duration::from_millis(80)));
+    /// ```
     pub fn set_config(&mut self, config: LinkConfig) {
         self.config = config;
     }
 
     /// What the conditioner did so far.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let mut link = LinkConditioner::new(LinkConfig::default(), 1);
+    /// link.send(t0, a, b, b"x");
+    /// assert_eq!((link.stats().sent, link.stats().delivered), (1, 0));
+    /// link.poll_deliver(t0).unwrap();
+    /// assert_eq!(link.stats().delivered, 1);
+    /// ```
     pub fn stats(&self) -> LinkStats {
         self.stats
     }
 
     /// Datagrams in flight.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let config = LinkConfig { latency: Duration::from_millis(10), ..LinkConfig::default() };
+    /// let mut link = LinkConditioner::new(config, 1);
+    /// link.send(t0, a, b, b"one");
+    /// link.send(t0 + Duration::from_millis(5), a, b, b"two");
+    /// assert_eq!(link.in_flight(), 2);
+    /// link.poll_deliver(t0 + Duration::from_millis(10)).unwrap();
+    /// assert_eq!(link.in_flight(), 1);
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.queue.len()
     }
@@ -203,6 +337,21 @@ impl LinkConditioner {
     }
 
     /// Puts a datagram from `from` to `to` on the link at `now`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let config = LinkConfig { loss_percent: 50.0, ..LinkConfig::default() };
+    /// let mut link = LinkConditioner::new(config, 5);
+    /// for i in 0..1000u32 {
+    ///     link.send(t0, a, b, &i.to_be_bytes());
+    /// }
+    /// let stats = link.stats();
+    /// assert_eq!(link.in_flight() as u64, stats.sent - stats.lost);
+    /// assert!((400..600).contains(&stats.lost), "{stats:?}");
+    /// ```
     pub fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, datagram: &[u8]) {
         self.stats.sent += 1;
         if self.rng.chance(self.config.loss_percent) {
@@ -217,11 +366,39 @@ impl LinkConditioner {
     }
 
     /// When the next datagram arrives.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let config = LinkConfig { latency: Duration::from_millis(30), ..LinkConfig::default() };
+    /// let mut link = LinkConditioner::new(config, 1);
+    /// assert_eq!(link.next_delivery(), None);
+    /// link.send(t0, a, b, b"x");
+    /// assert_eq!(link.next_delivery(), Some(t0 + Duration::from_millis(30)));
+    /// ```
     pub fn next_delivery(&self) -> Option<Instant> {
         self.queue.peek().map(|Reverse(f)| f.at)
     }
 
     /// The next datagram due at or before `now`, in arrival order (ties in send order).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
+    /// # let t0 = Instant::now();
+    /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+    /// let config = LinkConfig { latency: Duration::from_millis(100), ..LinkConfig::default() };
+    /// let mut link = LinkConditioner::new(config, 1);
+    /// link.send(t0, a, b, b"slow");
+    /// link.set_config(LinkConfig { latency: Duration::from_millis(10), ..config });
+    /// link.send(t0, a, b, b"fast");
+    /// let later = t0 + Duration::from_secs(1);
+    /// assert_eq!(link.poll_deliver(later).unwrap().data, b"fast"); // arrival order
+    /// assert_eq!(link.poll_deliver(later).unwrap().data, b"slow");
+    /// assert!(link.poll_deliver(later).is_none());
+    /// ```
     pub fn poll_deliver(&mut self, now: Instant) -> Option<Delivery> {
         if self.next_delivery()? > now {
             return None;

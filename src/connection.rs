@@ -21,11 +21,42 @@ use std::time::{Duration, Instant};
 /// Identifies one packet sent on a [`Connection`]. Ids are unique per connection and taken
 /// in increasing order from 0 by `send`/`try_send` (a refused send may leave a gap).
 /// Delivery notifications name packets by it.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// // `client` and `server` are the two ends of one connection over loopback.
+/// let first = client.send(b"a").unwrap();
+/// let second = client.send(b"b").unwrap();
+/// assert_eq!((first, second), (gudp::PacketId(0), gudp::PacketId(1)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PacketId(pub u64);
 
 /// What happened to a sent packet: the peer acknowledged it, or it was not acknowledged in
 /// time and counts as lost. Each packet gets exactly one of the two.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// // `client` and `server` are the two ends of one connection over loopback.
+/// # use gudp::Delivery;
+/// let id = client.send(b"ping").unwrap();
+/// server.send(&server.recv().unwrap()).unwrap(); // the echo carries the ack
+/// let delivery = loop {
+///     if let Some(delivery) = client.poll_delivery() {
+///         break delivery;
+///     }
+///     std::thread::yield_now();
+/// };
+/// assert_eq!(delivery, Delivery::Acked(id));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Delivery {
     /// The peer acknowledged the packet.
@@ -35,6 +66,21 @@ pub enum Delivery {
 }
 
 /// Why a send was refused. The payload was not queued and consumed no packet id.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// // `client` and `server` are the two ends of one connection over loopback.
+/// # use gudp::{CloseReason, SendError};
+/// let max = DaemonConfig::default().protocol.max_payload;
+/// let too_big = vec![0; max + 1];
+/// assert_eq!(client.try_send(&too_big), Err(SendError::TooLarge { len: max + 1, max }));
+/// client.close();
+/// assert_eq!(client.try_send(b"late"), Err(SendError::Closed(CloseReason::Closed)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendError {
     /// The payload is larger than the configured maximum.
@@ -296,6 +342,18 @@ impl Connection {
 
     /// Queues one packet, waiting while the outbox is full. Returns the packet's id for
     /// delivery notifications.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// let id = client.send(b"hello").unwrap();
+    /// assert_eq!(id, gudp::PacketId(0)); // the first packet of this connection
+    /// assert_eq!(&server.recv().unwrap()[..], b"hello");
+    /// ```
     pub fn send(&self, payload: &[u8]) -> Result<PacketId, SendError> {
         self.shared().enqueue(payload, Wait::Until(None))
     }
@@ -316,34 +374,127 @@ impl Connection {
 
     /// Like [`send`](Self::send), but gives up with [`SendError::OutboxFull`] (or `Paced`)
     /// after `timeout`.
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig, SendError};
+    /// use std::time::Duration;
+    /// // A manual daemon that nobody polls never empties the outbox (capacity 1 here).
+    /// let config = DaemonConfig { outbox_capacity: 1, ..DaemonConfig::default() };
+    /// let daemon = Daemon::manual(config).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let conn = daemon.connect(listener.local_addr()).unwrap();
+    /// assert!(conn.send_timeout(b"fits", Duration::from_millis(1)).is_ok());
+    /// let full = conn.send_timeout(b"waits 1 ms", Duration::from_millis(1));
+    /// assert_eq!(full, Err(SendError::OutboxFull));
+    /// ```
     pub fn send_timeout(&self, payload: &[u8], timeout: Duration) -> Result<PacketId, SendError> {
         self.shared()
             .enqueue(payload, Wait::Until(Instant::now().checked_add(timeout)))
     }
 
     /// Takes a received packet if one is ready; never blocks.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::TryRecvError;
+    /// assert_eq!(server.try_recv(), Err(TryRecvError::Empty));
+    /// client.send(b"input").unwrap();
+    /// let packet = loop {
+    ///     if let Ok(packet) = server.try_recv() {
+    ///         break packet; // a frame loop would do other work between tries
+    ///     }
+    ///     std::thread::yield_now();
+    /// };
+    /// assert_eq!(&packet[..], b"input");
+    /// ```
     pub fn try_recv(&self) -> Result<Packet, TryRecvError> {
         self.shared().inbox.try_recv()
     }
 
     /// Waits for a packet, or returns the close reason once the connection is finished and
     /// every packet that arrived before has been received.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::CloseReason;
+    /// client.send(b"last words").unwrap();
+    /// assert_eq!(&server.recv().unwrap()[..], b"last words");
+    /// client.close();
+    /// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer));
+    /// ```
     pub fn recv(&self) -> Result<Packet, CloseReason> {
         self.shared().inbox.recv()
     }
 
     /// Like [`recv`](Self::recv), but gives up after `timeout`.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::RecvTimeoutError;
+    /// # use std::time::Duration;
+    /// let nothing = server.recv_timeout(Duration::from_millis(1));
+    /// assert_eq!(nothing, Err(RecvTimeoutError::Timeout));
+    /// client.send(b"hi").unwrap();
+    /// assert_eq!(&server.recv_timeout(Duration::from_secs(5)).unwrap()[..], b"hi");
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Packet, RecvTimeoutError> {
         self.shared().inbox.recv_timeout(timeout)
     }
 
     /// Like [`recv`](Self::recv), but gives up at `deadline`.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::RecvTimeoutError;
+    /// # use std::time::{Duration, Instant};
+    /// assert_eq!(server.recv_deadline(Instant::now()), Err(RecvTimeoutError::Timeout));
+    /// client.send(b"hi").unwrap();
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(&server.recv_deadline(deadline).unwrap()[..], b"hi");
+    /// ```
     pub fn recv_deadline(&self, deadline: Instant) -> Result<Packet, RecvTimeoutError> {
         self.shared().inbox.recv_deadline(deadline)
     }
 
     /// Moves up to `max` ready packets into `out` without blocking (a frame loop's drain).
     /// Returns how many, or the close reason once finished and drained.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// for i in 0..3u8 {
+    ///     client.send(&[i]).unwrap();
+    /// }
+    /// let mut frame = Vec::with_capacity(64);
+    /// while frame.len() < 3 {
+    ///     server.drain_into(&mut frame, 64).unwrap(); // never blocks: 0 if nothing arrived yet
+    /// }
+    /// assert_eq!(frame.iter().map(|p| p[0]).collect::<Vec<_>>(), [0, 1, 2]);
+    /// ```
     pub fn drain_into(
         &self,
         out: &mut impl Extend<Packet>,
@@ -353,17 +504,64 @@ impl Connection {
     }
 
     /// The next delivery notification (acked or lost), if any.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::Delivery;
+    /// assert_eq!(client.poll_delivery(), None); // nothing sent yet
+    /// let id = client.send(b"ping").unwrap();
+    /// server.send(&server.recv().unwrap()).unwrap(); // the echo carries the ack
+    /// let delivery = loop {
+    ///     if let Some(delivery) = client.poll_delivery() {
+    ///         break delivery;
+    ///     }
+    ///     std::thread::yield_now();
+    /// };
+    /// assert_eq!(delivery, Delivery::Acked(id));
+    /// ```
     pub fn poll_delivery(&self) -> Option<Delivery> {
         self.shared().deliveries.pop_ready()
     }
 
     /// The congestion mode and, once finished, the close reason.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::{CloseReason, CongestionMode};
+    /// assert_eq!(client.status().congestion(), CongestionMode::Good);
+    /// assert_eq!(client.status().close_reason(), None);
+    /// client.close();
+    /// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
+    /// ```
     pub fn status(&self) -> Status {
         self.shared().inbox.status()
     }
 
     /// A snapshot of the connection's estimates and counters, or `None` once the daemon has
     /// forgotten the connection (it finished).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// let stats = client.stats().unwrap();
+    /// assert!(stats.protocol.connected);
+    /// assert_eq!(stats.protocol.peer, listener.local_addr());
+    /// assert_eq!((stats.inbox_len, stats.outbox_len), (0, 0));
+    /// ```
     pub fn stats(&self) -> Option<ConnectionStats> {
         let shared = self.shared();
         let protocol = shared.daemon.connection_stats(shared.key)?;
@@ -379,16 +577,52 @@ impl Connection {
     /// Closes the connection: the peer is told (its side ends with
     /// [`CloseReason::ClosedByPeer`]), sends fail from now on, and packets already received
     /// can still be drained.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::{CloseReason, SendError};
+    /// client.close();
+    /// assert_eq!(client.try_send(b"more"), Err(SendError::Closed(CloseReason::Closed)));
+    /// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer)); // the peer is told
+    /// ```
     pub fn close(&self) {
         request_close(self.shared());
     }
 
     /// The peer's address.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// assert_eq!(client.peer_addr(), listener.local_addr());
+    /// assert_eq!(server.peer_addr().port(), client.local_addr().port());
+    /// ```
     pub fn peer_addr(&self) -> SocketAddr {
         self.shared().peer
     }
 
     /// The local socket's address.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// // Accepted connections share the listener's socket; a client gets a socket of its own.
+    /// assert_eq!(server.local_addr(), listener.local_addr());
+    /// assert_ne!(client.local_addr().port(), listener.local_addr().port());
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.shared().local
     }
@@ -406,6 +640,18 @@ impl fmt::Debug for Connection {
 
 /// A snapshot of one connection: the protocol's estimates and counters, plus what the daemon
 /// counted for it.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// // `client` and `server` are the two ends of one connection over loopback.
+/// let stats: gudp::ConnectionStats = client.stats().unwrap();
+/// assert_eq!(stats.protocol.role, gudp::protocol::Role::Client);
+/// assert_eq!((stats.dropped_inbox_full, stats.dropped_deliveries), (0, 0));
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConnectionStats {
     /// RTT, loss, bandwidth, congestion mode and the protocol's counters.

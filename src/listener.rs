@@ -61,21 +61,60 @@ impl Listener {
 
     /// Waits for the next connection, or returns why the listener finished (for example
     /// [`CloseReason::DaemonStopped`] or [`CloseReason::SocketError`]).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let client = daemon.connect(listener.local_addr()).unwrap();
+    /// let server = listener.accept().unwrap();
+    /// assert_eq!(server.peer_addr().port(), client.local_addr().port());
+    /// ```
     pub fn accept(&self) -> Result<Connection, CloseReason> {
         self.inner.accept.recv()
     }
 
     /// Takes a connection if one is waiting; never blocks.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # use gudp::TryRecvError;
+    /// assert_eq!(listener.try_accept().unwrap_err(), TryRecvError::Empty);
+    /// let _client = daemon.connect(listener.local_addr()).unwrap();
+    /// // The server end was queued before the client's handshake completed.
+    /// assert!(listener.try_accept().is_ok());
+    /// ```
     pub fn try_accept(&self) -> Result<Connection, TryRecvError> {
         self.inner.accept.try_recv()
     }
 
     /// Like [`accept`](Self::accept), but gives up after `timeout`.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # use gudp::RecvTimeoutError;
+    /// # use std::time::Duration;
+    /// let nobody = listener.accept_timeout(Duration::from_millis(1));
+    /// assert_eq!(nobody.unwrap_err(), RecvTimeoutError::Timeout);
+    /// ```
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection, RecvTimeoutError> {
         self.inner.accept.recv_timeout(timeout)
     }
 
     /// The socket's local address (with the port the system chose, if 0 was asked for).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let addr = listener.local_addr();
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0); // the port the system chose for port 0
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local
     }

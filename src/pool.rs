@@ -74,11 +74,38 @@ impl Packet {
     }
 
     /// The payload bytes.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// client.send(b"ping").unwrap();
+    /// let packet = server.recv().unwrap();
+    /// assert_eq!(packet.as_bytes(), b"ping");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    /// Copies the payload into a new `Vec` (allocates; the packet's buffer is recycled).
+    /// Copies the payload into a new `Vec` (allocates). The packet keeps its own buffer, which
+    /// goes back to the pool when the packet is dropped.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// client.send(b"ping").unwrap();
+    /// let packet = server.recv().unwrap();
+    /// let owned: Vec<u8> = packet.to_vec();
+    /// drop(packet); // its buffer goes back to the pool; the copy lives on
+    /// assert_eq!(owned, b"ping");
+    /// ```
     pub fn to_vec(&self) -> Vec<u8> {
         self.bytes.clone()
     }

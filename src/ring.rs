@@ -16,6 +16,22 @@
 //! a Release store of the stamp; a consumer claims `head` the same way and hands the slot back.
 //! The CAS on the position makes each slot owned by exactly one thread between claim and
 //! publish, which is why the `UnsafeCell` accesses never race.
+//!
+//! ```
+//! use gudp::ring::Ring;
+//! use std::sync::Arc;
+//! let ring = Arc::new(Ring::new(64));
+//! let producers: Vec<_> = (0..4)
+//!     .map(|p| {
+//!         let ring = ring.clone();
+//!         std::thread::spawn(move || (0..10).for_each(|i| ring.try_push(p * 10 + i).unwrap()))
+//!     })
+//!     .collect();
+//! producers.into_iter().for_each(|p| p.join().unwrap());
+//! let mut all: Vec<i32> = std::iter::from_fn(|| ring.try_pop()).collect();
+//! all.sort();
+//! assert_eq!(all, (0..40).collect::<Vec<_>>());
+//! ```
 
 use crate::sync::{fence, AtomicUsize, Backoff, CachePadded, Ordering, UnsafeCell};
 use std::fmt;
@@ -96,6 +112,11 @@ impl<T> Ring<T> {
     }
 
     /// The maximum number of items the ring holds.
+    ///
+    /// ```
+    /// let ring: gudp::ring::Ring<u8> = gudp::ring::Ring::new(3); // any size, not only powers of two
+    /// assert_eq!(ring.capacity(), 3);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -121,6 +142,12 @@ impl<T> Ring<T> {
     }
 
     /// Pushes `value`, or returns it if the ring is full.
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(1);
+    /// assert_eq!(ring.try_push(1), Ok(()));
+    /// assert_eq!(ring.try_push(2), Err(2)); // full: handed back, not dropped
+    /// ```
     pub fn try_push(&self, value: T) -> Result<(), T> {
         let mut backoff = Backoff::new();
         let mut tail = self.tail.load(Ordering::SeqCst);
@@ -173,6 +200,15 @@ impl<T> Ring<T> {
 
     /// Pops the oldest item, or returns `None` if the ring is empty. If the oldest position has
     /// been claimed by a producer that is still writing it, waits for that producer.
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(4);
+    /// ring.try_push('a').unwrap();
+    /// ring.try_push('b').unwrap();
+    /// assert_eq!(ring.try_pop(), Some('a')); // first in, first out
+    /// assert_eq!(ring.try_pop(), Some('b'));
+    /// assert_eq!(ring.try_pop(), None);
+    /// ```
     pub fn try_pop(&self) -> Option<T> {
         self.pop(WaitForWriter::Yes)
     }
@@ -202,6 +238,15 @@ impl<T> Ring<T> {
     /// `head` is behind and we catch up rather than report "not ready". The catch-up ends:
     /// the Acquire load that saw the consumer's stamp store also makes its earlier `head` CAS
     /// visible.
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(4);
+    /// assert!(!ring.has_ready());
+    /// ring.try_push(1).unwrap();
+    /// assert!(ring.has_ready());
+    /// ring.pop_ready().unwrap();
+    /// assert!(!ring.has_ready());
+    /// ```
     pub fn has_ready(&self) -> bool {
         let mut backoff = Backoff::new();
         let mut head = self.head.load(Ordering::SeqCst);
@@ -275,6 +320,16 @@ impl<T> Ring<T> {
     }
 
     /// The number of items in the ring (a snapshot: it may change at once).
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(4);
+    /// for i in 0..3 {
+    ///     ring.try_push(i).unwrap();
+    /// }
+    /// assert_eq!(ring.len(), 3);
+    /// ring.try_pop();
+    /// assert_eq!(ring.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         loop {
             // SeqCst loads: a consistent pair, re-read until tail did not move in between.
@@ -287,6 +342,13 @@ impl<T> Ring<T> {
     }
 
     /// Whether the ring is empty (a snapshot).
+    ///
+    /// ```
+    /// let ring = gudp::ring::Ring::new(2);
+    /// assert!(ring.is_empty());
+    /// ring.try_push(()).unwrap();
+    /// assert!(!ring.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         let head = self.head.load(Ordering::SeqCst);
         let tail = self.tail.load(Ordering::SeqCst);

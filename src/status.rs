@@ -16,6 +16,16 @@
 //! * **Working bits freeze at the end.** They change only through a compare-and-swap loop that
 //!   gives up as soon as it sees any final bit, so a connection that is over never appears to
 //!   change congestion mode again.
+//!
+//! ```
+//! use gudp::status::{CloseReason, CongestionMode, StatusWord};
+//! let word = StatusWord::new();
+//! word.set_congestion(CongestionMode::Bad).unwrap();
+//! word.finish(CloseReason::TimedOut);
+//! let status = word.load();
+//! assert_eq!(status.congestion(), CongestionMode::Bad);
+//! assert_eq!(status.close_reason(), Some(CloseReason::TimedOut));
+//! ```
 
 use crate::sync::{AtomicU64, Ordering};
 use std::fmt;
@@ -62,6 +72,13 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in reporting priority order.
+    ///
+    /// ```
+    /// use gudp::status::CloseReason;
+    /// assert_eq!(CloseReason::ALL.len(), 7);
+    /// assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
+    /// assert_eq!(CloseReason::ALL[6], CloseReason::Closed);
+    /// ```
     pub const ALL: [CloseReason; 7] = [
         CloseReason::SocketError,
         CloseReason::DaemonStopped,
@@ -106,6 +123,14 @@ pub struct Status(u64);
 
 impl Status {
     /// The congestion mode (frozen at its last value once finished).
+    ///
+    /// ```
+    /// use gudp::status::{CongestionMode, StatusWord};
+    /// let word = StatusWord::new();
+    /// assert_eq!(word.load().congestion(), CongestionMode::Good);
+    /// word.set_congestion(CongestionMode::Bad).unwrap();
+    /// assert_eq!(word.load().congestion(), CongestionMode::Bad);
+    /// ```
     pub fn congestion(self) -> CongestionMode {
         if self.0 & CONGESTION_BAD != 0 {
             CongestionMode::Bad
@@ -115,16 +140,43 @@ impl Status {
     }
 
     /// Whether any final bit is set.
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, StatusWord};
+    /// let word = StatusWord::new();
+    /// let before = word.load();
+    /// word.finish(CloseReason::Closed);
+    /// assert!(!before.is_finished()); // a snapshot does not change
+    /// assert!(word.load().is_finished());
+    /// ```
     pub fn is_finished(self) -> bool {
         self.0 & FINAL_MASK != 0
     }
 
     /// The reported close reason: the highest-priority one recorded (see [`CloseReason`]).
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, StatusWord};
+    /// let word = StatusWord::new();
+    /// assert_eq!(word.load().close_reason(), None);
+    /// word.finish(CloseReason::ClosedByPeer);
+    /// word.finish(CloseReason::SocketError);
+    /// assert_eq!(word.load().close_reason(), Some(CloseReason::SocketError)); // the fault wins
+    /// ```
     pub fn close_reason(self) -> Option<CloseReason> {
         self.close_reasons().next()
     }
 
     /// Every close reason recorded, in priority order.
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, StatusWord};
+    /// let word = StatusWord::new();
+    /// word.finish(CloseReason::Closed);
+    /// word.finish(CloseReason::ClosedByPeer);
+    /// let reasons: Vec<_> = word.load().close_reasons().collect();
+    /// assert_eq!(reasons, [CloseReason::ClosedByPeer, CloseReason::Closed]);
+    /// ```
     pub fn close_reasons(self) -> impl Iterator<Item = CloseReason> {
         CloseReason::ALL
             .into_iter()
@@ -166,11 +218,26 @@ impl Default for StatusWord {
 
 impl StatusWord {
     /// A fresh word: congestion mode `Good`, not finished.
+    ///
+    /// ```
+    /// use gudp::status::{CongestionMode, StatusWord};
+    /// let status = StatusWord::new().load();
+    /// assert_eq!((status.congestion(), status.close_reason()), (CongestionMode::Good, None));
+    /// ```
     pub fn new() -> Self {
         Self(AtomicU64::new(0))
     }
 
     /// Reads the current status.
+    ///
+    /// ```
+    /// use gudp::status::{CongestionMode, StatusWord};
+    /// let word = StatusWord::new();
+    /// word.set_congestion(CongestionMode::Bad).unwrap();
+    /// let status = word.load();
+    /// assert_eq!(status.congestion(), CongestionMode::Bad);
+    /// assert!(!status.is_finished());
+    /// ```
     pub fn load(&self) -> Status {
         // Acquire: a reader that sees a final bit also sees what the finisher wrote before
         // finishing (items pushed into an inbox before `finish` are visible to the drain).
@@ -178,12 +245,29 @@ impl StatusWord {
     }
 
     /// Whether a final bit is set.
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, StatusWord};
+    /// let word = StatusWord::new();
+    /// assert!(!word.is_finished());
+    /// word.finish(CloseReason::DaemonStopped);
+    /// assert!(word.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.load().is_finished()
     }
 
     /// Sets the congestion mode, unless the word is finished: then nothing changes and the
     /// reported close reason is returned.
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, CongestionMode, StatusWord};
+    /// let word = StatusWord::new();
+    /// assert_eq!(word.set_congestion(CongestionMode::Bad), Ok(()));
+    /// word.finish(CloseReason::TimedOut);
+    /// assert_eq!(word.set_congestion(CongestionMode::Good), Err(CloseReason::TimedOut));
+    /// assert_eq!(word.load().congestion(), CongestionMode::Bad); // unchanged
+    /// ```
     pub fn set_congestion(&self, mode: CongestionMode) -> Result<(), CloseReason> {
         self.update_working(|bits| match mode {
             CongestionMode::Good => bits & !CONGESTION_BAD,
@@ -218,6 +302,14 @@ impl StatusWord {
 
     /// Records `reason` as a final state. Returns `true` if this call finished the word (no
     /// final bit was set before), so exactly one caller wakes everyone and runs cleanup.
+    ///
+    /// ```
+    /// use gudp::status::{CloseReason, StatusWord};
+    /// let word = StatusWord::new();
+    /// assert!(word.finish(CloseReason::ClosedByPeer)); // this call finished it: run the cleanup
+    /// assert!(!word.finish(CloseReason::Closed)); // recorded, but someone else finished first
+    /// assert_eq!(word.load().close_reasons().count(), 2);
+    /// ```
     pub fn finish(&self, reason: CloseReason) -> bool {
         // AcqRel: Release publishes everything the finisher wrote before (pushed items) to a
         // consumer that Acquire-loads the final bit; Acquire lets a later finisher see the

@@ -28,6 +28,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
+///
+/// ```
+/// use gudp::{conditioner::LinkConfig, Daemon, DaemonConfig, LinkSetup};
+/// use std::time::Duration;
+/// let latency = Duration::from_millis(5);
+/// let bad_wifi = LinkConfig { latency, loss_percent: 1.0, ..LinkConfig::default() };
+/// let link = Some(LinkSetup { config: bad_wifi, seed: 7 });
+/// let daemon = Daemon::spawn(DaemonConfig { link, ..DaemonConfig::default() }).unwrap();
+/// assert!(daemon.set_link(LinkConfig::default())); // it has a conditioner to adjust
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkSetup {
     /// Latency, jitter, loss and duplication to apply.
@@ -124,6 +134,21 @@ fn check_range(name: &str, value: usize, min: usize, max: usize) -> io::Result<(
 /// `protocol_packets`, `dropped_by_protocol` (by reason in `endpoints`), `dropped_inbox_full`,
 /// `dropped_no_handle` or `dropped_unknown_source`, so their sum equals `datagrams_received` — see
 /// [`DaemonCounters::unaccounted`].
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// // `client` and `server` are the two ends of one connection over loopback.
+/// client.send(b"x").unwrap();
+/// server.recv().unwrap();
+/// let counters: gudp::DaemonCounters = daemon.counters();
+/// assert_eq!(counters.payloads_delivered, 1);
+/// assert!(counters.protocol_packets >= 4); // the handshake, both ends on this daemon
+/// assert_eq!(counters.unaccounted(), 0);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DaemonCounters {
     /// Datagrams read from sockets.
@@ -192,6 +217,19 @@ impl DaemonCounters {
 }
 
 /// Why [`Daemon::connect`] failed.
+///
+/// ```
+/// use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};
+/// use std::time::Duration;
+/// let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap(); // never answers
+/// let mut config = DaemonConfig::default();
+/// config.protocol.connect_timeout = Duration::from_millis(20);
+/// let daemon = Daemon::spawn(config).unwrap();
+/// match daemon.connect(silent.local_addr().unwrap()) {
+///     Err(ConnectError::Failed(reason)) => assert_eq!(reason, CloseReason::ConnectTimedOut),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug)]
 pub enum ConnectError {
     /// The local socket could not be created (or the daemon has stopped).
@@ -274,6 +312,14 @@ impl Loop {
 
 impl Daemon {
     /// Starts a daemon on its own thread.
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// assert!(daemon.poll(None).is_err()); // its own thread runs the loop
+    /// let bad = DaemonConfig { io_batch: 0, ..DaemonConfig::default() };
+    /// assert_eq!(Daemon::spawn(bad).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
     pub fn spawn(config: DaemonConfig) -> io::Result<Daemon> {
         let (shared, event_loop) = Self::build(config)?;
         let thread_shared = shared.clone();
@@ -332,6 +378,15 @@ impl Daemon {
 
     /// Manual mode: runs one turn of the event loop, sleeping at most `timeout` (or until the
     /// nearest protocol deadline) for something to do. In spawned mode this returns an error.
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig};
+    /// use std::time::Duration;
+    /// let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    /// daemon.poll(Some(Duration::ZERO)).unwrap(); // nothing to do: returns at once
+    /// daemon.shutdown();
+    /// assert!(daemon.poll(Some(Duration::ZERO)).is_err()); // stopped
+    /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let Some(event_loop) = &self.poll else {
             return Err(io::Error::other(
@@ -346,6 +401,13 @@ impl Daemon {
     }
 
     /// Binds a listening socket at `addr` (port 0 picks a free port).
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// assert_ne!(listener.local_addr().port(), 0); // the system picked a port
+    /// ```
     pub fn listen(&self, addr: SocketAddr) -> io::Result<Listener> {
         let listener = self.shared.driver().listen(addr, &self.shared)?;
         self.shared.wake();
@@ -355,6 +417,15 @@ impl Daemon {
     /// Connects to a GUDP server, blocking until the handshake completes or fails (within
     /// the protocol's `connect_timeout`, 5 s by default). In manual mode it drives the event
     /// loop itself while it waits.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let conn = daemon.connect(listener.local_addr()).unwrap(); // the handshake is done
+    /// assert_eq!(conn.peer_addr(), listener.local_addr());
+    /// assert!(!conn.status().is_finished());
+    /// ```
     pub fn connect(&self, server: SocketAddr) -> Result<Connection, ConnectError> {
         let now = Instant::now();
         let reply = self
@@ -388,18 +459,49 @@ impl Daemon {
     }
 
     /// A snapshot of the daemon's counters.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// let counters = daemon.counters();
+    /// assert_eq!(counters.endpoints.connections_opened, 2); // one for each end
+    /// assert_eq!(counters.unaccounted(), 0);
+    /// ```
     pub fn counters(&self) -> DaemonCounters {
         self.shared.driver().counters(&self.shared)
     }
 
     /// Changes the link conditioner's conditions (for datagrams sent from now on). Returns
     /// `false` if the daemon was built without one (`DaemonConfig::link`).
+    ///
+    /// ```
+    /// use gudp::{conditioner::LinkConfig, Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// assert!(!daemon.set_link(LinkConfig::default())); // built without a conditioner
+    /// ```
     pub fn set_link(&self, config: LinkConfig) -> bool {
         self.shared.driver().set_link(config)
     }
 
     /// Stops the daemon: every peer is sent a disconnect, every connection and listener
     /// finishes with [`CloseReason::DaemonStopped`], and every blocked call returns.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// # use gudp::CloseReason;
+    /// daemon.shutdown();
+    /// assert_eq!(client.recv(), Err(CloseReason::DaemonStopped));
+    /// assert_eq!(listener.accept().unwrap_err(), CloseReason::DaemonStopped);
+    /// ```
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake();

@@ -9,6 +9,16 @@
 //! The read rule is the same in both: a consumer blocks only while there is nothing to read
 //! and the inbox is not finished. Items pushed before [`Inbox::finish`] are still received
 //! before the close reason is reported (the drain rule).
+//!
+//! ```
+//! use gudp::inbox::Inbox;
+//! use gudp::status::CloseReason;
+//! let inbox = Inbox::new(16);
+//! inbox.push("packet").unwrap();
+//! inbox.finish(CloseReason::ClosedByPeer);
+//! assert_eq!(inbox.recv(), Ok("packet")); // pushed before the finish: still received
+//! assert_eq!(inbox.recv(), Err(CloseReason::ClosedByPeer));
+//! ```
 
 #[cfg(not(feature = "naive-mutex"))]
 mod lock_free;
@@ -212,32 +222,83 @@ impl<T> Inbox<T> {
     }
 
     /// The number of items waiting (a snapshot).
+    ///
+    /// ```
+    /// let inbox = gudp::inbox::Inbox::new(4);
+    /// inbox.push(1).unwrap();
+    /// inbox.push(2).unwrap();
+    /// assert_eq!(inbox.len(), 2);
+    /// inbox.try_recv().unwrap();
+    /// assert_eq!(inbox.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.len()
     }
 
     /// Whether no item is waiting (a snapshot).
+    ///
+    /// ```
+    /// let inbox = gudp::inbox::Inbox::new(4);
+    /// assert!(inbox.is_empty());
+    /// inbox.push("x").unwrap();
+    /// assert!(!inbox.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The maximum number of items the inbox holds.
+    ///
+    /// ```
+    /// let inbox = gudp::inbox::Inbox::new(3);
+    /// for i in 0..3 {
+    ///     inbox.push(i).unwrap();
+    /// }
+    /// assert_eq!(inbox.capacity(), 3);
+    /// assert_eq!(inbox.push(3), Err(3)); // full at capacity
+    /// ```
     pub fn capacity(&self) -> usize {
         self.shared.capacity()
     }
 
     /// The current status: congestion mode and, once finished, the close reason.
+    ///
+    /// ```
+    /// use gudp::status::CloseReason;
+    /// let inbox = gudp::inbox::Inbox::<u8>::new(1);
+    /// assert_eq!(inbox.status().close_reason(), None);
+    /// inbox.finish(CloseReason::TimedOut);
+    /// assert_eq!(inbox.status().close_reason(), Some(CloseReason::TimedOut));
+    /// ```
     pub fn status(&self) -> Status {
         self.shared.status().load()
     }
 
     /// The status word itself, for the producer to change working bits (congestion mode).
+    ///
+    /// ```
+    /// use gudp::status::CongestionMode;
+    /// let inbox = gudp::inbox::Inbox::<u8>::new(1);
+    /// inbox.status_word().set_congestion(CongestionMode::Bad).unwrap();
+    /// assert_eq!(inbox.status().congestion(), CongestionMode::Bad);
+    /// ```
     pub fn status_word(&self) -> &StatusWord {
         self.shared.status()
     }
 }
 
 /// Why [`Inbox::try_recv`] returned no item.
+///
+/// ```
+/// use gudp::inbox::{Inbox, TryRecvError};
+/// use gudp::status::CloseReason;
+/// let inbox = Inbox::new(1);
+/// assert_eq!(inbox.try_recv(), Err(TryRecvError::Empty));
+/// inbox.push(1).unwrap();
+/// inbox.finish(CloseReason::ClosedByPeer);
+/// assert_eq!(inbox.try_recv(), Ok(1)); // drained before the close is reported
+/// assert_eq!(inbox.try_recv(), Err(TryRecvError::Closed(CloseReason::ClosedByPeer)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing to read right now; the inbox is still open.
@@ -247,6 +308,19 @@ pub enum TryRecvError {
 }
 
 /// Why [`Inbox::recv_timeout`] or [`Inbox::recv_deadline`] returned no item.
+///
+/// ```
+/// use gudp::inbox::{Inbox, RecvTimeoutError};
+/// use gudp::status::CloseReason;
+/// use std::time::Instant;
+/// let inbox = Inbox::<u8>::new(1);
+/// assert_eq!(inbox.recv_deadline(Instant::now()), Err(RecvTimeoutError::Timeout));
+/// inbox.finish(CloseReason::Closed);
+/// assert_eq!(
+///     inbox.recv_deadline(Instant::now()),
+///     Err(RecvTimeoutError::Closed(CloseReason::Closed))
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// The time ran out with nothing to read.

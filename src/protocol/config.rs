@@ -1,4 +1,11 @@
 //! Endpoint configuration: every timeout, rate and size, with documented defaults.
+//!
+//! ```
+//! use gudp::protocol::config::{Config, PacingRate};
+//! let bad_rate = PacingRate { packets_per_second: 10, burst: 2 };
+//! let config = Config { bad_rate, ..Config::default() };
+//! assert_eq!(config.sanitized().bad_rate.packets_per_second, 10); // valid: kept
+//! ```
 
 use std::time::Duration;
 
@@ -6,9 +13,24 @@ use super::wire::DEFAULT_PROTOCOL_ID;
 
 /// The longest any configured duration may be (one day): `Instant` arithmetic on larger
 /// values could overflow.
+///
+/// ```
+/// use gudp::protocol::{config::MAX_DURATION, Config};
+/// use std::time::Duration;
+/// let config = Config { idle_timeout: Duration::MAX, ..Config::default() }.sanitized();
+/// assert_eq!(config.idle_timeout, MAX_DURATION);
+/// ```
 pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 /// A token-bucket pacing rate: `packets_per_second` sustained, up to `burst` back to back.
+///
+/// ```
+/// use gudp::protocol::{Config, PacingRate};
+/// // One packet per frame at 60 Hz, no bursts, while conditions are bad.
+/// let bad_rate = PacingRate { packets_per_second: 60, burst: 1 };
+/// let config = Config { bad_rate, ..Config::default() };
+/// assert_eq!(config.good_rate, PacingRate { packets_per_second: 2000, burst: 64 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacingRate {
     /// Sustained application packets per second (at least 1).
@@ -147,6 +169,19 @@ impl Config {
     /// [`MAX_DURATION`] and non-zero where zero would spin,
     /// `min_penalty <= initial_penalty <= max_penalty`. [`Endpoint::new`](super::Endpoint::new)
     /// applies it, so no configuration can make the endpoint panic.
+    ///
+    /// ```
+    /// use gudp::protocol::{Config, PacingRate};
+    /// let wild = Config {
+    ///     sent_window: 1,
+    ///     rtt_smoothing: 5.0,
+    ///     good_rate: PacingRate { packets_per_second: 0, burst: 0 },
+    ///     ..Config::default()
+    /// };
+    /// let fixed = wild.sanitized();
+    /// assert_eq!((fixed.sent_window, fixed.rtt_smoothing), (33, 0.1));
+    /// assert_eq!(fixed.good_rate, PacingRate { packets_per_second: 1, burst: 1 });
+    /// ```
     pub fn sanitized(mut self) -> Self {
         let min = Duration::from_millis(1);
         self.sent_window = self.sent_window.clamp(33, 16_384);

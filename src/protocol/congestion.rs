@@ -7,12 +7,35 @@
 //!
 //! Time-driven transitions are computed exactly from instants rather than from per-frame
 //! deltas: [`CongestionController::deadline`] says when the next one falls due.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use gudp::protocol::{Config, CongestionController, CongestionMode};
+//! let t0 = Instant::now();
+//! let mut c = CongestionController::new(t0, &Config::default());
+//! // Bad 0 s into a good period (under 10 s): the 4 s penalty doubles.
+//! assert_eq!(c.on_rtt(t0, Duration::from_millis(400)), Some(CongestionMode::Bad));
+//! assert_eq!(c.penalty(), Duration::from_secs(8));
+//! c.on_rtt(t0 + Duration::from_secs(1), Duration::from_millis(50));
+//! assert_eq!(c.deadline(), Some(t0 + Duration::from_secs(9)));
+//! ```
 
 use std::time::{Duration, Instant};
 
 use super::config::{Config, PacingRate};
 
 /// The congestion mode of a connection.
+///
+/// ```
+/// use gudp::protocol::{Config, CongestionMode};
+/// // Each mode paces at its own configured rate.
+/// let config = Config::default();
+/// let rate = |mode: CongestionMode| match mode {
+///     CongestionMode::Good => config.good_rate,
+///     CongestionMode::Bad => config.bad_rate,
+/// };
+/// assert_eq!(rate(CongestionMode::Bad).packets_per_second, 30);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CongestionMode {
     /// Conditions are good: pacing at the configured good rate.
@@ -23,6 +46,18 @@ pub enum CongestionMode {
 }
 
 /// Fiedler's good/bad mode state machine, evaluated on exact instants.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+/// # let t0 = Instant::now();
+/// # let ms = Duration::from_millis;
+/// let mut c = CongestionController::new(t0, &Config::default());
+/// assert_eq!(c.on_rtt(t0, ms(100)), None); // good conditions: no change
+/// assert_eq!(c.on_rtt(t0, ms(300)), Some(CongestionMode::Bad)); // above 250 ms: bad at once
+/// assert_eq!(c.on_rtt(t0 + ms(500), ms(100)), None); // good again, but the penalty runs first
+/// assert_eq!(c.advance(t0 + ms(500) + c.penalty()), Some(CongestionMode::Good));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CongestionController {
     mode: CongestionMode,
@@ -71,17 +106,52 @@ impl CongestionController {
     }
 
     /// The current mode.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// # let t0 = Instant::now();
+    /// # let ms = Duration::from_millis;
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// assert_eq!(c.mode(), CongestionMode::Good);
+    /// c.on_rtt(t0, ms(400));
+    /// assert_eq!(c.mode(), CongestionMode::Bad);
+    /// ```
     pub fn mode(&self) -> CongestionMode {
         self.mode
     }
 
     /// The current penalty time (halvings earned in good mode are applied by
     /// [`advance`](Self::advance) and [`on_rtt`](Self::on_rtt)).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// # let t0 = Instant::now();
+    /// # let ms = Duration::from_millis;
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// assert_eq!(c.penalty(), Duration::from_secs(4)); // Config::initial_penalty
+    /// c.advance(t0 + Duration::from_secs(20)); // two good periods: halved twice, to the 1 s floor
+    /// assert_eq!(c.penalty(), Duration::from_secs(1));
+    /// ```
     pub fn penalty(&self) -> Duration {
         self.penalty
     }
 
     /// When a time-driven transition (bad → good) next falls due.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// # let t0 = Instant::now();
+    /// # let ms = Duration::from_millis;
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// assert_eq!(c.deadline(), None); // good mode: nothing pending
+    /// c.on_rtt(t0, ms(300));
+    /// assert_eq!(c.deadline(), None); // bad conditions: no end in sight
+    /// c.on_rtt(t0 + ms(100), ms(100));
+    /// assert_eq!(c.deadline(), Some(t0 + ms(100) + c.penalty()));
+    /// ```
     pub fn deadline(&self) -> Option<Instant> {
         match (self.mode, self.good_conditions_since) {
             (CongestionMode::Bad, Some(since)) => since.checked_add(self.penalty),
@@ -90,6 +160,19 @@ impl CongestionController {
     }
 
     /// Applies every time-driven change up to `now`. Returns the new mode if it changed.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// # let t0 = Instant::now();
+    /// # let ms = Duration::from_millis;
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// c.on_rtt(t0, ms(300)); // bad
+    /// c.on_rtt(t0, ms(100)); // good conditions from t0
+    /// let due = c.deadline().unwrap();
+    /// assert_eq!(c.advance(due - ms(1)), None);
+    /// assert_eq!(c.advance(due), Some(CongestionMode::Good));
+    /// ```
     pub fn advance(&mut self, now: Instant) -> Option<CongestionMode> {
         let before = self.mode;
         if let Some(due) = self.deadline() {
@@ -117,6 +200,17 @@ impl CongestionController {
     }
 
     /// Feeds the latest smoothed RTT at `now`. Returns the new mode if it changed.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::{Config, CongestionController, CongestionMode};
+    /// # let t0 = Instant::now();
+    /// # let ms = Duration::from_millis;
+    /// let mut c = CongestionController::new(t0, &Config::default());
+    /// assert_eq!(c.on_rtt(t0, ms(250)), None); // at the threshold is still good
+    /// assert_eq!(c.on_rtt(t0, ms(251)), Some(CongestionMode::Bad));
+    /// assert_eq!(c.on_rtt(t0, ms(900)), None); // no change, nothing reported
+    /// ```
     pub fn on_rtt(&mut self, now: Instant, rtt: Duration) -> Option<CongestionMode> {
         let before = self.mode;
         self.advance(now);
@@ -141,6 +235,20 @@ impl CongestionController {
 
 /// A token bucket (in its GCRA form: one "theoretical arrival time" instead of a token count,
 /// so no floating point and no periodic refill).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use gudp::protocol::{PacingRate, Pacer};
+/// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 1000, burst: 1 });
+/// let (mut pacer, mut now, mut sent) = (Pacer::new(), t0, 0);
+/// while now < t0 + Duration::from_millis(100) {
+///     match pacer.try_acquire(now, rate) {
+///         Ok(()) => sent += 1,
+///         Err(next) => now = next, // wait for the next token
+///     }
+/// }
+/// assert_eq!(sent, 100); // 1000 per second for 100 ms
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Pacer {
     tat: Option<Instant>,
@@ -148,6 +256,14 @@ pub struct Pacer {
 
 impl Pacer {
     /// A pacer with a full bucket.
+    ///
+    /// ```
+    /// use gudp::protocol::{PacingRate, Pacer};
+    /// let rate = PacingRate { packets_per_second: 1, burst: 3 };
+    /// let (mut pacer, now) = (Pacer::new(), std::time::Instant::now());
+    /// assert!((0..3).all(|_| pacer.try_acquire(now, rate).is_ok())); // a full bucket: the burst
+    /// assert!(pacer.check(now, rate).is_err());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -158,6 +274,17 @@ impl Pacer {
 
     /// May one packet be sent at `now` under `rate`? Takes nothing: `Err` gives the instant
     /// when the next token is available.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use gudp::protocol::{PacingRate, Pacer};
+    /// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 10, burst: 1 });
+    /// let mut pacer = Pacer::new();
+    /// assert_eq!(pacer.check(t0, rate), Ok(()));
+    /// assert_eq!(pacer.check(t0, rate), Ok(())); // checking takes nothing
+    /// pacer.try_acquire(t0, rate).unwrap();
+    /// assert_eq!(pacer.check(t0, rate), Err(t0 + Duration::from_millis(100)));
+    /// ```
     pub fn check(&self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
         self.next_tat(now, rate).map(|_| ())
     }

@@ -15,6 +15,32 @@ use super::{
 };
 
 /// Endpoint-wide counters: every drop by reason, handshake progress, traffic totals.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// let c = server.counters();
+/// assert_eq!((c.handshake_requests, c.handshake_challenges, c.handshake_accepts), (1, 1, 1));
+/// assert_eq!(c.connections_opened, 1);
+/// server.handle_datagram(t0, ca, b"hello, not gudp");
+/// assert_eq!(server.counters().wrong_protocol_id, 1);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointCounters {
     /// Datagrams passed to [`Endpoint::handle_datagram`].
@@ -206,6 +232,13 @@ impl Endpoint {
     /// An endpoint with `config` (see [`Config::sanitized`]) and a 16-byte secret that keys
     /// challenge tokens and client nonces. The secret must be random and private (the daemon
     /// draws it from the operating system); tests may pass any constant.
+    ///
+    /// ```
+    /// use gudp::protocol::{Config, Endpoint};
+    /// let endpoint = Endpoint::new(Config { sent_window: 0, ..Config::default() }, [0; 16]);
+    /// assert_eq!(endpoint.config().sent_window, 33); // sanitized to the smallest valid window
+    /// assert_eq!(endpoint.connection_count(), 0);
+    /// ```
     pub fn new(config: Config, secret: [u8; 16]) -> Self {
         let config = config.sanitized();
         Self {
@@ -227,31 +260,110 @@ impl Endpoint {
     }
 
     /// The configuration in force (after sanitizing).
+    ///
+    /// ```
+    /// use gudp::protocol::{Config, Endpoint};
+    /// let config = Config { max_payload: 500, ..Config::default() };
+    /// let endpoint = Endpoint::new(config.clone(), [0; 16]);
+    /// assert_eq!(endpoint.config(), &config); // already valid: kept as it was
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// The largest datagram this endpoint writes: size `out` buffers at least this large.
+    ///
+    /// ```
+    /// use gudp::protocol::{Config, Endpoint};
+    /// assert_eq!(Endpoint::new(Config::default(), [0; 16]).max_datagram_size(), 1216);
+    /// // Small payloads: the padded handshake packets are the largest datagrams.
+    /// let small = Config { max_payload: 100, ..Config::default() };
+    /// assert_eq!(Endpoint::new(small, [0; 16]).max_datagram_size(), 1200);
+    /// ```
     pub fn max_datagram_size(&self) -> usize {
         self.config.max_datagram_size()
     }
 
     /// Endpoint-wide counters.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+    /// endpoint.handle_datagram(t0, ca, &[0x47, 0x55, 0x44]);
+    /// assert_eq!(endpoint.counters().datagrams_received, 1);
+    /// assert_eq!(endpoint.counters().invalid_too_short, 1);
+    /// ```
     pub fn counters(&self) -> &EndpointCounters {
         &self.counters
     }
 
     /// Live connections (connecting or connected).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+    /// endpoint.connect(t0, ca).unwrap();
+    /// endpoint.connect(t0, sa).unwrap();
+    /// assert_eq!(endpoint.connection_count(), 2); // connecting counts too
+    /// ```
     pub fn connection_count(&self) -> usize {
         self.live
     }
 
     /// The connection with `peer`, if any.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+    /// let conn = endpoint.connect(t0, sa).unwrap();
+    /// assert_eq!(endpoint.connection_by_addr(sa), Some(conn));
+    /// assert_eq!(endpoint.connection_by_addr(ca), None);
+    /// ```
     pub fn connection_by_addr(&self, peer: SocketAddr) -> Option<ConnectionId> {
         self.by_addr.get(&peer).copied()
     }
 
     /// A snapshot of one connection's estimates and counters; `None` for an unknown id.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// let stats = client.connection_stats(conn).unwrap();
+    /// assert!(stats.connected);
+    /// assert_eq!((stats.peer, stats.role), (sa, Role::Client));
+    /// assert_eq!(stats.rtt, Duration::from_millis(250)); // Config::initial_rtt: no sample yet
+    /// ```
     pub fn connection_stats(&self, conn: ConnectionId) -> Option<ConnectionStats> {
         self.get(conn).map(|c| c.stats(&self.config))
     }
@@ -388,6 +500,21 @@ impl Endpoint {
     /// Starts a connection attempt to `server`. Requests go out through
     /// [`poll_transmit`](Self::poll_transmit); the result arrives as
     /// [`Event::Connected`] or [`Event::Disconnected`] (`ConnectTimedOut`, `ConnectionDenied`).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// let conn = client.connect(t0, sa).unwrap();
+    /// assert_eq!(client.connect(t0, sa), Err(ConnectError::AlreadyConnected));
+    /// let t = client.poll_transmit(t0, &mut buf).unwrap(); // the first connection request
+    /// assert_eq!(t.destination, sa);
+    /// assert!(client.connection_stats(conn).is_some_and(|s| !s.connected));
+    /// ```
     pub fn connect(
         &mut self,
         now: Instant,
@@ -442,6 +569,35 @@ impl Endpoint {
 
     /// Feeds one received datagram from `from`. A payload is returned borrowed from
     /// `datagram`: nothing is copied or allocated.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// let t = client.send(t0, conn, b"hi", &mut buf).unwrap();
+    /// let datagram = buf[..t.len].to_vec();
+    /// let sconn = server.connection_by_addr(ca).unwrap();
+    /// let delivered = Incoming::Payload { conn: sconn, payload: b"hi" };
+    /// assert_eq!(server.handle_datagram(t0, ca, &datagram), delivered);
+    /// // The same datagram again is a duplicate.
+    /// let duplicate = Incoming::Dropped(DropReason::Duplicate);
+    /// assert_eq!(server.handle_datagram(t0, ca, &datagram), duplicate);
+    /// ```
     pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
@@ -727,6 +883,32 @@ impl Endpoint {
     /// Encodes one application packet for `conn` into `out` (header and payload) and returns
     /// where to send it and the packet's id; exactly one [`Event::Acked`] or [`Event::Lost`]
     /// will follow for that id. No error consumes a sequence number.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// let t = client.send(t0, conn, b"state", &mut buf).unwrap();
+    /// assert_eq!((t.destination, t.len), (sa, 16 + 5)); // header and payload
+    /// assert_eq!(t.packet_id, Some(PacketId(0)));
+    /// let too_big = client.send(t0, conn, &[0; 1201], &mut buf);
+    /// assert_eq!(too_big, Err(SendError::TooLarge { len: 1201, max: 1200 }));
+    /// ```
     pub fn send(
         &mut self,
         now: Instant,
@@ -749,6 +931,32 @@ impl Endpoint {
     /// connection exists and is connected and that the pacing budget allows a packet; takes
     /// nothing. `Err(SendError::Paced { retry_at })` says when to try again, so a caller can
     /// leave a packet in its outbox without encoding it.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// assert_eq!(client.can_send(t0, conn), Ok(()));
+    /// for _ in 0..64 {
+    ///     client.send(t0, conn, b"burst", &mut buf).unwrap(); // the good-mode burst
+    /// }
+    /// assert!(matches!(client.can_send(t0, conn), Err(SendError::Paced { .. })));
+    /// ```
     pub fn can_send(&self, now: Instant, conn: ConnectionId) -> Result<(), SendError> {
         self.get(conn)
             .ok_or(SendError::UnknownConnection)?
@@ -758,6 +966,34 @@ impl Endpoint {
     /// Writes the next protocol-generated datagram (handshake, challenge, accept, denial,
     /// keepalive, ack, disconnect) into `out`, which should hold
     /// [`max_datagram_size`](Self::max_datagram_size) bytes. Call until it returns `None`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// // Nothing is due right after the handshake.
+    /// assert!(client.poll_transmit(t0, &mut buf).is_none());
+    /// // After 250 ms without an ack-eliciting packet, a keepalive is due.
+    /// let later = t0 + Duration::from_millis(250);
+    /// client.handle_timeout(later);
+    /// let t = client.poll_transmit(later, &mut buf).unwrap();
+    /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 16, None));
+    /// ```
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
         if let Some((destination, reply)) = self.replies.pop_front() {
             let id = self.config.protocol_id;
@@ -822,6 +1058,30 @@ impl Endpoint {
     }
 
     /// The next queued event.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// let connected = Event::Connected { conn, peer: sa, role: Role::Client };
+    /// assert_eq!(client.poll_event(), Some(connected));
+    /// assert_eq!(client.poll_event(), None);
+    /// ```
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -829,6 +1089,36 @@ impl Endpoint {
     /// Runs every timer due at `now`: handshake retries and timeouts, loss detection, acks,
     /// keepalives, idle timeouts, congestion mode changes. Costs O(log n) per due timer,
     /// independent of the number of idle connections.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// // The server hears nothing more: its connection ends at the idle timeout.
+    /// let mut now = t0;
+    /// while server.connection_count() > 0 {
+    ///     now = server.next_deadline().unwrap();
+    ///     server.handle_timeout(now);
+    ///     while server.poll_transmit(now, &mut buf).is_some() {} // keepalives, lost
+    /// }
+    /// assert_eq!(now - t0, Duration::from_secs(10)); // Config::idle_timeout
+    /// assert_eq!(server.counters().timeouts, 1);
+    /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&Reverse((deadline, index, generation, token))) = self.timers.peek() {
             if deadline > now {
@@ -855,6 +1145,20 @@ impl Endpoint {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called. May be early
     /// (a superseded timer); never late.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// assert_eq!(client.next_deadline(), None); // no connections, no timers
+    /// client.connect(t0, sa).unwrap();
+    /// client.poll_transmit(t0, &mut buf).unwrap(); // the first request
+    /// assert_eq!(client.next_deadline(), Some(t0 + Duration::from_millis(100))); // its retry
+    /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers
             .peek()
@@ -865,6 +1169,34 @@ impl Endpoint {
     /// [`Config::disconnect_copies`] disconnect packets through
     /// [`poll_transmit`](Self::poll_transmit); unresolved packets are reported lost and
     /// [`Event::Disconnected`] (`ClosedLocally`) is queued. An unknown id is ignored.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    /// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// #     }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    /// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+    /// #     }
+    /// # }
+    /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+    /// # assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
+    /// client.close(t0, conn);
+    /// let closed = Event::Disconnected { conn, reason: DisconnectReason::ClosedLocally };
+    /// assert_eq!(client.poll_event(), Some(closed));
+    /// let t = client.poll_transmit(t0, &mut buf).unwrap(); // the first of 3 disconnect copies
+    /// server.handle_datagram(t0, ca, &buf[..t.len]);
+    /// assert_eq!(server.connection_count(), 0); // the peer ended too
+    /// ```
     pub fn close(&mut self, now: Instant, conn: ConnectionId) {
         let copies = self.config.disconnect_copies;
         let Some((c, _)) = self.parts(conn) else {

@@ -54,6 +54,22 @@ pub use wire::DecodeError;
 
 /// Identifies a connection of one [`Endpoint`]: a slab index and a generation, so an id of a
 /// closed connection never names a later one.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+/// let first = endpoint.connect(t0, sa).unwrap();
+/// endpoint.close(t0, first);
+/// let second = endpoint.connect(t0, sa).unwrap();
+/// assert_eq!(first.index(), second.index()); // the slot is reused...
+/// assert_ne!(first, second); // ...but the id is not
+/// assert!(endpoint.connection_stats(first).is_none());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId {
     index: u32,
@@ -62,11 +78,38 @@ pub struct ConnectionId {
 
 impl ConnectionId {
     /// The slab index (unique among live connections; reused after a close).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+    /// let a = endpoint.connect(t0, ca).unwrap();
+    /// let b = endpoint.connect(t0, sa).unwrap();
+    /// assert_eq!((a.index(), b.index()), (0, 1));
+    /// ```
     pub fn index(self) -> u32 {
         self.index
     }
 
     /// The slab slot's generation when the connection was created.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// let mut endpoint = Endpoint::new(Config::default(), [0; 16]);
+    /// let first = endpoint.connect(t0, sa).unwrap();
+    /// endpoint.close(t0, first);
+    /// let second = endpoint.connect(t0, sa).unwrap();
+    /// assert_eq!((first.generation(), second.generation()), (0, 1));
+    /// ```
     pub fn generation(self) -> u32 {
         self.generation
     }
@@ -75,10 +118,62 @@ impl ConnectionId {
 /// Identifies one packet of one connection: its 64-bit extended sequence number. Ids increase
 /// with every packet sent and never wrap; protocol packets (keepalives, acks) take ids too, so
 /// the ids of application packets have gaps.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// let a = client.send(t0, conn, b"a", &mut buf).unwrap().packet_id;
+/// // A keepalive, due after 250 ms of silence, takes the next id.
+/// let later = t0 + Duration::from_millis(250);
+/// client.handle_timeout(later);
+/// while client.poll_transmit(later, &mut buf).is_some() {}
+/// let b = client.send(later, conn, b"b", &mut buf).unwrap().packet_id;
+/// assert_eq!((a, b), (Some(PacketId(0)), Some(PacketId(2))));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PacketId(pub u64);
 
 /// Which side of the handshake a connection is.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// let sconn = server.connection_by_addr(ca).unwrap();
+/// assert_eq!(client.connection_stats(conn).unwrap().role, Role::Client);
+/// assert_eq!(server.connection_stats(sconn).unwrap().role, Role::Server);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// This endpoint called [`Endpoint::connect`].
@@ -88,6 +183,25 @@ pub enum Role {
 }
 
 /// Why a connection ended.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// // A server at its connection limit denies the request.
+/// let mut server = Endpoint::new(Config { max_connections: 0, ..Config::default() }, [2; 16]);
+/// let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// let conn = client.connect(t0, sa).unwrap();
+/// let t = client.poll_transmit(t0, &mut buf).unwrap();
+/// server.handle_datagram(t0, ca, &buf[..t.len]);
+/// let t = server.poll_transmit(t0, &mut buf).unwrap();
+/// client.handle_datagram(t0, sa, &buf[..t.len]);
+/// let denied = Event::Disconnected { conn, reason: DisconnectReason::ConnectionDenied };
+/// assert_eq!(client.poll_event(), Some(denied));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DisconnectReason {
     /// [`Endpoint::close`] was called.
@@ -103,6 +217,37 @@ pub enum DisconnectReason {
 }
 
 /// Something the application should know about, from [`Endpoint::poll_event`].
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// # while client.poll_event().is_some() {}
+/// let t = client.send(t0, conn, b"hello", &mut buf).unwrap();
+/// server.handle_datagram(t0, ca, &buf[..t.len]);
+/// // The server acknowledges within Config::max_ack_delay (10 ms).
+/// let later = t0 + Duration::from_millis(10);
+/// server.handle_timeout(later);
+/// let ack = server.poll_transmit(later, &mut buf).unwrap();
+/// client.handle_datagram(later, sa, &buf[..ack.len]);
+/// let acked = Event::Acked { conn, packet_id: t.packet_id.unwrap() };
+/// assert_eq!(client.poll_event(), Some(acked));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
     /// The handshake completed.
@@ -145,6 +290,31 @@ pub enum Event {
 }
 
 /// A datagram written into the caller's buffer, to be sent to `destination`.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// let t: Transmit = client.send(t0, conn, b"move", &mut buf).unwrap();
+/// assert_eq!(t.destination, sa);
+/// assert_eq!(t.len, 16 + 4); // the datagram is buf[..t.len]
+/// assert!(t.packet_id.is_some()); // from poll_transmit it is None
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transmit {
     /// Where to send it.
@@ -156,6 +326,23 @@ pub struct Transmit {
 }
 
 /// What a received datagram turned out to be.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// client.connect(t0, sa).unwrap();
+/// let t = client.poll_transmit(t0, &mut buf).unwrap();
+/// // A handshake packet is consumed by the protocol.
+/// assert_eq!(server.handle_datagram(t0, ca, &buf[..t.len]), Incoming::Consumed);
+/// let short = Incoming::Dropped(DropReason::Invalid(DecodeError::TooShort { len: 3 }));
+/// assert_eq!(server.handle_datagram(t0, ca, &[0; 3]), short);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Incoming<'a> {
     /// An application payload, borrowed from the datagram.
@@ -172,6 +359,21 @@ pub enum Incoming<'a> {
 }
 
 /// Why a received datagram was dropped. Each reason has a counter in [`EndpointCounters`].
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// // A well-formed keepalive (sequence 7) from an address with no connection.
+/// let keepalive = [0x47, 0x55, 0x44, 0x01, 0x11, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let dropped = server.handle_datagram(t0, ca, &keepalive);
+/// assert_eq!(dropped, Incoming::Dropped(DropReason::UnknownPeer));
+/// assert_eq!(server.counters().unknown_peer, 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// It could not be decoded.
@@ -206,6 +408,20 @@ pub enum DropReason {
 }
 
 /// Why [`Endpoint::send`] refused a payload. No error consumes a sequence number.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// let conn = client.connect(t0, sa).unwrap();
+/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(SendError::NotConnected));
+/// client.close(t0, conn);
+/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(SendError::UnknownConnection));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SendError {
     /// The payload is larger than [`Config::max_payload`].
@@ -246,6 +462,19 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// Why [`Endpoint::connect`] refused.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// let mut endpoint = Endpoint::new(Config { max_connections: 1, ..Config::default() }, [0; 16]);
+/// endpoint.connect(t0, sa).unwrap();
+/// assert_eq!(endpoint.connect(t0, sa), Err(ConnectError::AlreadyConnected));
+/// assert_eq!(endpoint.connect(t0, ca), Err(ConnectError::ConnectionLimit));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectError {
     /// This endpoint already has a connection with that address.
@@ -266,6 +495,35 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 /// Per-connection counters.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// for _ in 0..3 {
+///     let t = client.send(t0, conn, b"tick", &mut buf).unwrap();
+///     server.handle_datagram(t0, ca, &buf[..t.len]);
+/// }
+/// let sent = client.connection_stats(conn).unwrap().counters;
+/// assert_eq!((sent.payloads_sent, sent.packets_sent), (3, 3));
+/// let sconn = server.connection_by_addr(ca).unwrap();
+/// assert_eq!(server.connection_stats(sconn).unwrap().counters.payloads_received, 3);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionCounters {
     /// Connected packets sent (payloads, keepalives, acks).
@@ -295,6 +553,31 @@ pub struct ConnectionCounters {
 }
 
 /// A snapshot of one connection's estimates and counters.
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # let mut buf = [0u8; 1500];
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
+/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
+/// #     }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
+/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
+/// #     }
+/// # }
+/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
+/// let stats: ConnectionStats = client.connection_stats(conn).unwrap();
+/// assert_eq!(stats.congestion_mode, CongestionMode::Good);
+/// assert_eq!(stats.send_rate, Config::default().good_rate);
+/// assert_eq!(stats.packet_loss_percent, 0.0);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionStats {
     /// The peer's address.

@@ -5,8 +5,21 @@
 //! the wrap). Internally every connection extends them to `u64` ("extended sequence") relative
 //! to a reference it already holds, so its buffers and [`PacketId`](super::PacketId)s never
 //! wrap.
+//!
+//! ```
+//! use gudp::protocol::seq::{extend_sequence, sequence_greater_than};
+//! // 2 was sent after 65535: the wire number wrapped, the extended one does not.
+//! assert!(sequence_greater_than(2, 65_535));
+//! assert_eq!(extend_sequence(65_535, 2), Some(65_538));
+//! ```
 
 /// Half the sequence space: two sequences this far apart compare neither greater nor less.
+///
+/// ```
+/// use gudp::protocol::seq::{sequence_greater_than, HALF_RANGE};
+/// assert!(sequence_greater_than(HALF_RANGE - 1, 0));
+/// assert!(!sequence_greater_than(HALF_RANGE, 0)); // exactly half apart: neither is newer
+/// ```
 pub const HALF_RANGE: u16 = 0x8000;
 
 /// `true` when `a` is more recent than `b`, taking wrap-around into account.
@@ -28,6 +41,13 @@ pub fn sequence_greater_than(a: u16, b: u16) -> bool {
 }
 
 /// `true` when `a` is older than `b`, taking wrap-around into account (`b` greater than `a`).
+///
+/// ```
+/// use gudp::protocol::seq::sequence_less_than;
+/// assert!(sequence_less_than(65_535, 0)); // 65535 was sent just before the wrap to 0
+/// assert!(!sequence_less_than(0, 65_535));
+/// assert!(!sequence_less_than(9, 9));
+/// ```
 #[inline]
 pub fn sequence_less_than(a: u16, b: u16) -> bool {
     sequence_greater_than(b, a)
@@ -55,6 +75,14 @@ pub fn extend_sequence(reference: u64, seq: u16) -> Option<u64> {
 /// `latest` with the same low 16 bits (acks can only name packets already sent).
 ///
 /// Returns `None` when fewer packets than that distance have been sent.
+///
+/// ```
+/// use gudp::protocol::seq::extend_backwards;
+/// // 70000 packets sent so far; 70000 mod 65536 = 4464.
+/// assert_eq!(extend_backwards(70_000, 4_464), Some(70_000));
+/// assert_eq!(extend_backwards(70_000, 4_465), Some(4_465)); // 65535 packets back
+/// assert_eq!(extend_backwards(5, 6), None); // not sent yet
+/// ```
 #[inline]
 pub fn extend_backwards(latest: u64, seq: u16) -> Option<u64> {
     let back = (latest as u16).wrapping_sub(seq);

@@ -6,31 +6,130 @@
 //!
 //! Encoding never allocates; decoding borrows the payload from the datagram and returns a
 //! [`DecodeError`] for every malformed input, never panicking.
+//!
+//! ```
+//! use gudp::protocol::wire::{decode, Packet, DEFAULT_PROTOCOL_ID};
+//! let mut buf = [0u8; 64];
+//! let n = Packet::Denied { nonce: 42 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+//! assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(Packet::Denied { nonce: 42 }));
+//! ```
 
 use core::fmt;
 
 /// Default protocol id: ASCII `"GUD"` followed by wire version 1.
+///
+/// ```
+/// use gudp::protocol::{wire::DEFAULT_PROTOCOL_ID, Config};
+/// assert_eq!(&DEFAULT_PROTOCOL_ID.to_be_bytes(), b"GUD\x01");
+/// assert_eq!(Config::default().protocol_id, DEFAULT_PROTOCOL_ID);
+/// ```
 pub const DEFAULT_PROTOCOL_ID: u32 = 0x4755_4401;
 /// Bytes shared by every packet: protocol id (4) and packet type (1).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &buf[..PREFIX_LEN]), Ok(PacketType::Accept));
+/// let too_short = decode(DEFAULT_PROTOCOL_ID, &buf[..PREFIX_LEN - 1]);
+/// assert_eq!(too_short, Err(DecodeError::TooShort { len: 4 }));
+/// ```
 pub const PREFIX_LEN: usize = 5;
 /// Size of a connection request and a challenge response: both are zero-padded to this.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let request = Packet::ConnectionRequest { nonce: 7 };
+/// assert_eq!(request.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(HANDSHAKE_PADDED_LEN));
+/// assert!(buf[13..HANDSHAKE_PADDED_LEN].iter().all(|&b| b == 0)); // zero padding
+/// ```
 pub const HANDSHAKE_PADDED_LEN: usize = 1200;
 /// Bytes of a challenge token (a SipHash-2-4 128-bit MAC).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let challenge = Packet::Challenge { nonce: 1, timestamp: 2, token: [9; TOKEN_LEN] };
+/// let n = challenge.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(&buf[n - TOKEN_LEN..n], &[9; TOKEN_LEN]); // the token ends the packet
+/// ```
 pub const TOKEN_LEN: usize = 16;
 /// Size of a challenge packet.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let challenge = Packet::Challenge { nonce: 1, timestamp: 2, token: [0; TOKEN_LEN] };
+/// assert_eq!(challenge.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(CHALLENGE_LEN));
+/// assert_eq!(CHALLENGE_LEN, 37);
+/// ```
 pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
 /// Size of an accept or denied packet.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// assert_eq!(Packet::Accept { nonce: 1 }.encoded_len(), NONCE_PACKET_LEN);
+/// assert_eq!(Packet::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
+/// ```
 pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
 /// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let header = ConnectedHeader { sequence: 0, ack: None };
+/// assert_eq!(Packet::Keepalive { header }.encoded_len(), CONNECTED_HEADER_LEN);
+/// assert_eq!(Packet::Payload { header, payload: b"abc" }.encoded_len(), CONNECTED_HEADER_LEN + 3);
+/// assert_eq!(CONNECTED_HEADER_LEN, 16);
+/// ```
 pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
 /// Unit of the `ack_delay` field, in microseconds.
+///
+/// ```
+/// use gudp::protocol::wire::{AckFields, ACK_DELAY_UNIT_MICROS};
+/// use std::time::Duration;
+/// let held = Duration::from_millis(12); // the ack waited 12 ms for a packet to ride on
+/// let ack_delay = (held.as_micros() as u64 / ACK_DELAY_UNIT_MICROS) as u16;
+/// let fields = AckFields { ack: 5, ack_bits: 0, ack_delay };
+/// assert_eq!(fields.ack_delay, 120);
+/// ```
 pub const ACK_DELAY_UNIT_MICROS: u64 = 100;
 /// Size of a disconnect packet (connected header and the 64-bit session).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let header = ConnectedHeader { sequence: 9, ack: None };
+/// let disconnect = Packet::Disconnect { header, session: 42 };
+/// assert_eq!(disconnect.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(DISCONNECT_LEN));
+/// assert_eq!(DISCONNECT_LEN, CONNECTED_HEADER_LEN + 8);
+/// ```
 pub const DISCONNECT_LEN: usize = CONNECTED_HEADER_LEN + 8;
 /// Flags bit: the `ack`, `ack_bits` and `ack_delay` fields are meaningful.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let ack = Some(AckFields { ack: 3, ack_bits: 0, ack_delay: 0 });
+/// let header = ConnectedHeader { sequence: 1, ack };
+/// Packet::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(buf[5], FLAG_HAS_ACK); // the flags byte follows the prefix
+/// let header = ConnectedHeader { sequence: 2, ack: None };
+/// Packet::Keepalive { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(buf[5], 0);
+/// ```
 pub const FLAG_HAS_ACK: u8 = 0x01;
 
 /// The packet type byte (offset 4 of every datagram).
+///
+/// ```
+/// use gudp::protocol::wire::{peek_type, PacketType, DEFAULT_PROTOCOL_ID};
+/// assert_eq!(PacketType::Keepalive as u8, 0x11);
+/// let datagram = [0x47, 0x55, 0x44, 0x01, 0x11];
+/// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &datagram), Ok(PacketType::Keepalive));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum PacketType {
@@ -56,6 +155,12 @@ pub enum PacketType {
 
 impl PacketType {
     /// The type for a type byte, if it names one.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::PacketType;
+    /// assert_eq!(PacketType::from_byte(0x04), Some(PacketType::Accept));
+    /// assert_eq!(PacketType::from_byte(0xff), None);
+    /// ```
     pub fn from_byte(b: u8) -> Option<Self> {
         Some(match b {
             0x01 => Self::ConnectionRequest,
@@ -74,6 +179,17 @@ impl PacketType {
 
 /// Acknowledgement fields: `ack` is the most recent sequence received; bit `n` of `ack_bits`
 /// (least significant = bit 0) set means sequence `ack - 1 - n` (mod 65536) was received too.
+///
+/// ```
+/// use gudp::protocol::wire::AckFields;
+/// // Acknowledges 10, and with bits 0 and 2 also 9 and 7.
+/// let fields = AckFields { ack: 10, ack_bits: 0b101, ack_delay: 0 };
+/// let acked: Vec<u16> = (0..32)
+///     .filter(|n| fields.ack_bits & (1 << n) != 0)
+///     .map(|n| fields.ack - 1 - n)
+///     .collect();
+/// assert_eq!(acked, [9, 7]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AckFields {
     /// Most recent sequence received from the peer.
@@ -87,6 +203,15 @@ pub struct AckFields {
 }
 
 /// The header of every connected packet (payload, keepalive, ack, disconnect).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let ack = Some(AckFields { ack: 10, ack_bits: 0b101, ack_delay: 3 });
+/// let header = ConnectedHeader { sequence: 2, ack };
+/// let n = Packet::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(Packet::Ack { header }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectedHeader {
     /// The sender's sequence number for this packet.
@@ -96,6 +221,18 @@ pub struct ConnectedHeader {
 }
 
 /// A decoded datagram. `Payload` borrows its bytes from the datagram.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let header = ConnectedHeader { sequence: 1, ack: None };
+/// let packet = Packet::Payload { header, payload: b"hello" };
+/// let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// match decode(DEFAULT_PROTOCOL_ID, &buf[..n]).unwrap() {
+///     Packet::Payload { payload, .. } => assert_eq!(payload, b"hello"), // borrowed from buf
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Packet<'a> {
     /// Client → server, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
@@ -158,6 +295,14 @@ pub enum Packet<'a> {
 }
 
 /// A field that has a single valid encoding was encoded otherwise.
+///
+/// ```
+/// use gudp::protocol::wire::{decode, DecodeError, NonCanonical, DEFAULT_PROTOCOL_ID};
+/// // A keepalive whose flags byte sets a reserved bit (0x02).
+/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x02, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let error = DecodeError::NonCanonical(NonCanonical::ReservedFlags);
+/// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &d), Err(error));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NonCanonical {
     /// Reserved flag bits (all but bit 0) must be zero.
@@ -169,6 +314,17 @@ pub enum NonCanonical {
 }
 
 /// Why a datagram could not be decoded.
+///
+/// ```
+/// use gudp::protocol::wire::{decode, DecodeError, PacketType, DEFAULT_PROTOCOL_ID};
+/// let id = DEFAULT_PROTOCOL_ID;
+/// let unknown = DecodeError::UnknownType { byte: 0x7f };
+/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x01, 0x7f]), Err(unknown));
+/// let bad = DecodeError::BadLength { packet_type: PacketType::Accept, len: 5 };
+/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x01, 0x04]), Err(bad));
+/// let wrong = DecodeError::WrongProtocolId { found: id };
+/// assert_eq!(decode(7, &[0x47, 0x55, 0x44, 0x01, 0x04]), Err(wrong));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecodeError {
     /// Shorter than the 5-byte prefix.
@@ -214,6 +370,13 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// The output buffer cannot hold the packet.
+///
+/// ```
+/// use gudp::protocol::wire::{BufferTooSmall, Packet, DEFAULT_PROTOCOL_ID};
+/// let mut small = [0u8; 4];
+/// let result = Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut small);
+/// assert_eq!(result, Err(BufferTooSmall { needed: 13 }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BufferTooSmall {
     /// Bytes the packet needs.
@@ -246,6 +409,15 @@ fn read_token(b: &[u8], at: usize) -> [u8; TOKEN_LEN] {
 }
 
 /// Reads the packet type of a datagram after checking its prefix.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let n = Packet::Denied { nonce: 5 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(PacketType::Denied));
+/// let other = DecodeError::WrongProtocolId { found: DEFAULT_PROTOCOL_ID };
+/// assert_eq!(peek_type(0x1234_5678, &buf[..n]), Err(other));
+/// ```
 pub fn peek_type(protocol_id: u32, datagram: &[u8]) -> Result<PacketType, DecodeError> {
     if datagram.len() < PREFIX_LEN {
         return Err(DecodeError::TooShort {
@@ -386,6 +558,12 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
 
 impl Packet<'_> {
     /// The packet's type.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::{Packet, PacketType};
+    /// assert_eq!(Packet::Denied { nonce: 0 }.packet_type(), PacketType::Denied);
+    /// assert_eq!(Packet::Denied { nonce: 0 }.packet_type() as u8, 0x05);
+    /// ```
     pub fn packet_type(&self) -> PacketType {
         match self {
             Self::ConnectionRequest { .. } => PacketType::ConnectionRequest,
@@ -401,6 +579,14 @@ impl Packet<'_> {
     }
 
     /// Bytes [`encode`](Self::encode) writes.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::{ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID};
+    /// let header = ConnectedHeader { sequence: 0, ack: None };
+    /// let packet = Packet::Payload { header, payload: b"hey" };
+    /// let mut out = vec![0u8; packet.encoded_len()]; // exactly large enough
+    /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(19));
+    /// ```
     pub fn encoded_len(&self) -> usize {
         match self {
             Self::ConnectionRequest { .. } | Self::ChallengeResponse { .. } => HANDSHAKE_PADDED_LEN,
