@@ -530,32 +530,90 @@ fn gudp_ping_pong_manual(span: Duration) -> Result<Sample, String> {
     Ok(sample(round_trips, round_trips, elapsed, 0))
 }
 
-/// N clients at R packets/s each into one server whose daemon runs on a thread of ours.
+/// How the many-connections server runs its daemon.
+#[derive(Clone, Copy)]
+enum ServerLoop {
+    /// `Daemon::manual`, polled by the server's own thread, which wakes for every datagram
+    /// (`poll` with a 5 ms limit) and drains every connection after each poll.
+    Manual,
+    /// `Daemon::spawn`: the daemon thread reads as datagrams arrive; the server's game loop
+    /// drains every connection 60 times a second.
+    Spawned,
+}
+
+impl ServerLoop {
+    fn describe(self) -> &'static str {
+        match self {
+            ServerLoop::Manual => "manual daemon, event-driven loop",
+            ServerLoop::Spawned => "spawned daemon + 60 Hz game loop",
+        }
+    }
+}
+
+/// N clients at R packets/s each into one server, once per server shape.
 fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for (i, server_loop) in [ServerLoop::Manual, ServerLoop::Spawned]
+        .into_iter()
+        .enumerate()
+    {
+        rows.extend(many_connections_with(args, server_loop, i == 0)?);
+    }
+    Ok(rows)
+}
+
+fn many_connections_with(
+    args: &Args,
+    server_loop: ServerLoop,
+    report_memory: bool,
+) -> Result<Vec<Row>, String> {
     let clients = args.clients;
     println!(
-        "many connections: {clients} clients x {} packets/s for {} s ...",
-        args.client_rate, args.many_seconds
+        "many connections ({}): {clients} clients x {} packets/s for {} s ...",
+        server_loop.describe(),
+        args.client_rate,
+        args.many_seconds
     );
-    let server_daemon =
-        Arc::new(Daemon::manual(DaemonConfig::default()).map_err(|e| e.to_string())?);
+    let config = DaemonConfig::default();
+    let server_daemon = Arc::new(
+        match server_loop {
+            ServerLoop::Manual => Daemon::manual(config.clone()),
+            ServerLoop::Spawned => Daemon::spawn(config.clone()),
+        }
+        .map_err(|e| e.to_string())?,
+    );
+    // Before the client daemon exists, the only daemon thread is the server's.
+    let daemon_tid = match server_loop {
+        ServerLoop::Manual => None,
+        ServerLoop::Spawned => Some(wait_for_thread("gudp-daemon")?),
+    };
     let listener = server_daemon
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
     let server_addr = listener.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
-    // The server: a game-server frame loop at 200 Hz on one thread — run the daemon, accept,
-    // drain every connection's inbox.
     let server = {
         let (daemon, stop, received) = (server_daemon.clone(), stop.clone(), received.clone());
         thread::Builder::new()
             .name("bench-server".into())
             .spawn(move || {
+                let frame_period = Duration::from_secs(1) / 60;
+                let mut next_frame = Instant::now();
                 let mut connections = Vec::new();
                 let mut frame = Vec::with_capacity(4096);
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = daemon.poll(Some(Duration::from_millis(5)));
+                    match server_loop {
+                        ServerLoop::Manual => {
+                            let _ = daemon.poll(Some(Duration::from_millis(5)));
+                        }
+                        ServerLoop::Spawned => {
+                            next_frame += frame_period;
+                            if let Some(wait) = next_frame.checked_duration_since(Instant::now()) {
+                                thread::sleep(wait);
+                            }
+                        }
+                    }
                     while let Ok(conn) = listener.try_accept() {
                         connections.push(conn);
                     }
@@ -571,7 +629,7 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
             .map_err(|e| e.to_string())?
     };
     let bytes_before = LIVE_BYTES.load(Ordering::Relaxed);
-    let client_daemon = Daemon::spawn(DaemonConfig::default()).map_err(|e| e.to_string())?;
+    let client_daemon = Daemon::spawn(config).map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(clients);
     for i in 0..clients {
         let conn = client_daemon
@@ -584,8 +642,12 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
         .load(Ordering::Relaxed)
         .saturating_sub(bytes_before)) as f64
         / clients as f64;
-    let server_tid = thread_named("bench-server");
-    let server_cpu_before = thread_cpu(&server_tid);
+    let server_tids: Vec<String> = [Some(wait_for_thread("bench-server")?), daemon_tid]
+        .into_iter()
+        .flatten()
+        .collect();
+    let server_cpu = || -> Duration { server_tids.iter().map(|tid| thread_cpu(tid)).sum() };
+    let server_cpu_before = server_cpu();
     let start = Instant::now();
     let tick = Duration::from_secs(1) / args.client_rate.max(1);
     let mut next = start;
@@ -607,7 +669,7 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
     }
     let elapsed = start.elapsed();
     thread::sleep(Duration::from_millis(200));
-    let server_cpu = thread_cpu(&server_tid).saturating_sub(server_cpu_before);
+    let server_cpu = server_cpu().saturating_sub(server_cpu_before);
     let mut rtts: Vec<f64> = conns
         .iter()
         .filter_map(Connection::stats)
@@ -624,16 +686,17 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
     let delivered = received.load(Ordering::Relaxed);
     let cpu_share = server_cpu.as_secs_f64() / elapsed.as_secs_f64();
     let packets_per_second = delivered as f64 / elapsed.as_secs_f64();
-    Ok(vec![
+    let shape = server_loop.describe();
+    let mut rows = vec![
         Row {
-            measurement: format!("{clients} clients x {} pkt/s: server thread CPU", args.client_rate),
+            measurement: format!("{clients} clients x {} pkt/s: server CPU", args.client_rate),
             unit: "% of a core",
             gudp: 100.0 * cpu_share,
             raw: None,
             baseline: "",
             notes: format!(
-                "{accepted} accepted; {:.0} packets/s delivered, {:.0} sent, {refused} refused; {:.2} µs per packet",
-                packets_per_second,
+                "{shape}; {accepted} accepted; {packets_per_second:.0} packets/s delivered, \
+                 {:.0} sent, {refused} refused; {:.2} µs per packet",
                 sent as f64 / elapsed.as_secs_f64(),
                 1e6 * server_cpu.as_secs_f64() / delivered.max(1) as f64
             ),
@@ -644,17 +707,23 @@ fn many_connections(args: &Args) -> Result<Vec<Row>, String> {
             gudp: percentile(0.5),
             raw: None,
             baseline: "",
-            notes: format!("p99 {:.2} ms (smoothed RTT of each client)", percentile(0.99)),
+            notes: format!(
+                "{shape}; p99 {:.2} ms (smoothed RTT of each client)",
+                percentile(0.99)
+            ),
         },
-        Row {
+    ];
+    if report_memory {
+        rows.push(Row {
             measurement: format!("{clients} clients: heap per connection pair"),
             unit: "bytes",
             gudp: bytes_per_pair,
             raw: None,
             baseline: "",
             notes: "client end + server end, default capacities; buffers are pooled".into(),
-        },
-    ])
+        });
+    }
+    Ok(rows)
 }
 
 // ---- CPU time from /proc (Linux) ----
@@ -669,17 +738,31 @@ fn thread_cpu(tid: &str) -> Duration {
     stat_cpu(&format!("/proc/self/task/{tid}/stat"))
 }
 
-/// The id of this process's thread named `name`.
-fn thread_named(name: &str) -> String {
+/// The ids of this process's threads named `name`.
+fn threads_named(name: &str) -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
         .flatten()
-        .find(|task| {
+        .filter(|task| {
             std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
         })
         .map(|task| task.file_name().to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .collect()
+}
+
+/// The id of the one thread named `name`, waiting up to a second for it to start (a thread
+/// names itself as it starts, after `spawn` has returned).
+fn wait_for_thread(name: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let mut found = threads_named(name);
+        match found.len() {
+            1 => return Ok(found.remove(0)),
+            0 if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
+            n => return Err(format!("expected one thread named {name}, found {n}")),
+        }
+    }
 }
 
 fn stat_cpu(path: &str) -> Duration {
