@@ -163,14 +163,7 @@ fn hand_off_one_item_in_flight_loses_no_wakeup() {
             let handles: Vec<_> = (0..consumers)
                 .map(|_| {
                     let (inbox, count) = (inbox.clone(), received_count.clone());
-                    thread::spawn(move || {
-                        let mut got = Vec::new();
-                        while let Ok(item) = inbox.recv() {
-                            got.push(item);
-                            count.fetch_add(1, Ordering::Release);
-                        }
-                        got
-                    })
+                    thread::spawn(move || recv_until_closed(&inbox, &count).0)
                 })
                 .collect();
             for item in 0..ITEMS as u32 {
@@ -455,14 +448,7 @@ fn many_short_lived_consumers_lose_no_item_and_no_wake() {
         let long_lived: Vec<_> = (0..2)
             .map(|_| {
                 let (inbox, count) = (inbox.clone(), received_count.clone());
-                thread::spawn(move || {
-                    let mut got = Vec::new();
-                    while let Ok(item) = inbox.recv() {
-                        got.push(item);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                    got
-                })
+                thread::spawn(move || recv_until_closed(&inbox, &count).0)
             })
             .collect();
 
