@@ -14,7 +14,7 @@ use gudp::{CloseReason, Daemon, DaemonConfig, RecvTimeoutError};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Datagrams the daemon has read but not yet processed may sit in the kernel's receive
 /// buffer; keeping fewer than this many in flight means the kernel never drops any.
@@ -426,4 +426,46 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
     eprintln!(
         "spoofed flood: {requests} requests, {replies} challenges, {responses} bad responses"
     );
+}
+
+/// A daemon that falls behind loses datagrams in the kernel (its socket's receive buffer
+/// fills), but not silently: the kernel's count arrives with the next datagram the socket
+/// receives, and what the daemon read plus what the kernel dropped is exactly what was sent.
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_drops_are_counted_when_the_daemon_falls_behind() {
+    let _watchdog = watchdog("kernel_drops", Duration::from_secs(30));
+    // A manual daemon that nobody polls does not read at all.
+    let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    let listener = daemon.listen(loopback()).unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = || u64::from(sender.send_to(&[0u8; 32], listener.local_addr()).is_ok());
+    let mut sent: u64 = (0..5_000).map(|_| send()).sum();
+    let read_all = |want_at_least: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            daemon.poll(Some(Duration::from_millis(10))).unwrap();
+            let received = daemon.counters().datagrams_received;
+            if received >= want_at_least {
+                return received;
+            }
+            assert!(Instant::now() < deadline, "only {received} datagrams read");
+        }
+    };
+    let first = read_all(1);
+    assert!(
+        first < sent,
+        "the receive buffer held all {sent} datagrams: no drop to count"
+    );
+    // Everything queued was read in that poll; one more datagram brings the final count.
+    sent += send();
+    read_all(first + 1);
+    let counters = daemon.counters();
+    assert!(counters.dropped_by_kernel > 0, "{counters:?}");
+    assert_eq!(
+        counters.datagrams_received + counters.dropped_by_kernel,
+        sent,
+        "{counters:?}"
+    );
+    assert_eq!(counters.unaccounted(), 0);
 }

@@ -1,5 +1,10 @@
 //! Many datagrams per system call: `recvmmsg` / `sendmmsg` on Linux, a loop of single calls
-//! elsewhere (and on Linux when the batch size is 1, so the two can be measured side by side).
+//! elsewhere. With a batch size of 1 every call moves one datagram, so the two can be measured
+//! side by side.
+//!
+//! On Linux each received datagram also brings the socket's count of datagrams the kernel
+//! dropped because the receive buffer was full (`SO_RXQ_OVFL`), so the daemon can count what
+//! it never got to read.
 //!
 //! Both batches own their buffers for the daemon's whole life: `slots × slot_size` bytes in one
 //! allocation, reused on every call. The kernel's scatter/gather headers point into them and
@@ -51,6 +56,8 @@ impl Slots {
 pub(crate) struct RecvBatch {
     slots: Slots,
     len: usize,
+    /// The socket's cumulative kernel drop count, as the last datagram of the call reported it.
+    kernel_drops: Option<u32>,
 }
 
 /// Outcome of one receive call.
@@ -67,7 +74,15 @@ impl RecvBatch {
         Self {
             slots: Slots::new(slots, slot_size),
             len: 0,
+            kernel_drops: None,
         }
+    }
+
+    /// How many datagrams the kernel had dropped on this socket (receive buffer full) when
+    /// the last datagram of the last call was queued: a running total that wraps at 2^32,
+    /// reported only once it is non-zero (Linux; `None` elsewhere).
+    pub(crate) fn kernel_drops(&self) -> Option<u32> {
+        self.kernel_drops
     }
 
     /// Datagram `i` (below the count the last call returned): its source, if the kernel
@@ -82,13 +97,14 @@ impl RecvBatch {
     /// Receives up to `slots` datagrams without blocking.
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<Received> {
         self.len = 0;
+        self.kernel_drops = None;
         #[cfg(target_os = "linux")]
-        if self.slots.count > 1 {
-            return self.recv_mmsg(socket);
-        }
-        self.recv_single(socket)
+        return self.recv_mmsg(socket);
+        #[cfg(not(target_os = "linux"))]
+        return self.recv_single(socket);
     }
 
+    #[cfg(not(target_os = "linux"))]
     fn recv_single(&mut self, socket: &UdpSocket) -> io::Result<Received> {
         match socket.recv_from(self.slots.buffer_mut(0)) {
             Ok((len, source)) => {
@@ -109,10 +125,12 @@ impl RecvBatch {
         for i in 0..self.slots.count {
             let name_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             headers.point(i, self.slots.buffer_mut(i), name_len);
+            headers.expect_control(i);
         }
         // SAFETY: headers `0..count` point at live iovecs over distinct buffers of
-        // `self.slots` and at live `sockaddr_storage`s, all outliving the call (see
-        // `MmsgHeaders::point`). MSG_DONTWAIT: never block (the socket is non-blocking anyway).
+        // `self.slots`, at live `sockaddr_storage`s and at live control buffers, all outliving
+        // the call (see `MmsgHeaders::point`). MSG_DONTWAIT: never block (the socket is
+        // non-blocking anyway).
         let received = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -134,6 +152,10 @@ impl RecvBatch {
             // Without MSG_TRUNC in the call's flags, `msg_len` is the length kept in the slot.
             self.slots.lens[i] = headers.headers[i].msg_len as usize;
             self.slots.addrs[i] = socket_addr(&headers.names[i]);
+            // Counts only grow (modulo 2^32), so the last one reported is the latest.
+            if let Some(drops) = headers.kernel_drops(i) {
+                self.kernel_drops = Some(drops);
+            }
         }
         self.len = received;
         Ok(if received == 0 {
@@ -259,7 +281,21 @@ struct MmsgHeaders {
     names: [libc::sockaddr_storage; MAX_BATCH],
     iovecs: [libc::iovec; MAX_BATCH],
     headers: [libc::mmsghdr; MAX_BATCH],
+    /// Room for one `SO_RXQ_OVFL` control message per datagram, aligned as `cmsghdr` needs.
+    controls: [[u64; CONTROL_WORDS]; MAX_BATCH],
 }
+
+/// `u64` words per datagram's control buffer: enough for one control message carrying a
+/// `u32` (24 bytes on 64-bit Linux), checked at compile time below.
+#[cfg(target_os = "linux")]
+const CONTROL_WORDS: usize = 4;
+
+// SAFETY: `CMSG_SPACE` only computes a size.
+#[cfg(target_os = "linux")]
+const _: () = assert!(
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<u32>() as libc::c_uint) } as usize
+        <= CONTROL_WORDS * 8
+);
 
 #[cfg(target_os = "linux")]
 impl MmsgHeaders {
@@ -281,6 +317,60 @@ impl MmsgHeaders {
         header.msg_iov = &mut self.iovecs[i];
         header.msg_iovlen = 1;
     }
+
+    /// Gives header `i` its control buffer, for the kernel's drop count. Valid as long as
+    /// `point`'s pointers are.
+    fn expect_control(&mut self, i: usize) {
+        let header = &mut self.headers[i].msg_hdr;
+        header.msg_control = self.controls[i].as_mut_ptr().cast();
+        header.msg_controllen = CONTROL_WORDS * 8;
+    }
+
+    /// The `SO_RXQ_OVFL` drop count the kernel attached to datagram `i`, if any.
+    fn kernel_drops(&self, i: usize) -> Option<u32> {
+        let header = &self.headers[i].msg_hdr;
+        // SAFETY: the kernel set `msg_controllen` to the bytes it wrote into our control
+        // buffer (still alive, in `self`); the CMSG macros walk only within that length.
+        unsafe {
+            let mut message = libc::CMSG_FIRSTHDR(header);
+            while !message.is_null() {
+                if (*message).cmsg_level == libc::SOL_SOCKET
+                    && (*message).cmsg_type == libc::SO_RXQ_OVFL
+                {
+                    // The data is a `u32`, possibly not aligned for one.
+                    return Some(libc::CMSG_DATA(message).cast::<u32>().read_unaligned());
+                }
+                message = libc::CMSG_NXTHDR(header, message);
+            }
+        }
+        None
+    }
+}
+
+/// Asks the kernel to attach to each received datagram the socket's count of datagrams it
+/// dropped for lack of buffer space (`SO_RXQ_OVFL`). Linux only; elsewhere nothing to do.
+pub(crate) fn report_kernel_drops(socket: &UdpSocket) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a pointer to a `c_int` of the length given.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RXQ_OVFL,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+    Ok(())
 }
 
 /// Reads a socket address the kernel wrote.

@@ -5,7 +5,7 @@
 //! run on the caller's thread under the same lock. Nothing in here blocks: sockets are
 //! non-blocking, inbox pushes hand the packet back when full, outbox pops never wait.
 
-use super::batch::{Flushed, Received, RecvBatch, SendBatch};
+use super::batch::{self, Flushed, Received, RecvBatch, SendBatch};
 use super::shared::{DaemonShared, Ready};
 use super::timers::{Timer, Timers};
 use super::{DaemonConfig, DaemonCounters};
@@ -56,6 +56,8 @@ struct SocketState {
     connecting: Option<(ConnectionId, ConnectReply)>,
     /// The instant of this socket's earliest live entry in the timer heap.
     deadline: Option<Instant>,
+    /// The kernel's running count of datagrams it dropped on this socket, as last reported.
+    kernel_drops: u32,
 }
 
 impl SocketState {
@@ -132,6 +134,7 @@ impl Driver {
             return Err(io::Error::other("the daemon has stopped"));
         }
         let mut socket = UdpSocket::bind(addr)?;
+        batch::report_kernel_drops(&socket)?;
         let local = socket.local_addr()?;
         let slot = self.free_slots.pop().unwrap_or(self.sockets.len());
         self.registry
@@ -145,6 +148,7 @@ impl Driver {
             listener: None,
             connecting: None,
             deadline: None,
+            kernel_drops: 0,
         };
         if slot == self.sockets.len() {
             self.sockets.push(Some(state));
@@ -301,6 +305,12 @@ impl Driver {
                 }
             };
             self.counters.datagrams_received += count as u64;
+            if let Some(total) = self.recv_batch.kernel_drops() {
+                let socket = self.sockets[slot].as_mut().expect("checked above");
+                let new = total.wrapping_sub(socket.kernel_drops);
+                self.counters.dropped_by_kernel += u64::from(new);
+                socket.kernel_drops = total;
+            }
             for i in 0..count {
                 self.handle_datagram(slot, i, shared, now);
                 // Queue what the endpoint wants sent after each datagram (as its contract

@@ -169,6 +169,10 @@ pub struct DaemonCounters {
     /// Datagrams whose source the kernel gave in an address family other than IPv4 or IPv6
     /// (not seen on an IP socket; counted so that no datagram can vanish uncounted).
     pub dropped_unknown_source: u64,
+    /// Datagrams the kernel dropped before the daemon could read them, because a socket's
+    /// receive buffer was full (Linux, from `SO_RXQ_OVFL`). Not part of `datagrams_received`:
+    /// the count arrives with the next datagram the socket receives.
+    pub dropped_by_kernel: u64,
     /// Handshaken connections closed because the accept queue was full.
     pub accept_queue_full: u64,
     /// Handshaken connections closed because their socket no longer had a listener.
