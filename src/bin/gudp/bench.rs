@@ -168,6 +168,8 @@ struct Sample {
     allocations: u64,
     /// Packets dropped inside the process and counted (GUDP only).
     dropped_counted: u64,
+    /// Datagrams the kernel dropped at the daemons' full receive buffers, counted (GUDP only).
+    dropped_by_kernel: u64,
 }
 
 impl Sample {
@@ -204,10 +206,12 @@ fn throughput_rows(size: usize, raw: &Sample, gudp: &Sample, single: &Sample) ->
             raw: Some(raw.rate()),
             baseline: RAW_UDP,
             notes: format!(
-                "delivered {:.1} % (raw {:.1} %); dropped in-process and counted: {}",
+                "delivered {:.1} % (raw {:.1} %); dropped and counted: {} in-process, {} by \
+                 the kernel",
                 100.0 * gudp.done as f64 / gudp.offered.max(1) as f64,
                 100.0 * raw.done as f64 / raw.offered.max(1) as f64,
-                gudp.dropped_counted
+                gudp.dropped_counted,
+                gudp.dropped_by_kernel
             ),
         },
         Row {
@@ -373,6 +377,7 @@ fn sample(done: u64, offered: u64, elapsed: Duration, dropped_counted: u64) -> S
         cpu: Duration::ZERO,
         allocations: 0,
         dropped_counted,
+        dropped_by_kernel: 0,
     }
 }
 
@@ -441,8 +446,10 @@ fn gudp_one_way(size: usize, span: Duration, io_batch: usize) -> Result<Sample, 
     let received = counter.join().map_err(|_| "receiver panicked")?;
     let server_counts = server_daemon.counters();
     let dropped = server_counts.dropped_inbox_full + server_counts.dropped_by_protocol;
+    let mut sample = sample(received, sent, elapsed, dropped);
+    sample.dropped_by_kernel = server_counts.dropped_by_kernel;
     drop((client_daemon, server_daemon));
-    Ok(sample(received, sent, elapsed, dropped))
+    Ok(sample)
 }
 
 fn gudp_ping_pong(span: Duration) -> Result<Sample, String> {
