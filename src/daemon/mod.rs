@@ -72,9 +72,8 @@ pub struct DaemonConfig {
     /// Socket readiness events handled per wake.
     pub events_capacity: usize,
     /// Datagrams moved per system call, 1 to 64 (default 64): on Linux the daemon reads with
-    /// `recvmmsg` and writes with `sendmmsg` when this is above 1; elsewhere, and at 1, it
-    /// makes one call per datagram. A batch never waits to fill: it goes out when the work
-    /// at hand is done.
+    /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
+    /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
     pub io_batch: usize,
     /// Optional link conditioner in front of every socket.
     pub link: Option<LinkSetup>,
