@@ -200,21 +200,33 @@ impl SendBatch {
         }
     }
 
-    pub(crate) fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         self.len == self.slots.count
     }
 
-    /// The next free slot, to encode a datagram into. The caller flushes a full batch first.
+    /// The next free slot, to encode a datagram into. Never full: `commit` sends a batch as
+    /// soon as it fills.
     pub(crate) fn slot(&mut self) -> &mut [u8] {
         debug_assert!(!self.is_full());
         self.slots.buffer_mut(self.len)
     }
 
-    /// Queues the datagram just written into `slot()`.
-    pub(crate) fn commit(&mut self, destination: SocketAddr, len: usize) {
+    /// Queues the datagram just written into `slot()`, and sends the batch through `socket`
+    /// if that filled it (what that flush did is returned; nothing, if it did not fill).
+    pub(crate) fn commit(
+        &mut self,
+        destination: SocketAddr,
+        len: usize,
+        socket: &UdpSocket,
+    ) -> Flushed {
         self.slots.lens[self.len] = len;
         self.slots.addrs[self.len] = Some(destination);
         self.len += 1;
+        if self.is_full() {
+            self.flush(socket)
+        } else {
+            Flushed::default()
+        }
     }
 
     /// Sends every queued datagram and empties the batch.
@@ -449,11 +461,11 @@ mod tests {
         for n in 0..slots as u8 {
             let slot = send.slot();
             slot[..3].copy_from_slice(&[n, n, n]);
-            send.commit(to, 3);
+            let flushed = send.commit(to, 3, &a);
             expected.push(vec![n; 3]);
-            if send.is_full() {
-                assert_eq!(send.flush(&a).sent, slots as u64);
-            }
+            // The commit that fills the batch sends all of it; the others send nothing.
+            let filled = usize::from(n) + 1 == slots;
+            assert_eq!(flushed.sent, if filled { slots as u64 } else { 0 });
         }
         assert_eq!(send.flush(&a), Flushed::default(), "nothing left to send");
         let mut recv = RecvBatch::new(slots, 128);

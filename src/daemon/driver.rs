@@ -66,6 +66,11 @@ impl SocketState {
         (state.shared.key.conn == id).then_some(state)
     }
 
+    fn conn_mut(&mut self, id: ConnectionId) -> Option<&mut ConnState> {
+        let state = self.conns.get_mut(id.index() as usize)?.as_mut()?;
+        (state.shared.key.conn == id).then_some(state)
+    }
+
     /// A client socket whose connection is gone and whose endpoint has nothing left to send
     /// (disconnect copies) can be closed.
     fn is_idle_client(&self) -> bool {
@@ -521,8 +526,7 @@ impl Driver {
                     // Without this check every flush while paced (a sender that slips in
                     // between our swap and store wakes us) added one more retry timer, and
                     // each of them re-arms itself on firing: the heap kept growing.
-                    let index = conn.index() as usize;
-                    if let Some(Some(state)) = socket.conns.get_mut(index) {
+                    if let Some(state) = socket.conn_mut(conn) {
                         if state.pacing_at.is_none_or(|at| retry_at < at) {
                             state.pacing_at = Some(retry_at);
                             timers.push(retry_at, Timer::Pacing(slot, conn));
@@ -575,12 +579,8 @@ impl Driver {
                     self.after_work(slot, now);
                 }
                 (at, Timer::Pacing(slot, conn)) => {
-                    let index = conn.index() as usize;
                     let socket = self.sockets.get_mut(slot).and_then(Option::as_mut);
-                    match socket
-                        .and_then(|s| s.conns.get_mut(index))
-                        .and_then(Option::as_mut)
-                    {
+                    match socket.and_then(|socket| socket.conn_mut(conn)) {
                         Some(state) if state.pacing_at == Some(at) => state.pacing_at = None,
                         _ => continue, // superseded by an earlier entry, or gone
                     }
@@ -726,11 +726,10 @@ impl Driver {
             }
             // Straight to the socket, past any link conditioner: nothing will deliver later.
             while let Some(transmit) = socket.endpoint.poll_transmit(now, self.send_batch.slot()) {
-                self.send_batch.commit(transmit.destination, transmit.len);
-                if self.send_batch.is_full() {
-                    self.counters
-                        .add_flushed(self.send_batch.flush(&socket.socket));
-                }
+                let flushed =
+                    self.send_batch
+                        .commit(transmit.destination, transmit.len, &socket.socket);
+                self.counters.add_flushed(flushed);
             }
             self.counters
                 .add_flushed(self.send_batch.flush(&socket.socket));
@@ -764,7 +763,7 @@ fn finish_socket(socket: &mut SocketState, reason: CloseReason) {
 }
 
 fn record_user_id(socket: &mut SocketState, conn: ConnectionId, id: u64, user: u64) {
-    if let Some(Some(state)) = socket.conns.get_mut(conn.index() as usize) {
+    if let Some(state) = socket.conn_mut(conn) {
         let index = (id % state.user_ids.len() as u64) as usize;
         let (old, old_user) = state.user_ids[index];
         if old != u64::MAX {
@@ -785,12 +784,7 @@ fn notify(
     packet_id: protocol::PacketId,
     delivery: fn(PacketId) -> Delivery,
 ) {
-    let Some(state) = socket
-        .conns
-        .get_mut(conn.index() as usize)
-        .and_then(Option::as_mut)
-        .filter(|state| state.shared.key.conn == conn)
-    else {
+    let Some(state) = socket.conn_mut(conn) else {
         return;
     };
     let index = (packet_id.0 % state.user_ids.len() as u64) as usize;
@@ -835,12 +829,11 @@ fn emit(
                 timers.push(at, Timer::Link);
             }
         }
-        None => {
-            send_batch.commit(transmit.destination, transmit.len);
-            if send_batch.is_full() {
-                counters.add_flushed(send_batch.flush(&socket.socket));
-            }
-        }
+        None => counters.add_flushed(send_batch.commit(
+            transmit.destination,
+            transmit.len,
+            &socket.socket,
+        )),
     }
 }
 
