@@ -37,6 +37,10 @@ mod imp {
     }
 
     const SPIN_LIMIT: u32 = 6;
+    /// Yields after the spins before `is_completed`: a consumer that would rather sleep stops
+    /// snoozing there.
+    #[cfg(not(feature = "naive-mutex"))]
+    const YIELD_LIMIT: u32 = 3;
 
     impl Backoff {
         #[inline]
@@ -50,7 +54,9 @@ mod imp {
             for _ in 0..1u32 << self.step.min(SPIN_LIMIT) {
                 std::hint::spin_loop();
             }
-            self.step = (self.step + 1).min(SPIN_LIMIT + 1);
+            if self.step <= SPIN_LIMIT {
+                self.step += 1;
+            }
         }
 
         /// While waiting on another thread's unfinished step (a claimed, unpublished slot):
@@ -64,49 +70,20 @@ mod imp {
                 self.step += 1;
             } else {
                 std::thread::yield_now();
+                self.step = self.step.saturating_add(1);
             }
+        }
+
+        /// Whether snoozing has run its course (all the spins and `YIELD_LIMIT` yields): a
+        /// thread that can sleep should do so now rather than keep burning the core.
+        #[cfg(not(feature = "naive-mutex"))]
+        #[inline]
+        pub(crate) fn is_completed(&self) -> bool {
+            self.step > SPIN_LIMIT + YIELD_LIMIT
         }
     }
 
     /// A timed condvar wait; `true` when the timeout elapsed.
-    /// How long a consumer keeps looking before it parks: 2^0 + ... + 2^5 = 63 spin hints
-    /// (well under a microsecond), then three yields of the CPU (which on a busy machine let
-    /// the producer run). An item that arrives within that window is taken without a sleep
-    /// and, more to the point, without its producer paying a wake-up syscall.
-    #[cfg(not(feature = "naive-mutex"))]
-    pub(crate) struct SpinWait {
-        step: u32,
-    }
-
-    #[cfg(not(feature = "naive-mutex"))]
-    const SPIN_WAIT_SPINS: u32 = 6;
-    #[cfg(not(feature = "naive-mutex"))]
-    const SPIN_WAIT_YIELDS: u32 = 3;
-
-    #[cfg(not(feature = "naive-mutex"))]
-    impl SpinWait {
-        #[inline]
-        pub(crate) fn new() -> Self {
-            Self { step: 0 }
-        }
-
-        /// Waits a little and returns `true`, or returns `false` once the budget is spent.
-        #[inline]
-        pub(crate) fn wait(&mut self) -> bool {
-            if self.step < SPIN_WAIT_SPINS {
-                for _ in 0..1u32 << self.step {
-                    std::hint::spin_loop();
-                }
-            } else if self.step < SPIN_WAIT_SPINS + SPIN_WAIT_YIELDS {
-                std::thread::yield_now();
-            } else {
-                return false;
-            }
-            self.step += 1;
-            true
-        }
-    }
-
     pub(crate) fn wait_timeout<'a, T>(
         condvar: &Condvar,
         guard: MutexGuard<'a, T>,
@@ -141,23 +118,14 @@ mod imp {
         pub(crate) fn snooze(&mut self) {
             loom::thread::yield_now();
         }
-    }
 
-    /// Under loom there is no spin phase: a consumer parks after its first empty look. A
-    /// yield there would let loom prefer schedules in which the producer runs first, and the
-    /// models would explore fewer of the parking races they exist for; extra looks add no
-    /// behaviour (each is the same `try_recv` the loop makes after every wake).
-    #[cfg(not(feature = "naive-mutex"))]
-    pub(crate) struct SpinWait;
-
-    #[cfg(not(feature = "naive-mutex"))]
-    impl SpinWait {
-        pub(crate) fn new() -> Self {
-            Self
-        }
-
-        pub(crate) fn wait(&mut self) -> bool {
-            false
+        /// Always: under loom a consumer parks after its first empty look. A snooze there
+        /// would let loom prefer schedules in which the producer runs first, and the models
+        /// would explore fewer of the parking races they exist for; extra looks add no
+        /// behaviour (each is the same `try_recv` the loop makes after every wake).
+        #[cfg(not(feature = "naive-mutex"))]
+        pub(crate) fn is_completed(&self) -> bool {
+            true
         }
     }
 

@@ -3,14 +3,15 @@
 //! Read rule: a consumer sleeps only when there is nothing to read and the inbox is not
 //! finished, and re-checks that condition after announcing itself to the parker (see
 //! `parker.rs` for why no wakeup is lost). Fast paths take no lock and make no syscall.
-//! Before its first sleep a consumer looks again for a moment (`SpinWait`): a sleeping
-//! consumer costs its producer a wake-up syscall per item, an awake one costs nothing.
+//! Before its first sleep a consumer looks again for a moment (`Backoff::snooze` until
+//! `is_completed`): a sleeping consumer costs its producer a wake-up syscall per item, an
+//! awake one costs nothing.
 
 use super::{RecvTimeoutError, TryRecvError};
 use crate::parker::{Parker, Wake};
 use crate::ring::Ring;
 use crate::status::{CloseReason, StatusWord};
-use crate::sync::SpinWait;
+use crate::sync::Backoff;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -114,14 +115,15 @@ impl<T> Shared<T> {
     pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         // A short look before the first sleep: in a stream the next item is usually a few
         // hundred nanoseconds away, and catching it awake spares both sides a syscall.
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         loop {
             match self.try_recv() {
                 Ok(item) => return Ok(item),
                 Err(TryRecvError::Closed(reason)) => return Err(RecvTimeoutError::Closed(reason)),
                 Err(TryRecvError::Empty) => {}
             }
-            if spin.wait() {
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let key = self.parker.prepare_park();
