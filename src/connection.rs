@@ -6,6 +6,7 @@
 //! on the daemon thread.
 
 use crate::daemon::shared::{DaemonShared, Ready};
+use crate::daemon::SocketKey;
 use crate::inbox::{Inbox, RecvTimeoutError, TryRecvError};
 use crate::outbox::{Outbox, PushError};
 use crate::pool::Packet;
@@ -120,12 +121,17 @@ impl std::error::Error for SendError {}
 pub(crate) struct OutPacket {
     pub(crate) id: u64,
     pub(crate) bytes: Vec<u8>,
+    /// When `try_send` accepted it: the daemon drops it, reported lost, once it has waited
+    /// longer than `DaemonConfig::max_send_delay`.
+    pub(crate) queued_at: Instant,
 }
 
-/// Where the daemon keeps a connection: socket slot and protocol id.
+/// Where the daemon keeps a connection: its socket and its protocol id. Both parts carry a
+/// generation, so the key of an ended connection matches nothing, even after its socket slot
+/// and its endpoint slot are reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ConnKey {
-    pub(crate) socket: usize,
+    pub(crate) socket: SocketKey,
     pub(crate) conn: protocol::ConnectionId,
 }
 
@@ -149,9 +155,10 @@ pub(crate) struct ConnShared {
     /// the ready list, or holds a packet back for pacing. Senders that find it set skip the
     /// wake, so a burst of sends costs one.
     pub(crate) scheduled: AtomicBool,
-    /// Set while the daemon holds a packet back for pacing.
-    pub(crate) paced: AtomicBool,
     pub(crate) close_requested: AtomicBool,
+    /// Set when the connection has ended for good: nothing in the outbox will be sent any
+    /// more (while a closed connection lingers, the daemon still drains it).
+    outbox_closed: AtomicBool,
     next_packet_id: AtomicU64,
     pub(crate) counters: LocalCounters,
     pub(crate) daemon: Arc<DaemonShared>,
@@ -174,8 +181,8 @@ impl ConnShared {
             outbox: Outbox::new(config.outbox_capacity),
             deliveries: Ring::new(config.delivery_capacity),
             scheduled: AtomicBool::new(false),
-            paced: AtomicBool::new(false),
             close_requested: AtomicBool::new(false),
+            outbox_closed: AtomicBool::new(false),
             next_packet_id: AtomicU64::new(0),
             counters: LocalCounters::default(),
             daemon,
@@ -191,11 +198,20 @@ impl ConnShared {
         }
     }
 
-    /// Ends the connection from the daemon's side: records the reason and wakes every
-    /// blocked receiver and sender.
-    pub(crate) fn finish(&self, reason: CloseReason) {
+    /// Finishes the inbox (the first reason given wins) and wakes every blocked receiver and
+    /// sender. Only a thread that holds the driver lock may call it: the daemon pushes under
+    /// that lock, so no payload can be pushed after the final bit, and a consumer told the
+    /// close reason never receives anything after it.
+    pub(crate) fn close_inbox(&self, reason: CloseReason) {
         self.inbox.finish(reason);
         self.outbox.wake_all();
+    }
+
+    /// Ends the connection from the daemon's side: records the reason, wakes every blocked
+    /// receiver and sender, and reports whatever is still queued as lost.
+    pub(crate) fn finish(&self, reason: CloseReason) {
+        self.close_inbox(reason);
+        self.outbox_closed.store(true, Ordering::Relaxed);
         // SeqCst fence: the Dekker point against a sender's push-then-look in `enqueue`.
         fence(Ordering::SeqCst);
         self.discard_queued();
@@ -224,6 +240,9 @@ impl ConnShared {
         if let Some(reason) = self.inbox.status().close_reason() {
             return Err(SendError::Closed(reason));
         }
+        if self.close_requested.load(Ordering::Relaxed) {
+            return Err(SendError::Closed(CloseReason::Closed));
+        }
         if payload.len() > self.max_payload {
             return Err(SendError::TooLarge {
                 len: payload.len(),
@@ -237,6 +256,7 @@ impl ConnShared {
         let packet = OutPacket {
             id,
             bytes: pool.copy_of(payload),
+            queued_at: Instant::now(),
         };
         let pushed = match wait {
             Wait::Never => self
@@ -253,12 +273,12 @@ impl ConnShared {
         };
         match pushed {
             Ok(()) => {
-                // The connection may have finished between our check above and the push,
-                // after `finish` emptied the outbox. Each side writes (the push; the final
-                // bit), fences, then reads the other's: one of us sees the packet, so it is
-                // never stranded without its notification.
+                // The connection may have ended between our check above and the push, after
+                // `finish` emptied the outbox. Each side writes (the push; `outbox_closed`),
+                // fences, then reads the other's: one of us sees the packet, so it is never
+                // stranded without its notification.
                 fence(Ordering::SeqCst);
-                if self.inbox.status().is_finished() {
+                if self.outbox_closed.load(Ordering::Relaxed) {
                     self.discard_queued();
                 } else {
                     self.schedule();
@@ -272,8 +292,10 @@ impl ConnShared {
         }
     }
 
+    /// Why the outbox refused: its limit is the pacing rate's (packets sent within
+    /// `max_send_delay`) unless that exceeds its capacity.
     fn full_error(&self) -> SendError {
-        if self.paced.load(Ordering::Relaxed) {
+        if self.outbox.limit() < self.outbox.capacity() {
             SendError::Paced
         } else {
             SendError::OutboxFull
@@ -321,8 +343,12 @@ impl Drop for Handle {
 
 fn request_close(shared: &Arc<ConnShared>) {
     if !shared.close_requested.swap(true, Ordering::AcqRel) {
-        shared.inbox.finish(CloseReason::Closed);
-        shared.outbox.wake_all();
+        // Finish the inbox now if the daemon is not running (a consumer blocked in `recv`
+        // wakes at once), else the daemon does it when it takes the request: either way under
+        // the driver lock, so that no payload is pushed after the close reason.
+        if let Some(_driver) = shared.daemon.try_driver() {
+            shared.close_inbox(CloseReason::Closed);
+        }
         // Tell the daemon even if the connection is scheduled: a connection held back by
         // pacing is scheduled but would only be looked at when its budget allows.
         shared.daemon.make_ready(Ready::Connection(shared.clone()));

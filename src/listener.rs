@@ -2,6 +2,7 @@
 
 use crate::connection::Connection;
 use crate::daemon::shared::{DaemonShared, Ready};
+use crate::daemon::SocketKey;
 use crate::inbox::{Inbox, RecvTimeoutError, TryRecvError};
 use crate::status::CloseReason;
 use std::fmt;
@@ -31,7 +32,7 @@ pub struct Listener {
 struct Inner {
     accept: Inbox<Connection>,
     local: SocketAddr,
-    socket: usize,
+    socket: SocketKey,
     daemon: Arc<DaemonShared>,
 }
 
@@ -46,7 +47,7 @@ impl Listener {
     pub(crate) fn new(
         accept: Inbox<Connection>,
         local: SocketAddr,
-        socket: usize,
+        socket: SocketKey,
         daemon: Arc<DaemonShared>,
     ) -> Self {
         Self {

@@ -8,6 +8,7 @@
 //! fast paths take no lock. With `naive-mutex` it is a `Mutex<VecDeque>` + `Condvar`.
 
 use crate::status::{CloseReason, StatusWord};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Why a blocking push gave up.
@@ -34,6 +35,7 @@ mod lock_free {
     pub(crate) struct Outbox<T> {
         ring: Ring<T>,
         space: Parker,
+        limit: Limit,
     }
 
     impl<T> Outbox<T> {
@@ -41,6 +43,7 @@ mod lock_free {
             Self {
                 ring: Ring::new(capacity),
                 space: Parker::new(),
+                limit: Limit::new(capacity),
             }
         }
 
@@ -48,7 +51,33 @@ mod lock_free {
             self.ring.len()
         }
 
+        pub(crate) fn capacity(&self) -> usize {
+            self.ring.capacity()
+        }
+
+        pub(crate) fn limit(&self) -> usize {
+            self.limit.get()
+        }
+
+        /// Sets how many packets may wait (at most the capacity); a raised limit wakes the
+        /// senders waiting for room.
+        pub(crate) fn set_limit(&self, limit: usize) {
+            if self.limit.set(limit) {
+                self.space.notify_all();
+            }
+        }
+
+        fn has_room(&self) -> bool {
+            self.ring.len() < self.limit.get()
+        }
+
+        /// Pushes unless the outbox holds `limit` packets. Concurrent senders may overshoot
+        /// the limit by one packet each (the check and the push are separate steps); the
+        /// daemon's age check bounds the delay all the same.
         pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+            if !self.has_room() {
+                return Err(item);
+            }
             self.ring.try_push(item)
         }
 
@@ -63,19 +92,19 @@ mod lock_free {
                 if let Some(reason) = status.load().close_reason() {
                     return Err(PushError::Closed(item, reason));
                 }
-                item = match self.ring.try_push(item) {
+                item = match self.try_push(item) {
                     Ok(()) => return Ok(()),
                     Err(item) => item,
                 };
                 let key = self.space.prepare_park();
                 // Re-check after announcing (Dekker with the daemon's pop + notify).
-                if self.ring.len() < self.ring.capacity() || status.is_finished() {
+                if self.has_room() || status.is_finished() {
                     self.space.cancel_park();
                     continue;
                 }
                 if self.space.park(key, deadline) == Wake::TimedOut {
                     // One more try, so a wake that raced the timeout is not wasted.
-                    return match self.ring.try_push(item) {
+                    return match self.try_push(item) {
                         Ok(()) => Ok(()),
                         Err(item) => Err(PushError::Full(item)),
                     };
@@ -108,6 +137,7 @@ mod naive {
         queue: Mutex<VecDeque<T>>,
         space: Condvar,
         capacity: usize,
+        limit: Limit,
     }
 
     impl<T> Outbox<T> {
@@ -116,6 +146,24 @@ mod naive {
                 queue: Mutex::new(VecDeque::with_capacity(capacity)),
                 space: Condvar::new(),
                 capacity,
+                limit: Limit::new(capacity),
+            }
+        }
+
+        pub(crate) fn capacity(&self) -> usize {
+            self.capacity
+        }
+
+        pub(crate) fn limit(&self) -> usize {
+            self.limit.get()
+        }
+
+        /// Sets how many packets may wait (at most the capacity); a raised limit wakes the
+        /// senders waiting for room.
+        pub(crate) fn set_limit(&self, limit: usize) {
+            if self.limit.set(limit) {
+                let _queue = self.lock();
+                self.space.notify_all();
             }
         }
 
@@ -131,7 +179,7 @@ mod naive {
 
         pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
             let mut queue = self.lock();
-            if queue.len() >= self.capacity {
+            if queue.len() >= self.limit.get() {
                 return Err(item);
             }
             queue.push_back(item);
@@ -149,7 +197,7 @@ mod naive {
                 if let Some(reason) = status.load().close_reason() {
                     return Err(PushError::Closed(item, reason));
                 }
-                if queue.len() < self.capacity {
+                if queue.len() < self.limit.get() {
                     queue.push_back(item);
                     return Ok(());
                 }
@@ -181,5 +229,33 @@ mod naive {
             let _queue = self.lock();
             self.space.notify_all();
         }
+    }
+}
+
+/// How many packets an outbox lets wait: its capacity, or fewer when the connection's pacing
+/// rate would send fewer within `DaemonConfig::max_send_delay`. Set by the daemon, read by
+/// senders; Relaxed suffices, as a stale value only moves the refusal by one packet.
+#[derive(Debug)]
+struct Limit {
+    value: AtomicUsize,
+    capacity: usize,
+}
+
+impl Limit {
+    fn new(capacity: usize) -> Self {
+        Self {
+            value: AtomicUsize::new(capacity),
+            capacity,
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    /// Returns whether the limit rose.
+    fn set(&self, limit: usize) -> bool {
+        let limit = limit.clamp(1, self.capacity);
+        self.value.swap(limit, Ordering::Relaxed) < limit
     }
 }

@@ -49,14 +49,20 @@ fn steady_state_send_and_receive_do_not_allocate() {
     let mut step = |i: u64, now: Instant, delivered: &mut u64| {
         if let Ok(t) = client.send(now, conn, &i.to_be_bytes(), &mut buf) {
             if i % 10 != 0 {
-                if let Incoming::Payload { .. } = server.handle_datagram(now, ca, &buf[..t.len]) {
+                let incoming = server.handle_datagram(now, ca, &buf[..t.len]);
+                if let Incoming::Payload { receipt, .. } = incoming {
+                    assert!(server.deliver(now, receipt));
                     *delivered += 1;
                 }
             }
         }
         if let Some(sconn) = server.connection_by_addr(ca) {
             if let Ok(t) = server.send(now, sconn, &i.to_be_bytes(), &mut buf) {
-                client.handle_datagram(now, sa, &buf[..t.len]);
+                if let Incoming::Payload { receipt, .. } =
+                    client.handle_datagram(now, sa, &buf[..t.len])
+                {
+                    assert!(client.deliver(now, receipt));
+                }
             }
         }
         client.handle_timeout(now);

@@ -8,7 +8,7 @@
 use super::batch::{self, Flushed, Received, RecvBatch, SendBatch};
 use super::shared::{DaemonShared, Ready};
 use super::timers::{Timer, Timers};
-use super::{DaemonConfig, DaemonCounters};
+use super::{DaemonConfig, DaemonCounters, SocketKey};
 use crate::conditioner::{LinkConditioner, LinkConfig};
 use crate::connection::{ConnKey, ConnShared, Connection, Delivery, PacketId};
 use crate::inbox::Inbox;
@@ -44,9 +44,14 @@ struct ConnState {
     /// The instant of this connection's live pacing entry in the timer heap, if any: one
     /// is enough, and an entry that does not match it is stale.
     pacing_at: Option<Instant>,
+    /// Set when the application closed the connection (or the daemon is stopping): its
+    /// inbox is finished, and its outbox drains until every packet is sent and resolved, or
+    /// until this instant, whichever comes first; then the disconnect goes out.
+    closing_until: Option<Instant>,
 }
 
 struct SocketState {
+    key: SocketKey,
     socket: UdpSocket,
     local: SocketAddr,
     endpoint: Endpoint,
@@ -88,9 +93,22 @@ struct Link {
     sockets: HashMap<SocketAddr, usize>,
 }
 
+/// Where the daemon stands in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    Running,
+    /// Shutting down: no new sockets; connections linger until this instant at the latest.
+    Stopping {
+        until: Instant,
+    },
+    Stopped,
+}
+
 pub(crate) struct Driver {
     registry: Registry,
     sockets: Vec<Option<SocketState>>,
+    /// The generation each slot's next socket gets (bumped when a socket is released).
+    generations: Vec<u32>,
     free_slots: Vec<usize>,
     timers: Timers,
     counters: DaemonCounters,
@@ -104,9 +122,13 @@ pub(crate) struct Driver {
     send_batch: SendBatch,
     ready: Vec<Ready>,
     touched: Vec<usize>,
+    /// Connections lingering after a close, checked at the end of every turn.
+    closing: Vec<ConnKey>,
     link: Option<Link>,
     secret_seed: u64,
-    stopped: bool,
+    linger: Duration,
+    max_send_delay: Duration,
+    life: Life,
 }
 
 impl Driver {
@@ -115,6 +137,7 @@ impl Driver {
         Self {
             registry,
             sockets: Vec::new(),
+            generations: Vec::new(),
             free_slots: Vec::new(),
             timers: Timers::default(),
             counters: DaemonCounters::default(),
@@ -123,19 +146,32 @@ impl Driver {
             send_batch: SendBatch::new(config.io_batch, datagram),
             ready: Vec::new(),
             touched: Vec::new(),
+            closing: Vec::new(),
             link: config.link.map(|setup| Link {
                 conditioner: LinkConditioner::new(setup.config, setup.seed),
                 sockets: HashMap::new(),
             }),
             secret_seed,
-            stopped: false,
+            linger: config.close_linger,
+            max_send_delay: config.max_send_delay,
+            life: Life::Running,
         }
+    }
+
+    fn socket(&self, key: SocketKey) -> Option<&SocketState> {
+        let socket = self.sockets.get(key.slot)?.as_ref()?;
+        (socket.key == key).then_some(socket)
+    }
+
+    fn socket_mut(&mut self, key: SocketKey) -> Option<&mut SocketState> {
+        let socket = self.sockets.get_mut(key.slot)?.as_mut()?;
+        (socket.key == key).then_some(socket)
     }
 
     // ---- control plane (caller's thread, under the driver lock) ----
 
     fn bind(&mut self, addr: SocketAddr, shared: &DaemonShared) -> io::Result<usize> {
-        if self.stopped {
+        if self.life != Life::Running {
             return Err(io::Error::other("the daemon has stopped"));
         }
         let mut socket = UdpSocket::bind(addr)?;
@@ -145,7 +181,15 @@ impl Driver {
         self.registry
             .register(&mut socket, Token(slot + 1), Interest::READABLE)?;
         let endpoint = Endpoint::new(shared.config.protocol.clone(), self.next_secret());
+        if slot == self.generations.len() {
+            self.generations.push(0);
+        }
+        let key = SocketKey {
+            slot,
+            generation: self.generations[slot],
+        };
         let state = SocketState {
+            key,
             socket,
             local,
             endpoint,
@@ -189,7 +233,12 @@ impl Driver {
         let accept = Inbox::new(shared.config.accept_backlog);
         let socket = self.sockets[slot].as_mut().expect("just bound");
         socket.listener = Some(accept.clone());
-        Ok(Listener::new(accept, socket.local, slot, shared.clone()))
+        Ok(Listener::new(
+            accept,
+            socket.local,
+            socket.key,
+            shared.clone(),
+        ))
     }
 
     pub(crate) fn connect(
@@ -212,11 +261,15 @@ impl Driver {
         let reply = Inbox::new(1);
         socket.connecting = Some((conn, reply.clone()));
         self.after_work(slot, now);
+        // Arm the retry timer now, under this lock: the event loop may be between its last
+        // look at the heap and its sleep, and then only sees a timer that is already there
+        // when it looks again (`Loop::turn` raises the wake gate before it looks).
+        self.finish_turn(now);
         Ok(reply)
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ConnectionStats> {
-        let socket = self.sockets.get(key.socket)?.as_ref()?;
+        let socket = self.socket(key.socket)?;
         socket.conn(key.conn)?;
         socket.endpoint.connection_stats(key.conn)
     }
@@ -270,11 +323,10 @@ impl Driver {
         for item in ready.drain(..) {
             match item {
                 Ready::Connection(conn) => {
-                    let ConnKey { socket, conn: id } = conn.key;
                     if conn.close_requested.load(Ordering::Acquire) {
-                        self.close_connection(socket, id, shared, now);
+                        self.begin_close(conn.key, CloseReason::Closed, now);
                     } else {
-                        self.flush_outbox(socket, id, now);
+                        self.flush_outbox(conn.key, now);
                     }
                 }
                 Ready::ListenerClosed(socket) => self.close_listener(socket, now),
@@ -328,7 +380,8 @@ impl Driver {
         }
     }
 
-    /// Feeds datagram `i` of the receive batch to the socket's endpoint.
+    /// Feeds datagram `i` of the receive batch to the socket's endpoint. A payload is
+    /// recorded as received (and so acked) only once it is in the inbox.
     fn handle_datagram(&mut self, slot: usize, i: usize, shared: &Arc<DaemonShared>, now: Instant) {
         let (from, datagram) = self.recv_batch.get(i);
         let Some(from) = from else {
@@ -337,13 +390,21 @@ impl Driver {
         };
         let socket = self.sockets[slot].as_mut().expect("caller checked");
         match socket.endpoint.handle_datagram(now, from, datagram) {
-            Incoming::Payload { conn, payload } => match socket.conn(conn) {
-                Some(state) => {
+            Incoming::Payload {
+                conn,
+                payload,
+                receipt,
+            } => match socket.conn(conn) {
+                // Finished means closing or ended: the application reads nothing more, and
+                // only this thread finishes an inbox, so no payload can follow its close.
+                Some(state) if !state.shared.inbox.status().is_finished() => {
                     let packet = Packet::new(shared.pool.copy_of(payload), shared.pool.clone());
                     if state.shared.inbox.push(packet).is_ok() {
                         self.counters.payloads_delivered += 1;
+                        socket.endpoint.deliver(now, receipt);
                     } else {
-                        // The packet (handed back) is dropped here and its buffer recycled.
+                        // The packet (handed back) is dropped here and its buffer recycled;
+                        // without its receipt the protocol never acks it.
                         self.counters.dropped_inbox_full += 1;
                         state
                             .shared
@@ -352,7 +413,7 @@ impl Driver {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                None => self.counters.dropped_no_handle += 1,
+                _ => self.counters.dropped_no_handle += 1,
             },
             Incoming::Consumed => self.counters.protocol_packets += 1,
             Incoming::Dropped(_) => self.counters.dropped_by_protocol += 1,
@@ -384,8 +445,25 @@ impl Driver {
                         // Refused only once finished: then the mode no longer matters.
                         let _ = state.shared.inbox.status_word().set_congestion(mode);
                     }
+                    self.update_send_limit(slot, conn);
                 }
             }
+        }
+    }
+
+    /// Sizes the connection's outbox to what its pacing rate sends within `max_send_delay`,
+    /// so that an accepted packet never waits longer than that for its slot.
+    fn update_send_limit(&mut self, slot: usize, conn: ConnectionId) {
+        let Some(socket) = self.sockets[slot].as_mut() else {
+            return;
+        };
+        let Some(rate) = socket.endpoint.send_rate(conn) else {
+            return;
+        };
+        if let Some(state) = socket.conn(conn) {
+            let per_delay = f64::from(rate.packets_per_second) * self.max_send_delay.as_secs_f64();
+            // At least one packet may always wait; a fraction rounds down (never over the bound).
+            state.shared.outbox.set_limit((per_delay as usize).max(1));
         }
     }
 
@@ -401,7 +479,10 @@ impl Driver {
         let socket = self.sockets[slot].as_mut().expect("caller checked");
         // The endpoint's window, after sanitizing (the configured value may be clamped).
         let window = socket.endpoint.config().sent_window;
-        let key = ConnKey { socket: slot, conn };
+        let key = ConnKey {
+            socket: socket.key,
+            conn,
+        };
         let conn_shared = ConnShared::new(key, peer, socket.local, shared.clone());
         let index = conn.index() as usize;
         if socket.conns.len() <= index {
@@ -411,7 +492,10 @@ impl Driver {
             shared: conn_shared.clone(),
             user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
             pacing_at: None,
+            closing_until: None,
         });
+        self.update_send_limit(slot, conn);
+        let socket = self.sockets[slot].as_mut().expect("caller checked");
         let handle = Connection::new(conn_shared);
         let delivered = match role {
             Role::Client => match socket.connecting.take() {
@@ -466,37 +550,90 @@ impl Driver {
         }
     }
 
-    fn close_connection(
-        &mut self,
-        slot: usize,
-        conn: ConnectionId,
-        shared: &Arc<DaemonShared>,
-        now: Instant,
-    ) {
-        let Some(socket) = self.sockets.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        if socket.conn(conn).is_none() {
+    /// The application closed the connection (or the daemon is stopping): finish its inbox
+    /// now, here on the only thread that pushes into it, then let its outbox drain. The
+    /// disconnect goes out from [`Driver::settle_closing`].
+    fn begin_close(&mut self, key: ConnKey, reason: CloseReason, now: Instant) {
+        let until = now + self.linger;
+        let Some(state) = self
+            .socket_mut(key.socket)
+            .and_then(|socket| socket.conn_mut(key.conn))
+        else {
             return; // already gone (the peer closed it, or it timed out)
+        };
+        if state.closing_until.is_none() {
+            state.shared.close_inbox(reason);
+            state.closing_until = Some(until);
+            self.timers.push(until, Timer::Linger(key.socket, key.conn));
+            self.closing.push(key);
         }
-        socket.endpoint.close(now, conn);
-        self.handle_events(slot, shared, now);
-        self.after_work(slot, now);
+        self.flush_outbox(key, now);
     }
 
-    fn close_listener(&mut self, slot: usize, now: Instant) {
-        let Some(socket) = self.sockets.get_mut(slot).and_then(Option::as_mut) else {
+    /// Ends every lingering connection whose outbox is empty and whose packets are all acked
+    /// or lost, or whose linger time is over: the disconnect goes out, and whatever is still
+    /// unresolved or queued is reported lost.
+    fn settle_closing(&mut self, now: Instant) {
+        let mut closing = std::mem::take(&mut self.closing);
+        closing.retain(|&key| {
+            let Some(socket) = self.socket_mut(key.socket) else {
+                return false;
+            };
+            let Some(state) = socket.conn(key.conn) else {
+                return false; // ended meanwhile (the peer closed it, or it timed out)
+            };
+            let until = state
+                .closing_until
+                .expect("only closing connections are listed");
+            let flushed = state.shared.outbox.len() == 0
+                && !socket.endpoint.has_unresolved_payloads(key.conn);
+            if !flushed && now < until {
+                return true;
+            }
+            socket.endpoint.close(now, key.conn);
+            let slot = key.socket.slot;
+            self.handle_closed_events(slot);
+            self.after_work(slot, now);
+            false
+        });
+        self.closing = closing;
+    }
+
+    /// Handles the events `Endpoint::close` queued: only notifications and the disconnect.
+    fn handle_closed_events(&mut self, slot: usize) {
+        while let Some(event) = self.sockets[slot]
+            .as_mut()
+            .and_then(|socket| socket.endpoint.poll_event())
+        {
+            let socket = self.sockets[slot].as_mut().expect("checked");
+            match event {
+                Event::Disconnected { conn, reason } => self.disconnected(slot, conn, reason),
+                Event::Acked { conn, packet_id } => {
+                    notify(socket, conn, packet_id, Delivery::Acked)
+                }
+                Event::Lost { conn, packet_id } => notify(socket, conn, packet_id, Delivery::Lost),
+                Event::Connected { .. } | Event::CongestionChanged { .. } => {}
+            }
+        }
+    }
+
+    fn close_listener(&mut self, key: SocketKey, now: Instant) {
+        let Some(socket) = self.socket_mut(key) else {
             return;
         };
         if let Some(accept) = socket.listener.take() {
             // Connections nobody accepted: dropping them asks the daemon to close each.
             while accept.try_recv().is_ok() {}
         }
-        self.after_work(slot, now);
+        self.after_work(key.slot, now);
     }
 
-    /// Sends what the connection's outbox holds, as far as pacing allows.
-    fn flush_outbox(&mut self, slot: usize, conn: ConnectionId, now: Instant) {
+    /// Sends what the connection's outbox holds, as far as pacing allows. A packet that
+    /// waited longer than `max_send_delay` is dropped and reported lost, never sent late.
+    fn flush_outbox(&mut self, key: ConnKey, now: Instant) {
+        let slot = key.socket.slot;
+        let conn = key.conn;
+        let max_delay = self.max_send_delay;
         let Driver {
             sockets,
             link,
@@ -505,7 +642,11 @@ impl Driver {
             send_batch,
             ..
         } = self;
-        let Some(socket) = sockets.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(socket) = sockets
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|socket| socket.key == key.socket)
+        else {
             return;
         };
         let Some(state) = socket.conn(conn) else {
@@ -521,7 +662,6 @@ impl Driver {
                 // Keep the packets in the outbox (backpressure) and come back when the budget
                 // allows. Holding `scheduled` means senders need not wake us meanwhile.
                 if shared.outbox.len() > 0 {
-                    shared.paced.store(true, Ordering::Relaxed);
                     shared.scheduled.store(true, Ordering::Release);
                     // Without this check every flush while paced (a sender that slips in
                     // between our swap and store wakes us) added one more retry timer, and
@@ -529,7 +669,7 @@ impl Driver {
                     if let Some(state) = socket.conn_mut(conn) {
                         if state.pacing_at.is_none_or(|at| retry_at < at) {
                             state.pacing_at = Some(retry_at);
-                            timers.push(retry_at, Timer::Pacing(slot, conn));
+                            timers.push(retry_at, Timer::Pacing(key.socket, conn));
                         }
                     }
                 }
@@ -538,27 +678,29 @@ impl Driver {
             let Some(packet) = shared.outbox.pop() else {
                 break;
             };
-            match socket
-                .endpoint
-                .send(now, conn, &packet.bytes, send_batch.slot())
-            {
-                Ok(transmit) => {
-                    if let Some(protocol::PacketId(id)) = transmit.packet_id {
-                        record_user_id(socket, conn, id, packet.id);
+            if now.saturating_duration_since(packet.queued_at) > max_delay {
+                counters.sends_expired += 1;
+                shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+            } else {
+                match socket
+                    .endpoint
+                    .send(now, conn, &packet.bytes, send_batch.slot())
+                {
+                    Ok(transmit) => {
+                        if let Some(protocol::PacketId(id)) = transmit.packet_id {
+                            record_user_id(socket, conn, id, packet.id);
+                        }
+                        emit(socket, send_batch, link, timers, counters, now, transmit);
                     }
-                    emit(socket, send_batch, link, timers, counters, now, transmit);
-                }
-                Err(_) => {
-                    // Not sendable (the connection is ending): the packet will never be
-                    // acked, so it is reported lost rather than silently dropped.
-                    counters.sends_refused += 1;
-                    shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                    Err(_) => {
+                        // Not sendable (the connection is ending): the packet will never be
+                        // acked, so it is reported lost rather than silently dropped.
+                        counters.sends_refused += 1;
+                        shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                    }
                 }
             }
             shared.daemon.pool.give(packet.bytes);
-        }
-        if !shared.scheduled.load(Ordering::Relaxed) {
-            shared.paced.store(false, Ordering::Relaxed);
         }
         self.after_work(slot, now);
     }
@@ -566,8 +708,8 @@ impl Driver {
     fn fire_timers(&mut self, shared: &Arc<DaemonShared>, now: Instant) {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
-                (at, Timer::Endpoint(slot)) => {
-                    let Some(socket) = self.sockets.get_mut(slot).and_then(Option::as_mut) else {
+                (at, Timer::Endpoint(key)) => {
+                    let Some(socket) = self.socket_mut(key) else {
                         continue;
                     };
                     if socket.deadline != Some(at) {
@@ -575,17 +717,19 @@ impl Driver {
                     }
                     socket.deadline = None;
                     socket.endpoint.handle_timeout(now);
-                    self.handle_events(slot, shared, now);
-                    self.after_work(slot, now);
+                    self.handle_events(key.slot, shared, now);
+                    self.after_work(key.slot, now);
                 }
-                (at, Timer::Pacing(slot, conn)) => {
-                    let socket = self.sockets.get_mut(slot).and_then(Option::as_mut);
+                (at, Timer::Pacing(key, conn)) => {
+                    let socket = self.socket_mut(key);
                     match socket.and_then(|socket| socket.conn_mut(conn)) {
                         Some(state) if state.pacing_at == Some(at) => state.pacing_at = None,
                         _ => continue, // superseded by an earlier entry, or gone
                     }
-                    self.flush_outbox(slot, conn, now);
+                    self.flush_outbox(ConnKey { socket: key, conn }, now);
                 }
+                // `settle_closing`, at the end of this turn, ends it.
+                (_, Timer::Linger(..)) => {}
                 (_, Timer::Link) => self.deliver_link(now),
             }
         }
@@ -657,8 +801,12 @@ impl Driver {
         }
     }
 
-    /// Reschedules every socket touched this turn, and closes idle client sockets.
+    /// Ends lingering connections that are done, reschedules every socket touched this
+    /// turn, and closes idle client sockets.
     fn finish_turn(&mut self, now: Instant) {
+        if !self.closing.is_empty() {
+            self.settle_closing(now);
+        }
         let mut touched = std::mem::take(&mut self.touched);
         for slot in touched.drain(..) {
             let Some(socket) = self.sockets.get_mut(slot).and_then(Option::as_mut) else {
@@ -673,7 +821,7 @@ impl Driver {
                 // the current entry fires early (`handle_timeout` is then a no-op).
                 if socket.deadline.is_none_or(|current| next < current) {
                     socket.deadline = Some(next.max(now));
-                    self.timers.push(next.max(now), Timer::Endpoint(slot));
+                    self.timers.push(next.max(now), Timer::Endpoint(socket.key));
                 }
             }
         }
@@ -687,6 +835,8 @@ impl Driver {
             if let Some(link) = &mut self.link {
                 link.sockets.remove(&socket.local);
             }
+            // Every key naming the old socket now matches nothing.
+            self.generations[slot] = self.generations[slot].wrapping_add(1);
             self.free_slots.push(slot);
         }
     }
@@ -701,13 +851,50 @@ impl Driver {
         self.release_socket(slot);
     }
 
+    /// The first step of a shutdown: refuse new sockets, finish every listener and pending
+    /// connect with `DaemonStopped`, and start closing every connection, which lingers to
+    /// send what was accepted (as a close does). Returns when the linger ends at the latest;
+    /// the event loop keeps turning until then or until [`Driver::is_settled`].
+    pub(crate) fn begin_shutdown(&mut self, now: Instant) -> Option<Instant> {
+        if self.life != Life::Running {
+            return match self.life {
+                Life::Stopping { until } => Some(until),
+                _ => None,
+            };
+        }
+        let until = now + self.linger;
+        self.life = Life::Stopping { until };
+        let mut keys = Vec::new();
+        for socket in self.sockets.iter_mut().flatten() {
+            if let Some((conn, reply)) = socket.connecting.take() {
+                let _ = reply.push(Err(CloseReason::DaemonStopped));
+                socket.endpoint.close(now, conn);
+            }
+            if let Some(accept) = socket.listener.take() {
+                accept.finish(CloseReason::DaemonStopped);
+                while accept.try_recv().is_ok() {}
+            }
+            keys.extend(socket.conns.iter().flatten().map(|state| state.shared.key));
+        }
+        for key in keys {
+            self.begin_close(key, CloseReason::DaemonStopped, now);
+        }
+        self.finish_turn(now);
+        Some(until)
+    }
+
+    /// Whether no connection is lingering any more (a shutdown may then finish at once).
+    pub(crate) fn is_settled(&self) -> bool {
+        self.closing.is_empty()
+    }
+
     /// Shutdown: tell every peer (one disconnect per connection, best effort), then finish
     /// every connection, pending connect and listener with `DaemonStopped`.
     pub(crate) fn shutdown(&mut self, now: Instant) {
-        if self.stopped {
+        if self.life == Life::Stopped {
             return;
         }
-        self.stopped = true;
+        self.life = Life::Stopped;
         for slot in 0..self.sockets.len() {
             let Some(socket) = self.sockets[slot].as_mut() else {
                 continue;
@@ -742,7 +929,7 @@ impl Driver {
 
     /// After a panic on the daemon thread: finish everything without sending.
     pub(crate) fn abandon(&mut self) {
-        self.stopped = true;
+        self.life = Life::Stopped;
         for socket in self.sockets.iter_mut().flatten() {
             finish_socket(socket, CloseReason::DaemonStopped);
         }

@@ -27,6 +27,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Names a socket slot of the daemon at one generation: a slot is reused after its socket
+/// closes, and the old key then matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SocketKey {
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+}
+
 /// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
 ///
 /// ```
@@ -75,6 +83,17 @@ pub struct DaemonConfig {
     /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
     /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
     pub io_batch: usize,
+    /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
+    /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
+    /// sends in this time (at least one packet), so `try_send` refuses with
+    /// [`SendError::Paced`](crate::SendError::Paced) rather than build a backlog, and a
+    /// packet that still waits longer is dropped and reported lost
+    /// ([`DaemonCounters::sends_expired`]), never delivered late.
+    pub max_send_delay: Duration,
+    /// Longest a closed connection lingers to send what its outbox holds and to learn the
+    /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
+    /// unresolved is reported lost. Also bounds how long a shutdown waits.
+    pub close_linger: Duration,
     /// Optional link conditioner in front of every socket.
     pub link: Option<LinkSetup>,
 }
@@ -90,6 +109,8 @@ impl Default for DaemonConfig {
             pool_capacity: 8192,
             events_capacity: 1024,
             io_batch: batch::MAX_BATCH,
+            max_send_delay: Duration::from_millis(100),
+            close_linger: Duration::from_secs(1),
             link: None,
         }
     }
@@ -108,6 +129,18 @@ impl DaemonConfig {
             check_range(name, value, 1, 1 << 24)?;
         }
         check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
+        let durations = [
+            ("max_send_delay", self.max_send_delay),
+            ("close_linger", self.close_linger),
+        ];
+        for (name, value) in durations {
+            if value > protocol::config::MAX_DURATION {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("DaemonConfig::{name} must be at most one day, got {value:?}"),
+                ));
+            }
+        }
         // The largest IPv4 UDP payload is 65,507 bytes, and a datagram adds its header.
         let max_payload = 65_507 - protocol::wire::CONNECTED_HEADER_LEN;
         check_range(
@@ -163,7 +196,8 @@ pub struct DaemonCounters {
     pub dropped_by_protocol: u64,
     /// Payloads dropped because the connection's inbox was full.
     pub dropped_inbox_full: u64,
-    /// Payloads for a connection that has no handle (closed while the datagram was queued).
+    /// Payloads for a connection the application has closed (the daemon may still be sending
+    /// its outbox) or that has no handle. Never acked: the sender sees them lost.
     pub dropped_no_handle: u64,
     /// Datagrams whose source the kernel gave in an address family other than IPv4 or IPv6
     /// (not seen on an IP socket; counted so that no datagram can vanish uncounted).
@@ -178,6 +212,9 @@ pub struct DaemonCounters {
     pub refused_no_listener: u64,
     /// Packets a connection could not send any more (reported to it as lost).
     pub sends_refused: u64,
+    /// Packets that waited in an outbox longer than `DaemonConfig::max_send_delay` and were
+    /// dropped unsent (reported to their connection as lost).
+    pub sends_expired: u64,
     /// Datagrams the kernel refused with "would block" (dropped; the protocol sees a loss).
     pub send_would_block: u64,
     /// Other send errors (dropped; the protocol sees a loss).
@@ -291,9 +328,20 @@ impl Loop {
     /// One turn of the event loop, the same code whether a spawned thread or `Daemon::poll`
     /// runs it: sleep until an event or `limit` (capped by the nearest deadline), then work.
     fn turn(&mut self, shared: &Arc<DaemonShared>, limit: Option<Duration>) -> io::Result<()> {
+        self.turn_with(shared, limit, true)
+    }
+
+    /// A turn; `watch_stop` makes a stop request end the sleep at once (a shutdown that
+    /// is already lingering sleeps until its deadline or its work instead).
+    fn turn_with(
+        &mut self,
+        shared: &Arc<DaemonShared>,
+        limit: Option<Duration>,
+        watch_stop: bool,
+    ) -> io::Result<()> {
         // Raise the wake gate before looking for work, so that work published after the look
         // wakes us (`src/daemon/shared.rs`).
-        let work_waiting = shared.prepare_sleep();
+        let work_waiting = shared.prepare_sleep(watch_stop);
         let next = shared.driver().next_timeout(Instant::now());
         let timeout = match (next, limit) {
             _ if work_waiting => Some(Duration::ZERO),
@@ -508,9 +556,10 @@ impl Daemon {
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake();
-        if self.poll.is_some() {
-            // Manual mode: nobody else runs the loop, so stop it here.
-            self.shared.driver().shutdown(Instant::now());
+        if let Some(event_loop) = &self.poll {
+            // Manual mode: nobody else runs the loop, so run the linger here.
+            let mut event_loop = event_loop.lock().unwrap_or_else(|p| p.into_inner());
+            linger(&self.shared, &mut event_loop);
         }
     }
 }
@@ -548,11 +597,33 @@ fn run(shared: Arc<DaemonShared>, mut event_loop: Loop) {
                 break; // the poller itself failed: nothing can be received any more
             }
         }
-        shared.driver().shutdown(Instant::now());
+        linger(&shared, &mut event_loop);
     }));
     if result.is_err() {
         shared.driver().abandon();
     }
+}
+
+/// Shuts down the way a close does: every connection finishes at once for its users, then
+/// the loop keeps running until every connection has sent what it accepted and learned its
+/// fate, or until `close_linger`; then the rest is dropped and every peer told.
+fn linger(shared: &Arc<DaemonShared>, event_loop: &mut Loop) {
+    let until = shared.driver().begin_shutdown(Instant::now());
+    if let Some(until) = until {
+        loop {
+            let now = Instant::now();
+            if now >= until || shared.driver().is_settled() {
+                break;
+            }
+            if event_loop
+                .turn_with(shared, Some(until - now), false)
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    shared.driver().shutdown(Instant::now());
 }
 
 /// A seed for the per-socket token keys, from the OS's randomness (std seeds `RandomState`

@@ -11,7 +11,7 @@
 //! senders no syscall at all.
 
 use super::driver::Driver;
-use super::DaemonConfig;
+use super::{DaemonConfig, SocketKey};
 use crate::connection::{ConnKey, ConnShared};
 use crate::pool::BufferPool;
 use crate::protocol::ConnectionStats;
@@ -24,7 +24,7 @@ pub(crate) enum Ready {
     /// A connection whose outbox has packets, or whose close was requested.
     Connection(Arc<ConnShared>),
     /// A socket whose listener was dropped: drain its accept queue and stop accepting.
-    ListenerClosed(usize),
+    ListenerClosed(SocketKey),
 }
 
 pub(crate) struct DaemonShared {
@@ -64,6 +64,15 @@ impl DaemonShared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The driver, if no other thread holds it (never waits).
+    pub(crate) fn try_driver(&self) -> Option<MutexGuard<'_, Driver>> {
+        match self.driver.try_lock() {
+            Ok(driver) => Some(driver),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(crate) fn make_ready(&self, item: Ready) {
         self.lock_ready().push(item);
         self.wake();
@@ -80,9 +89,9 @@ impl DaemonShared {
     /// Event loop, before it sleeps: raises the gate, then reports whether work is already
     /// waiting (then it must not sleep). Control-plane changes to the driver are seen by the
     /// look at the driver that follows this call (`next_timeout`).
-    pub(crate) fn prepare_sleep(&self) -> bool {
+    pub(crate) fn prepare_sleep(&self, watch_stop: bool) -> bool {
         self.gate.prepare_sleep();
-        self.stop.load(Ordering::Acquire) || !self.lock_ready().is_empty()
+        (watch_stop && self.stop.load(Ordering::Acquire)) || !self.lock_ready().is_empty()
     }
 
     /// Event loop, when its sleep returns.

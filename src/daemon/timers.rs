@@ -5,6 +5,7 @@
 //! deliveries: the cost of a tick does not grow with idle connections. Entries are never
 //! removed early; an entry that was superseded is recognised and skipped when it comes due.
 
+use super::SocketKey;
 use crate::protocol::ConnectionId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,9 +15,11 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     /// The socket's endpoint has a deadline (valid only if it matches the socket's record).
-    Endpoint(usize),
+    Endpoint(SocketKey),
     /// A connection's pacing budget allows its next packet.
-    Pacing(usize, ConnectionId),
+    Pacing(SocketKey, ConnectionId),
+    /// A closing connection's linger time is over.
+    Linger(SocketKey, ConnectionId),
     /// The link conditioner releases a datagram.
     Link,
 }

@@ -65,8 +65,8 @@ pub(crate) struct Ctx<'a> {
 /// What the endpoint should do with an accepted connected packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
-    /// Deliver the payload.
-    Deliver,
+    /// Deliver the payload (sequence `seq`, not yet recorded).
+    Deliver { seq: u64 },
     /// A protocol-only packet.
     Consumed,
     /// The peer closed the connection.
@@ -323,6 +323,15 @@ impl Connection {
     }
 
     /// Whether a payload could be sent at `now` (connected, pacing budget available).
+    /// Whether a payload in the sent window is neither acked nor reported lost.
+    pub(crate) fn has_unresolved_payloads(&self) -> bool {
+        (self.oldest_unresolved..self.next_seq).any(|seq| {
+            self.sent
+                .get(seq)
+                .is_some_and(|p| !p.lost && p.kind == Kind::Payload)
+        })
+    }
+
     pub(crate) fn can_send(&self, now: Instant, config: &Config) -> Result<(), SendError> {
         if !self.is_connected() {
             return Err(SendError::NotConnected);
@@ -436,6 +445,8 @@ impl Connection {
     /// Processes an accepted connected packet's sequence and acks.
     ///
     /// Returns the drop reason for duplicates and stale packets (which are not processed).
+    /// A payload is checked but not recorded: [`Connection::record`] does that once the
+    /// application has it (`Received::Deliver` carries the extended sequence for it).
     pub(crate) fn on_packet(
         &mut self,
         now: Instant,
@@ -455,11 +466,6 @@ impl Connection {
             cx.counters.duplicates += 1;
             return Err(DropReason::Duplicate);
         }
-        // Not stale, so the insert cannot fail; skipped slots are cleared.
-        if seq >= self.received.next() {
-            self.latest_received_at = now;
-        }
-        let _ = self.received.insert(seq, (), |_, ()| {});
         self.last_received = now;
         self.received_rate.add(now, len);
         self.counters.packets_received += 1;
@@ -467,30 +473,52 @@ impl Connection {
         if let Some(ack) = header.ack {
             self.process_acks(now, ack, cx);
         }
-        match kind {
-            ConnectedKind::Payload | ConnectedKind::Keepalive => {
-                self.eliciting_unacked += 1;
-                // A packet that arrived 16 or more behind the newest leaves the 33-sequence
-                // ack range soon: acknowledge it before it does.
-                let far_behind = seq + 16 < self.received.next();
-                let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
-                    now
-                } else {
-                    now + cx.config.max_ack_delay
-                };
-                self.ack_due = Some(self.ack_due.map_or(due, |d| d.min(due)));
-            }
-            ConnectedKind::Ack | ConnectedKind::Disconnect => {}
-        }
         Ok(match kind {
-            ConnectedKind::Payload => {
-                self.counters.payloads_received += 1;
-                cx.counters.payloads_received += 1;
-                Received::Deliver
+            ConnectedKind::Payload => Received::Deliver { seq },
+            ConnectedKind::Keepalive => {
+                self.record(now, seq, true, cx);
+                Received::Consumed
             }
-            ConnectedKind::Keepalive | ConnectedKind::Ack => Received::Consumed,
-            ConnectedKind::Disconnect => Received::Closed,
+            ConnectedKind::Ack => {
+                self.record(now, seq, false, cx);
+                Received::Consumed
+            }
+            ConnectedKind::Disconnect => {
+                self.record(now, seq, false, cx);
+                Received::Closed
+            }
         })
+    }
+
+    /// Records `seq` as received, so that it is acked; `eliciting` packets (payloads and
+    /// keepalives) make an ack due. `seq` passed [`Connection::on_packet`]'s checks and
+    /// nothing was recorded since, so it is neither stale nor a duplicate.
+    fn record(&mut self, now: Instant, seq: u64, eliciting: bool, cx: &mut Ctx<'_>) {
+        if seq >= self.received.next() {
+            self.latest_received_at = now;
+        }
+        // Not stale, so the insert cannot fail; skipped slots are cleared.
+        let _ = self.received.insert(seq, (), |_, ()| {});
+        if eliciting {
+            self.eliciting_unacked += 1;
+            // A packet that arrived 16 or more behind the newest leaves the 33-sequence
+            // ack range soon: acknowledge it before it does.
+            let far_behind = seq + 16 < self.received.next();
+            let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
+                now
+            } else {
+                now + cx.config.max_ack_delay
+            };
+            self.ack_due = Some(self.ack_due.map_or(due, |d| d.min(due)));
+        }
+    }
+
+    /// The application took payload `seq` (checked by [`Connection::on_packet`] during the
+    /// same datagram): record it, so that it is acked.
+    pub(crate) fn deliver(&mut self, now: Instant, seq: u64, cx: &mut Ctx<'_>) {
+        self.record(now, seq, true, cx);
+        self.counters.payloads_received += 1;
+        cx.counters.payloads_received += 1;
     }
 
     fn process_acks(&mut self, now: Instant, ack: AckFields, cx: &mut Ctx<'_>) {

@@ -11,7 +11,7 @@ use super::token;
 use super::wire::{self, ConnectedHeader, DecodeError, Packet, TOKEN_LEN};
 use super::{
     Config, ConnectError, ConnectionId, ConnectionStats, DisconnectReason, DropReason, Event,
-    Incoming, Role, SendError, Transmit,
+    Incoming, Receipt, Role, SendError, Transmit,
 };
 
 /// Endpoint-wide counters: every drop by reason, handshake progress, traffic totals.
@@ -225,6 +225,9 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     replay: ReplayCache,
     nonce_counter: u64,
+    /// The payload last returned by `handle_datagram`, until [`Endpoint::deliver`] records
+    /// it or the next datagram replaces it (then it was refused).
+    pending: Option<(ConnectionId, u64)>,
     counters: EndpointCounters,
 }
 
@@ -255,6 +258,7 @@ impl Endpoint {
             events: VecDeque::new(),
             replay: ReplayCache::default(),
             nonce_counter: 0,
+            pending: None,
             counters: EndpointCounters::default(),
         }
     }
@@ -568,7 +572,9 @@ impl Endpoint {
     }
 
     /// Feeds one received datagram from `from`. A payload is returned borrowed from
-    /// `datagram`: nothing is copied or allocated.
+    /// `datagram`: nothing is copied or allocated. It counts as received only once its
+    /// receipt goes to [`Endpoint::deliver`]; until then it is not acked, and a copy of it
+    /// is not a duplicate.
     ///
     /// ```
     /// # use std::time::{Duration, Instant};
@@ -592,8 +598,10 @@ impl Endpoint {
     /// let t = client.send(t0, conn, b"hi", &mut buf).unwrap();
     /// let datagram = buf[..t.len].to_vec();
     /// let sconn = server.connection_by_addr(ca).unwrap();
-    /// let delivered = Incoming::Payload { conn: sconn, payload: b"hi" };
-    /// assert_eq!(server.handle_datagram(t0, ca, &datagram), delivered);
+    /// let Incoming::Payload { conn: on, payload, receipt } = server.handle_datagram(t0, ca, &datagram)
+    /// else { panic!("a payload") };
+    /// assert_eq!((on, payload), (sconn, &b"hi"[..]));
+    /// assert!(server.deliver(t0, receipt));
     /// // The same datagram again is a duplicate.
     /// let duplicate = Incoming::Dropped(DropReason::Duplicate);
     /// assert_eq!(server.handle_datagram(t0, ca, &datagram), duplicate);
@@ -605,6 +613,8 @@ impl Endpoint {
         datagram: &'a [u8],
     ) -> Incoming<'a> {
         self.counters.datagrams_received += 1;
+        // An unresolved receipt is a refusal: a duplicate of it may be accepted below.
+        self.pending = None;
         let packet = match wire::decode(self.config.protocol_id, datagram) {
             Ok(p) => p,
             Err(e) => return self.drop_with(DropReason::Invalid(e)),
@@ -847,7 +857,15 @@ impl Endpoint {
         let result = conn.on_packet(now, header, kind, len, &mut cx);
         self.reschedule(id, now);
         match result {
-            Ok(Received::Deliver) => Incoming::Payload { conn: id, payload },
+            Ok(Received::Deliver { seq }) => {
+                self.pending = Some((id, seq));
+                let receipt = Receipt { conn: id, seq };
+                Incoming::Payload {
+                    conn: id,
+                    payload,
+                    receipt,
+                }
+            }
             Ok(Received::Consumed | Received::Closed) => Incoming::Consumed,
             Err(reason) => self.drop_with(reason),
         }
@@ -878,6 +896,77 @@ impl Endpoint {
         };
         self.end(id, reason);
         Ok(())
+    }
+
+    /// The pacing rate `conn` sends at now (its congestion mode's rate), or `None` for an
+    /// unknown connection.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::protocol::*;
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
+    /// assert_eq!(client.send_rate(conn), Some(Config::default().good_rate)); // starts good
+    /// ```
+    pub fn send_rate(&self, conn: ConnectionId) -> Option<super::PacingRate> {
+        self.get(conn).map(|c| c.send_rate(&self.config))
+    }
+
+    /// Whether a payload sent on `conn` still awaits its [`Event::Acked`] or
+    /// [`Event::Lost`] (`false` for an unknown connection). A closing connection uses it
+    /// to wait for the fate of what it sent before it disconnects.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::protocol::*;
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
+    /// assert!(!client.has_unresolved_payloads(conn)); // nothing sent yet
+    /// ```
+    pub fn has_unresolved_payloads(&self, conn: ConnectionId) -> bool {
+        self.get(conn)
+            .is_some_and(Connection::has_unresolved_payloads)
+    }
+
+    /// Records the payload of `receipt` as received, once the application has it: only then
+    /// is it acked (so `Acked` at the sender means the application got the payload). Returns
+    /// `false`, recording nothing, if the receipt is no longer valid: another datagram was
+    /// handled since, or its connection ended.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut buf = [0u8; 1500];
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) { server.handle_datagram(t0, ca, &buf[..t.len]); }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) { client.handle_datagram(t0, sa, &buf[..t.len]); }
+    /// # }
+    /// let t = client.send(t0, conn, b"refused", &mut buf).unwrap();
+    /// let copy = buf[..t.len].to_vec();
+    /// // The application's buffer is full: drop the receipt, and the packet is not acked...
+    /// assert!(matches!(server.handle_datagram(t0, ca, &copy), Incoming::Payload { .. }));
+    /// // ...so a retransmitted copy is a new arrival, not a duplicate.
+    /// let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &copy) else { panic!() };
+    /// assert!(server.deliver(t0, receipt));
+    /// assert_eq!(server.counters().duplicates, 0);
+    /// ```
+    pub fn deliver(&mut self, now: Instant, receipt: Receipt) -> bool {
+        let Receipt { conn, seq } = receipt;
+        if self.pending.take() != Some((conn, seq)) {
+            return false;
+        }
+        let Some((c, mut cx)) = self.parts(conn) else {
+            return false;
+        };
+        c.deliver(now, seq, &mut cx);
+        self.reschedule(conn, now);
+        true
     }
 
     /// Encodes one application packet for `conn` into `out` (header and payload) and returns

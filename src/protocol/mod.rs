@@ -28,7 +28,10 @@
 //! assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
 //! let t = client.send(t0, conn, b"hello", &mut buf).unwrap();
 //! match server.handle_datagram(t0, client_addr, &buf[..t.len]) {
-//!     Incoming::Payload { payload, .. } => assert_eq!(payload, b"hello"),
+//!     Incoming::Payload { payload, receipt, .. } => {
+//!         assert_eq!(payload, b"hello");
+//!         server.deliver(t0, receipt); // the application has it: now it will be acked
+//!     }
 //!     other => panic!("{other:?}"),
 //! }
 //! ```
@@ -239,7 +242,9 @@ pub enum DisconnectReason {
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// # while client.poll_event().is_some() {}
 /// let t = client.send(t0, conn, b"hello", &mut buf).unwrap();
-/// server.handle_datagram(t0, ca, &buf[..t.len]);
+/// if let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &buf[..t.len]) {
+///     server.deliver(t0, receipt); // the application took it
+/// }
 /// // The server acknowledges within Config::max_ack_delay (10 ms).
 /// let later = t0 + Duration::from_millis(10);
 /// server.handle_timeout(later);
@@ -343,19 +348,60 @@ pub struct Transmit {
 /// let short = Incoming::Dropped(DropReason::Invalid(DecodeError::TooShort { len: 3 }));
 /// assert_eq!(server.handle_datagram(t0, ca, &[0; 3]), short);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub enum Incoming<'a> {
-    /// An application payload, borrowed from the datagram.
+    /// An application payload, borrowed from the datagram. It is **not yet received**: the
+    /// endpoint records its receipt (and so acks it) only when the caller hands `receipt` to
+    /// [`Endpoint::deliver`] after placing the payload where the application will read it.
+    /// A caller that cannot take it (a full buffer, a closing connection) drops the receipt:
+    /// the packet is never acked and its sender is told it was lost.
     Payload {
         /// The connection it arrived on.
         conn: ConnectionId,
         /// The payload bytes.
         payload: &'a [u8],
+        /// Proof of arrival, for [`Endpoint::deliver`].
+        receipt: Receipt,
     },
     /// A valid protocol packet (handshake, keepalive, ack, disconnect).
     Consumed,
     /// The datagram was dropped (and counted).
     Dropped(DropReason),
+}
+
+/// A payload that arrived but is not yet recorded as received: pass it to
+/// [`Endpoint::deliver`] once the application has the payload, or drop it to refuse the
+/// payload (it is then never acked). It is valid only until the endpoint's next
+/// [`Endpoint::handle_datagram`]: a receipt left unresolved then counts as refused, so a
+/// duplicate of the same packet can never be delivered twice.
+///
+/// ```
+/// # use std::time::Instant;
+/// # use gudp::protocol::*;
+/// # let t0 = Instant::now();
+/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+/// # let mut buf = [0u8; 1500];
+/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+/// # let conn = client.connect(t0, sa).unwrap();
+/// # for _ in 0..3 {
+/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) { server.handle_datagram(t0, ca, &buf[..t.len]); }
+/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) { client.handle_datagram(t0, sa, &buf[..t.len]); }
+/// # }
+/// let t = client.send(t0, conn, b"input", &mut buf).unwrap();
+/// let mut inbox = Vec::new();
+/// if let Incoming::Payload { payload, receipt, .. } = server.handle_datagram(t0, ca, &buf[..t.len]) {
+///     inbox.push(payload.to_vec());
+///     assert!(server.deliver(t0, receipt)); // now it will be acked
+/// }
+/// assert_eq!(server.counters().payloads_received, 1);
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "a payload is acked only once its receipt is passed to Endpoint::deliver"]
+pub struct Receipt {
+    conn: ConnectionId,
+    seq: u64,
 }
 
 /// Why a received datagram was dropped. Each reason has a counter in [`EndpointCounters`].
@@ -517,7 +563,9 @@ impl std::error::Error for ConnectError {}
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// for _ in 0..3 {
 ///     let t = client.send(t0, conn, b"tick", &mut buf).unwrap();
-///     server.handle_datagram(t0, ca, &buf[..t.len]);
+///     if let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &buf[..t.len]) {
+///         server.deliver(t0, receipt);
+///     }
 /// }
 /// let sent = client.connection_stats(conn).unwrap().counters;
 /// assert_eq!((sent.payloads_sent, sent.packets_sent), (3, 3));

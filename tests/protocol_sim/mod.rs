@@ -27,6 +27,10 @@ pub struct Node {
     /// Application packets sent: id → the u64 written in the payload.
     pub app_sent: Vec<(ConnectionId, PacketId, u64)>,
     pub next_payload: u64,
+    /// Payloads the application refuses (a full buffer): `refuse(payload id)` says which.
+    pub refuse: fn(u64) -> bool,
+    /// Payloads refused: the u64 ids, in arrival order.
+    pub refused: Vec<u64>,
 }
 
 impl Node {
@@ -92,6 +96,8 @@ impl Sim {
                 sent: Vec::new(),
                 app_sent: Vec::new(),
                 next_payload: 0,
+                refuse: |_| false,
+                refused: Vec::new(),
             })
             .collect();
         Self {
@@ -150,9 +156,18 @@ impl Sim {
         let largest = n.largest_in.entry(d.from).or_default();
         *largest = (*largest).max(d.data.len());
         match n.ep.handle_datagram(self.now, d.from, &d.data) {
-            Incoming::Payload { conn, payload } => {
+            Incoming::Payload {
+                conn,
+                payload,
+                receipt,
+            } => {
                 let id = u64::from_be_bytes(payload[..8].try_into().unwrap());
-                n.delivered.push((conn, id));
+                if (n.refuse)(id) {
+                    n.refused.push(id);
+                } else {
+                    n.delivered.push((conn, id));
+                    assert!(n.ep.deliver(self.now, receipt), "a fresh receipt is valid");
+                }
             }
             Incoming::Consumed => {}
             Incoming::Dropped(reason) => {
