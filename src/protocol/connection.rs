@@ -101,6 +101,12 @@ pub(crate) struct Connection {
     last_eliciting_sent: Instant,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
+    /// The oldest ack-eliciting sequence received since the last packet we sent (which
+    /// acked it, if it was still in range).
+    oldest_unacked: Option<u64>,
+    /// Acks taken just before a new arrival pushed an unacked packet out of the ack range,
+    /// sent ahead of everything else so that the packet is still acknowledged.
+    early_ack: Option<AckFields>,
     pub(crate) send_accept: bool,
     rtt: RttEstimator,
     loss: LossEstimator,
@@ -147,6 +153,8 @@ impl Connection {
             last_eliciting_sent: now,
             ack_due: None,
             eliciting_unacked: 0,
+            oldest_unacked: None,
+            early_ack: None,
             send_accept: false,
             rtt: RttEstimator::new(
                 config.initial_rtt,
@@ -241,8 +249,22 @@ impl Connection {
         kind: Option<Kind>,
         cx: &mut Ctx<'_>,
     ) {
+        // It carries our current acks: nothing received is waiting for one any more.
         self.ack_due = None;
         self.eliciting_unacked = 0;
+        self.oldest_unacked = None;
+        self.count_sent(now, seq, len, kind, cx);
+    }
+
+    /// Books a sent packet: rates, counters and, for an ack-eliciting one, the sent window.
+    fn count_sent(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        len: usize,
+        kind: Option<Kind>,
+        cx: &mut Ctx<'_>,
+    ) {
         self.sent_rate.add(now, len);
         self.counters.packets_sent += 1;
         cx.counters.packets_sent += 1;
@@ -357,6 +379,7 @@ impl Connection {
             }
             Phase::Connected => {
                 self.send_accept
+                    || self.early_ack.is_some()
                     || self.ack_due.is_some_and(|due| now >= due)
                     || now >= self.last_eliciting_sent + config.keepalive_interval
             }
@@ -418,6 +441,15 @@ impl Connection {
                 .ok()?;
                 self.send_accept = false;
                 cx.counters.handshake_accepts += 1;
+                Some(len)
+            }
+            Phase::Connected if self.early_ack.is_some() && out.len() >= CONNECTED_HEADER_LEN => {
+                let (seq, mut header) = self.take_header(now);
+                header.ack = self.early_ack.take();
+                let len = Packet::Ack { header }.encode(id, out).ok()?;
+                cx.counters.acks_sent += 1;
+                // What arrived after these acks were taken is still unacked: keep its due time.
+                self.count_sent(now, seq, len, None, cx);
                 Some(len)
             }
             Phase::Connected => {
@@ -494,6 +526,14 @@ impl Connection {
     /// keepalives) make an ack due. `seq` passed [`Connection::on_packet`]'s checks and
     /// nothing was recorded since, so it is neither stale nor a duplicate.
     fn record(&mut self, now: Instant, seq: u64, eliciting: bool, cx: &mut Ctx<'_>) {
+        if self.oldest_unacked.is_some_and(|oldest| seq > oldest + 32) {
+            // `seq` becomes the newest and pushes an unacked packet out of the 33-sequence
+            // ack range (payloads lost or refused in between): take the acks as they stand,
+            // to be sent first, or that packet would be reported lost although it arrived.
+            self.early_ack = self.ack_fields(now);
+            self.oldest_unacked = None;
+            self.eliciting_unacked = 0;
+        }
         if seq >= self.received.next() {
             self.latest_received_at = now;
         }
@@ -501,9 +541,12 @@ impl Connection {
         let _ = self.received.insert(seq, (), |_, ()| {});
         if eliciting {
             self.eliciting_unacked += 1;
-            // A packet that arrived 16 or more behind the newest leaves the 33-sequence
-            // ack range soon: acknowledge it before it does.
-            let far_behind = seq + 16 < self.received.next();
+            let oldest = self.oldest_unacked.map_or(seq, |o| o.min(seq));
+            self.oldest_unacked = Some(oldest);
+            // An unacked packet 16 or more behind the newest leaves the 33-sequence ack range
+            // soon: acknowledge it before it does. (It may be far behind although few packets
+            // were recorded since: a late arrival, or payloads refused in between.)
+            let far_behind = oldest + 16 < self.received.next();
             let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
                 now
             } else {

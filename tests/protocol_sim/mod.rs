@@ -196,8 +196,11 @@ impl Sim {
                 break;
             };
             self.now = self.now.max(next);
+            // As the endpoint's contract asks: transmits after each datagram, so that an
+            // ack due at once is not overtaken by the next arrival.
             while let Some(d) = self.link.poll_deliver(self.now) {
                 self.deliver(d);
+                self.flush();
             }
             for n in &mut self.nodes {
                 if n.ep.next_deadline().is_some_and(|d| d <= self.now) {
