@@ -759,8 +759,15 @@ impl Driver {
             self.counters.add_flushed(flushed);
         }
         if let Some(at) = link.conditioner.next_delivery() {
-            self.timers.push(at, Timer::Link);
+            self.timers.arm_link(at);
         }
+    }
+
+    /// Link entries in the timer heap, and datagrams in the conditioner.
+    #[cfg(test)]
+    pub(crate) fn link_load(&self) -> (usize, usize) {
+        let in_flight = self.link.as_ref().map(|l| l.conditioner.in_flight());
+        (self.timers.link_entries(), in_flight.unwrap_or(0))
     }
 
     /// Moves what the socket's endpoint wants sent into the send batch (which goes out when
@@ -1013,7 +1020,7 @@ fn emit(
             link.conditioner
                 .send(now, socket.local, transmit.destination, bytes);
             if let Some(at) = link.conditioner.next_delivery() {
-                timers.push(at, Timer::Link);
+                timers.arm_link(at);
             }
         }
         None => counters.add_flushed(send_batch.commit(

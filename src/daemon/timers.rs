@@ -4,6 +4,9 @@
 //! core), so this heap holds at most one live entry per socket plus pacing retries and link
 //! deliveries: the cost of a tick does not grow with idle connections. Entries are never
 //! removed early; an entry that was superseded is recognised and skipped when it comes due.
+//! Link entries are only pushed for an instant earlier than every pending one, so each stands
+//! for a distinct arrival of a datagram still in flight: their number never grows with the
+//! datagrams sent.
 
 use super::SocketKey;
 use crate::protocol::ConnectionId;
@@ -20,18 +23,33 @@ pub(crate) enum Timer {
     Pacing(SocketKey, ConnectionId),
     /// A closing connection's linger time is over.
     Linger(SocketKey, ConnectionId),
-    /// The link conditioner releases a datagram.
+    /// The link conditioner may release a datagram ([`Timers::arm_link`]).
     Link,
 }
 
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// The instants of the `Timer::Link` entries in the heap. Each is pushed only if earlier
+    /// than all of them, so this is decreasing and its last is the next to fire.
+    link: Vec<Instant>,
 }
 
 impl Timers {
+    /// Adds an endpoint or pacing entry (link entries go through [`Timers::arm_link`]).
     pub(crate) fn push(&mut self, at: Instant, timer: Timer) {
+        debug_assert_ne!(timer, Timer::Link);
         self.heap.push(Reverse((at, timer)));
+    }
+
+    /// Makes sure a `Timer::Link` entry fires at `at` (the conditioner's next delivery) or
+    /// earlier. A pending one no later than `at` will do: when it fires, the driver delivers
+    /// what is due and arms the next delivery again.
+    pub(crate) fn arm_link(&mut self, at: Instant) {
+        if self.link.last().is_none_or(|&earliest| at < earliest) {
+            self.link.push(at);
+            self.heap.push(Reverse((at, Timer::Link)));
+        }
     }
 
     /// The earliest deadline.
@@ -44,6 +62,103 @@ impl Timers {
         if self.next()? > now {
             return None;
         }
-        self.heap.pop().map(|Reverse(entry)| entry)
+        let entry = self.heap.pop().map(|Reverse(entry)| entry)?;
+        if entry.1 == Timer::Link {
+            // Link instants are distinct, so the earliest link entry is the last one armed.
+            debug_assert_eq!(self.link.last(), Some(&entry.0));
+            self.link.pop();
+        }
+        Some(entry)
+    }
+
+    /// Link-conditioner entries in the heap, live or not (the regression test's measure).
+    #[cfg(test)]
+    pub(crate) fn link_entries(&self) -> usize {
+        let link = |Reverse((_, timer)): &&Reverse<(Instant, Timer)>| *timer == Timer::Link;
+        self.heap.iter().filter(link).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Timer, Timers};
+    use crate::conditioner::LinkConfig;
+    use crate::{Daemon, DaemonConfig, LinkSetup};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn arm_link_pushes_only_an_earlier_instant() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut timers = Timers::default();
+        timers.arm_link(ms(20));
+        timers.arm_link(ms(30)); // the entry at 20 fires first and re-arms
+        timers.arm_link(ms(20));
+        timers.arm_link(ms(10)); // a datagram overtook: it needs its own entry
+        assert_eq!(timers.link_entries(), 2);
+        assert_eq!(timers.pop_due(ms(15)), Some((ms(10), Timer::Link)));
+        assert_eq!(timers.pop_due(ms(15)), None);
+        timers.arm_link(ms(20)); // still pending
+        assert_eq!(timers.link_entries(), 1);
+        assert_eq!(timers.pop_due(ms(20)), Some((ms(20), Timer::Link)));
+        timers.arm_link(ms(30));
+        assert_eq!(timers.next(), Some(ms(30)));
+    }
+
+    /// The issue: every conditioned datagram pushed a `Timer::Link` entry and every firing
+    /// pushed one more, so the heap grew with the datagrams sent and each turn fired all of
+    /// them. Between turns each entry must stand for a distinct instant at which a datagram
+    /// still in flight arrives, whatever the jitter and however `set_link` changes the delay.
+    #[test]
+    fn link_timer_entries_stay_bounded_by_datagrams_in_flight() {
+        let jittery = |latency_ms, jitter_ms| LinkConfig {
+            latency: Duration::from_millis(latency_ms),
+            jitter: Duration::from_millis(jitter_ms),
+            duplicate_percent: 5.0,
+            ..LinkConfig::default()
+        };
+        let link = Some(LinkSetup {
+            config: jittery(20, 5),
+            seed: 3,
+        });
+        let daemon = Daemon::manual(DaemonConfig {
+            link,
+            ..DaemonConfig::default()
+        })
+        .unwrap();
+        let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = daemon.connect(listener.local_addr()).unwrap();
+        let server = loop {
+            match listener.try_accept() {
+                Ok(server) => break server,
+                Err(_) => daemon.poll(Some(Duration::from_millis(1))).unwrap(),
+            }
+        };
+        let (mut echoes, mut echoes_before_change) = (0, 0);
+        for i in 0..2_000 {
+            if i == 1_000 {
+                // Shorter than the datagrams in flight: new ones overtake them.
+                assert!(daemon.set_link(jittery(2, 1)));
+                echoes_before_change = echoes;
+            }
+            let _ = client.try_send(&[1; 100]);
+            daemon.poll(Some(Duration::from_millis(1))).unwrap();
+            while let Ok(packet) = server.try_recv() {
+                let _ = server.try_send(&packet);
+            }
+            while client.try_recv().is_ok() {
+                echoes += 1;
+            }
+            let (entries, in_flight) = daemon.shared.driver().link_load();
+            assert!(
+                entries <= in_flight,
+                "{entries} link timers, {in_flight} in flight"
+            );
+        }
+        assert!(echoes_before_change > 100, "{echoes_before_change}");
+        assert!(echoes > echoes_before_change + 100, "{echoes}");
+        // Only the shorter link explains this: the first one's round trip was at least 30 ms.
+        let rtt = client.stats().unwrap().protocol.rtt;
+        assert!(rtt < Duration::from_millis(25), "{rtt:?}");
     }
 }
