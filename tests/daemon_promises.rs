@@ -104,7 +104,7 @@ fn pacing_never_builds_a_hidden_backlog() {
     let t0 = Instant::now();
     let (mut sent, mut paced_refusals) = (0u32, 0u32);
     let mut worst = Duration::ZERO;
-    let mut check = |server: &Connection, worst: &mut Duration| {
+    let check = |server: &Connection, worst: &mut Duration| {
         while let Ok(packet) = server.try_recv() {
             let at = Duration::from_nanos(u64::from_le_bytes(packet[..8].try_into().unwrap()));
             *worst = (*worst).max(t0.elapsed().saturating_sub(at));
