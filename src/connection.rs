@@ -37,8 +37,19 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PacketId(pub u64);
 
-/// What happened to a sent packet: the peer acknowledged it, or it was not acknowledged in
-/// time and counts as lost. Each packet gets exactly one of the two.
+/// What happened to a sent packet. Each packet whose send returned an id gets exactly one of
+/// the two, and it is the truth:
+///
+/// - `Acked`: the peer's daemon placed the payload in the peer's inbox, where its application
+///   will read it. A payload the peer refused (its inbox was full, or the connection was
+///   closing there) is never acked.
+/// - `Lost`: no ack arrived within the loss timeout, or the packet was dropped unsent (it
+///   waited longer than `DaemonConfig::max_send_delay`, or the connection ended first). A lost
+///   packet may still have arrived if only its acks were lost: build reliability on `Acked`.
+///
+/// Notifications wait in a ring of `DaemonConfig::delivery_capacity` (4,096 by default): poll
+/// them at least that often, or the excess is dropped and counted
+/// ([`ConnectionStats::dropped_deliveries`]).
 ///
 /// ```
 /// # use gudp::{Daemon, DaemonConfig};
@@ -367,7 +378,9 @@ impl Connection {
     }
 
     /// Queues one packet, waiting while the outbox is full. Returns the packet's id for
-    /// delivery notifications.
+    /// delivery notifications. The wait is short: the outbox drains at the pacing rate (see
+    /// [`try_send`](Self::try_send) for the limits), and the packet then waits at most
+    /// `DaemonConfig::max_send_delay` for its slot.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
@@ -384,7 +397,19 @@ impl Connection {
         self.shared().enqueue(payload, Wait::Until(None))
     }
 
-    /// Queues one packet if the outbox has room; never blocks.
+    /// Queues one packet if the outbox has room; never blocks and, in steady state, never
+    /// allocates.
+    ///
+    /// **Pacing.** The daemon sends at most the congestion mode's rate, from
+    /// `DaemonConfig::protocol`: by default 2,000 packets/s in good mode (bursts of 64) and
+    /// 30 packets/s in bad mode (bursts of 4). That also caps a request/response loop at about
+    /// 2,000 round trips a second per connection; raise `good_rate` for more. The outbox
+    /// holds only what the current rate sends within `DaemonConfig::max_send_delay` (100 ms by
+    /// default: 200 packets in good mode, 3 in bad), so a sender faster than the rate gets
+    /// [`SendError::Paced`] instead of building a backlog that would arrive seconds late; a
+    /// packet that still waits longer is dropped unsent and reported
+    /// [`Delivery::Lost`]. [`SendError::OutboxFull`] means the outbox's capacity
+    /// (`DaemonConfig::outbox_capacity`, 1,024) is the smaller limit.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig, SendError};
@@ -600,9 +625,14 @@ impl Connection {
         })
     }
 
-    /// Closes the connection: the peer is told (its side ends with
-    /// [`CloseReason::ClosedByPeer`]), sends fail from now on, and packets already received
-    /// can still be drained.
+    /// Closes the connection. Sends fail from now on and nothing more is received (packets
+    /// already received can still be drained, then reads report [`CloseReason::Closed`]).
+    /// What `try_send` already accepted is still sent, at the pacing rate, and the daemon
+    /// waits for each packet's ack or loss, for at most `DaemonConfig::close_linger` (1 s by
+    /// default); then the peer is told (its side ends with [`CloseReason::ClosedByPeer`])
+    /// and whatever is still unresolved is reported lost. So a "player left" message sent
+    /// just before closing arrives. Dropping the last clone closes the same way; so does
+    /// [`Daemon::shutdown`](crate::Daemon::shutdown), for every connection at once.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
