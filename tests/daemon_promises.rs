@@ -324,29 +324,53 @@ fn connect_retries_from_the_first_call() {
 fn no_packet_follows_the_close_reason() {
     let _watchdog = watchdog("close is terminal", Duration::from_secs(60));
     for trial in 0..10 {
-        let p = pair(DaemonConfig::default(), DaemonConfig::default());
-        let client = p.client.clone();
+        // A fast stream, so that packets arrive during every step of the close.
+        let fast = DaemonConfig {
+            protocol: paced(200_000, 256),
+            ..DaemonConfig::default()
+        };
+        let p = pair(DaemonConfig::default(), fast);
+        let (client, server) = (p.client.clone(), p.server.clone());
         let streaming = Arc::new(AtomicBool::new(true));
         let flag = streaming.clone();
         let streamer = std::thread::spawn(move || {
             while flag.load(Ordering::Relaxed) {
-                let _ = client.try_send(b"stream");
+                for _ in 0..64 {
+                    let _ = client.try_send(b"stream");
+                }
                 std::thread::yield_now();
             }
         });
-        wait_for(WAIT, "the stream", || {
-            p.server.stats().is_some_and(|s| s.inbox_len > 0)
-        });
-        p.server.close();
-        let mut told = None;
-        let deadline = Instant::now() + Duration::from_millis(100);
-        while Instant::now() < deadline {
-            match p.server.try_recv() {
-                Ok(_) => assert!(told.is_none(), "trial {trial}: a packet after {told:?}"),
-                Err(TryRecvError::Closed(reason)) => told = Some(reason),
-                Err(TryRecvError::Empty) => {}
+        // A consumer keeps the inbox drained, as a game loop would; the close lands while
+        // the daemon is busy reading the stream.
+        let consumer_side = server.clone();
+        let consumer = std::thread::spawn(move || {
+            let server = consumer_side;
+            let (mut told, mut after) = (None, 0u32);
+            let mut quiet_until = None;
+            loop {
+                match server.try_recv() {
+                    Ok(_) if told.is_some() => after += 1,
+                    Ok(_) => {}
+                    Err(TryRecvError::Closed(reason)) => {
+                        told = Some(reason);
+                        quiet_until.get_or_insert(Instant::now() + Duration::from_millis(100));
+                    }
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                }
+                if quiet_until.is_some_and(|t| Instant::now() >= t) {
+                    return (told, after);
+                }
             }
-        }
+        });
+        wait_for(WAIT, "the stream", || {
+            server
+                .stats()
+                .is_some_and(|s| s.protocol.counters.payloads_received > 1_000)
+        });
+        server.close();
+        let (told, after) = consumer.join().unwrap();
+        assert_eq!(after, 0, "trial {trial}: {after} packets after {told:?}");
         assert_eq!(told, Some(CloseReason::Closed), "trial {trial}");
         streaming.store(false, Ordering::Relaxed);
         streamer.join().unwrap();
