@@ -7,8 +7,14 @@
 
 mod batch;
 pub(crate) mod driver;
+mod lifecycle;
+mod output;
+mod registry;
+mod sending;
 pub(crate) mod shared;
 mod timers;
+
+pub(crate) use registry::SocketKey;
 
 use crate::conditioner::LinkConfig;
 use crate::connection::Connection;
@@ -26,14 +32,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Names a socket slot of the daemon at one generation: a slot is reused after its socket
-/// closes, and the old key then matches nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct SocketKey {
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-}
 
 /// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
 ///

@@ -136,6 +136,105 @@ pub struct EndpointCounters {
 }
 
 /// A reply that needs no connection: challenges, denials and lingering disconnects.
+/// Sums counters (the daemon totals its endpoints). The destructuring names every field,
+/// so a counter added later fails to compile here until it is summed too.
+impl std::ops::AddAssign for EndpointCounters {
+    fn add_assign(&mut self, from: Self) {
+        let EndpointCounters {
+            datagrams_received,
+            packets_sent,
+            packets_received,
+            payloads_sent,
+            payloads_received,
+            keepalives_sent,
+            acks_sent,
+            acked,
+            lost,
+            late_acks,
+            duplicates,
+            stale,
+            paced,
+            too_large_to_send,
+            too_large_to_receive,
+            invalid_too_short,
+            invalid_unknown_type,
+            invalid_bad_length,
+            invalid_non_canonical,
+            wrong_protocol_id,
+            unknown_peer,
+            unexpected,
+            mismatched,
+            handshake_requests,
+            handshake_challenges,
+            handshake_responses,
+            handshake_accepts,
+            handshake_denials,
+            handshake_bad_tokens,
+            handshake_expired_tokens,
+            handshake_replayed_tokens,
+            handshake_already_connected,
+            handshake_duplicates,
+            requests_sent,
+            responses_sent,
+            replies_dropped,
+            connections_opened,
+            connections_closed,
+            timeouts,
+            connect_timeouts,
+            denied,
+            disconnects_sent,
+            timers_fired,
+            timers_superseded,
+            disconnects_received,
+        } = from;
+        self.datagrams_received += datagrams_received;
+        self.packets_sent += packets_sent;
+        self.packets_received += packets_received;
+        self.payloads_sent += payloads_sent;
+        self.payloads_received += payloads_received;
+        self.keepalives_sent += keepalives_sent;
+        self.acks_sent += acks_sent;
+        self.acked += acked;
+        self.lost += lost;
+        self.late_acks += late_acks;
+        self.duplicates += duplicates;
+        self.stale += stale;
+        self.paced += paced;
+        self.too_large_to_send += too_large_to_send;
+        self.too_large_to_receive += too_large_to_receive;
+        self.invalid_too_short += invalid_too_short;
+        self.invalid_unknown_type += invalid_unknown_type;
+        self.invalid_bad_length += invalid_bad_length;
+        self.invalid_non_canonical += invalid_non_canonical;
+        self.wrong_protocol_id += wrong_protocol_id;
+        self.unknown_peer += unknown_peer;
+        self.unexpected += unexpected;
+        self.mismatched += mismatched;
+        self.handshake_requests += handshake_requests;
+        self.handshake_challenges += handshake_challenges;
+        self.handshake_responses += handshake_responses;
+        self.handshake_accepts += handshake_accepts;
+        self.handshake_denials += handshake_denials;
+        self.handshake_bad_tokens += handshake_bad_tokens;
+        self.handshake_expired_tokens += handshake_expired_tokens;
+        self.handshake_replayed_tokens += handshake_replayed_tokens;
+        self.handshake_already_connected += handshake_already_connected;
+        self.handshake_duplicates += handshake_duplicates;
+        self.requests_sent += requests_sent;
+        self.responses_sent += responses_sent;
+        self.replies_dropped += replies_dropped;
+        self.connections_opened += connections_opened;
+        self.connections_closed += connections_closed;
+        self.timeouts += timeouts;
+        self.connect_timeouts += connect_timeouts;
+        self.denied += denied;
+        self.disconnects_sent += disconnects_sent;
+        self.timers_fired += timers_fired;
+        self.timers_superseded += timers_superseded;
+        self.disconnects_received += disconnects_received;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Reply {
     Challenge {

@@ -1,0 +1,259 @@
+//! The daemon's sockets: slots keyed by generation, and what the daemon keeps per socket and
+//! per connection.
+//!
+//! A slot is reused after its socket closes, and each new socket's endpoint numbers its
+//! connections from zero again; so every key that crosses from a handle to the daemon names
+//! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
+
+use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::inbox::Inbox;
+use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
+use crate::status::CloseReason;
+use mio::net::UdpSocket;
+use mio::{Interest, Token};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Names a socket slot of the daemon at one generation: a slot is reused after its socket
+/// closes, and the old key then matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SocketKey {
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+}
+
+/// What `connect` waits on: the connection, or why it failed.
+pub(crate) type ConnectReply = Inbox<Result<Connection, CloseReason>>;
+
+/// What the daemon keeps for one connection that has a handle.
+pub(super) struct ConnState {
+    pub(super) shared: Arc<ConnShared>,
+    /// The user's packet id for each protocol packet id still awaiting its ack or loss,
+    /// indexed by protocol id modulo the window (the protocol resolves every packet within
+    /// its sent window; a slot reused while its `Lost` event is still queued is reported by
+    /// `record_user_id`). `(u64::MAX, _)` marks a free slot.
+    pub(super) user_ids: Box<[(u64, u64)]>,
+    /// The instant of this connection's live pacing entry in the timer heap, if any: one
+    /// is enough, and an entry that does not match it is stale.
+    pub(super) pacing_at: Option<Instant>,
+    /// Set when the application closed the connection (or the daemon is stopping): its
+    /// inbox is finished, and its outbox drains until every packet is sent and resolved, or
+    /// until this instant, whichever comes first; then the disconnect goes out.
+    pub(super) closing_until: Option<Instant>,
+}
+
+impl ConnState {
+    pub(super) fn new(shared: Arc<ConnShared>, window: usize) -> Self {
+        Self {
+            shared,
+            user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
+            pacing_at: None,
+            closing_until: None,
+        }
+    }
+}
+
+/// One UDP socket, its protocol endpoint and its connections.
+pub(super) struct SocketState {
+    pub(super) key: SocketKey,
+    pub(super) socket: UdpSocket,
+    pub(super) local: SocketAddr,
+    pub(super) endpoint: Endpoint,
+    /// Indexed by `ConnectionId::index`.
+    pub(super) conns: Vec<Option<ConnState>>,
+    pub(super) listener: Option<Inbox<Connection>>,
+    pub(super) connecting: Option<(ConnectionId, ConnectReply)>,
+    /// The instant of this socket's earliest live entry in the timer heap.
+    pub(super) deadline: Option<Instant>,
+    /// The kernel's running count of datagrams it dropped on this socket, as last reported.
+    pub(super) kernel_drops: u32,
+}
+
+impl SocketState {
+    pub(super) fn conn(&self, id: ConnectionId) -> Option<&ConnState> {
+        let state = self.conns.get(id.index() as usize)?.as_ref()?;
+        (state.shared.key.conn == id).then_some(state)
+    }
+
+    pub(super) fn conn_mut(&mut self, id: ConnectionId) -> Option<&mut ConnState> {
+        let state = self.conns.get_mut(id.index() as usize)?.as_mut()?;
+        (state.shared.key.conn == id).then_some(state)
+    }
+
+    /// Stores the state of a connection the protocol just established.
+    pub(super) fn insert(&mut self, id: ConnectionId, state: ConnState) {
+        let index = id.index() as usize;
+        if self.conns.len() <= index {
+            self.conns.resize_with(index + 1, || None);
+        }
+        self.conns[index] = Some(state);
+    }
+
+    /// Removes connection `id`'s state, if it is the one stored.
+    pub(super) fn remove(&mut self, id: ConnectionId) -> Option<ConnState> {
+        let entry = self.conns.get_mut(id.index() as usize)?;
+        if entry.as_ref()?.shared.key.conn == id {
+            entry.take()
+        } else {
+            None
+        }
+    }
+
+    /// A client socket whose connection is gone and whose endpoint has nothing left to send
+    /// (disconnect copies) can be closed.
+    pub(super) fn is_idle_client(&self) -> bool {
+        self.listener.is_none()
+            && self.connecting.is_none()
+            && self.endpoint.connection_count() == 0
+            && self.endpoint.next_deadline().is_none()
+    }
+
+    /// Every connection on it ends with `reason`, and so do a pending connect and the
+    /// listener: nothing will be sent or received on this socket any more.
+    pub(super) fn finish_all(&mut self, reason: CloseReason) {
+        for state in self.conns.iter_mut().filter_map(Option::take) {
+            state.shared.finish(reason);
+        }
+        if let Some((_, reply)) = self.connecting.take() {
+            let _ = reply.push(Err(reason));
+        }
+        if let Some(accept) = self.listener.take() {
+            accept.finish(reason);
+            while accept.try_recv().is_ok() {}
+        }
+    }
+}
+
+/// Every socket of the daemon, by slot.
+pub(super) struct Sockets {
+    mio: mio::Registry,
+    slots: Vec<Option<SocketState>>,
+    /// The generation each slot's next socket gets (bumped when a socket is released).
+    generations: Vec<u32>,
+    free: Vec<usize>,
+    /// Counters of endpoints whose sockets were closed, so totals never go backwards.
+    retired: EndpointCounters,
+}
+
+impl Sockets {
+    pub(super) fn new(mio: mio::Registry) -> Self {
+        Self {
+            mio,
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            retired: EndpointCounters::default(),
+        }
+    }
+
+    /// Binds a socket at `addr`, registers it with the poller, and gives it an endpoint.
+    pub(super) fn bind(
+        &mut self,
+        addr: SocketAddr,
+        config: &protocol::Config,
+        secret: [u8; 16],
+    ) -> io::Result<SocketKey> {
+        let mut socket = UdpSocket::bind(addr)?;
+        super::batch::report_kernel_drops(&socket)?;
+        let local = socket.local_addr()?;
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        if let Err(error) = self
+            .mio
+            .register(&mut socket, token(slot), Interest::READABLE)
+        {
+            if slot < self.slots.len() {
+                self.free.push(slot);
+            }
+            return Err(error);
+        }
+        if slot == self.generations.len() {
+            self.generations.push(0);
+        }
+        let key = SocketKey {
+            slot,
+            generation: self.generations[slot],
+        };
+        let state = SocketState {
+            key,
+            socket,
+            local,
+            endpoint: Endpoint::new(config.clone(), secret),
+            conns: Vec::new(),
+            listener: None,
+            connecting: None,
+            deadline: None,
+            kernel_drops: 0,
+        };
+        if slot == self.slots.len() {
+            self.slots.push(Some(state));
+        } else {
+            self.slots[slot] = Some(state);
+        }
+        Ok(key)
+    }
+
+    pub(super) fn get(&self, key: SocketKey) -> Option<&SocketState> {
+        let socket = self.slots.get(key.slot)?.as_ref()?;
+        (socket.key == key).then_some(socket)
+    }
+
+    pub(super) fn get_mut(&mut self, key: SocketKey) -> Option<&mut SocketState> {
+        let socket = self.slots.get_mut(key.slot)?.as_mut()?;
+        (socket.key == key).then_some(socket)
+    }
+
+    /// Whatever socket is in `slot` now (poller events name slots, not generations).
+    pub(super) fn at(&self, slot: usize) -> Option<&SocketState> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    pub(super) fn at_mut(&mut self, slot: usize) -> Option<&mut SocketState> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    pub(super) fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &SocketState> {
+        self.slots.iter().flatten()
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut SocketState> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// Counters of every endpoint, open or closed.
+    pub(super) fn endpoint_counters(&self) -> EndpointCounters {
+        let mut total = self.retired;
+        for socket in self.iter() {
+            total += *socket.endpoint.counters();
+        }
+        total
+    }
+
+    /// Closes the socket in `slot`: every key naming it now matches nothing. Returns it.
+    pub(super) fn release(&mut self, slot: usize) -> Option<SocketState> {
+        let mut socket = self.slots.get_mut(slot)?.take()?;
+        let _ = self.mio.deregister(&mut socket.socket);
+        self.retired += *socket.endpoint.counters();
+        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        self.free.push(slot);
+        Some(socket)
+    }
+}
+
+/// The poller token of socket slot `slot` (token 0 is the waker's).
+pub(super) fn token(slot: usize) -> Token {
+    Token(slot + 1)
+}
+
+/// The key under which the daemon keeps connection `conn` of `socket`.
+pub(super) fn conn_key(socket: &SocketState, conn: ConnectionId) -> ConnKey {
+    ConnKey {
+        socket: socket.key,
+        conn,
+    }
+}
