@@ -2,6 +2,10 @@
 
 mod protocol_sim;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use gudp::protocol::wire::{ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID};
 use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketId, SendError};
 use protocol_sim::{link, secs, Sim, MS};
 
@@ -243,4 +247,74 @@ fn garbage_is_counted_by_reason_and_never_panics() {
         (1, 1, 1)
     );
     assert_eq!(c.datagrams_received, 3);
+}
+
+/// A client and a server endpoint that completed a handshake in memory at `now`, before
+/// either sent a connected packet.
+fn connected_pair(now: Instant, ca: SocketAddr, sa: SocketAddr) -> (Endpoint, Endpoint) {
+    let mut client = Endpoint::new(Config::default(), [1; 16]);
+    let mut server = Endpoint::new(Config::default(), [2; 16]);
+    client.connect(now, sa).unwrap();
+    let mut buf = [0u8; 1500];
+    for _ in 0..3 {
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            server.handle_datagram(now, ca, &buf[..t.len]);
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            client.handle_datagram(now, sa, &buf[..t.len]);
+        }
+    }
+    assert_eq!(
+        (client.connection_count(), server.connection_count()),
+        (1, 1)
+    );
+    (client, server)
+}
+
+/// A payload datagram with sequence `seq` and no acks.
+fn payload(seq: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; 64];
+    let header = ConnectedHeader {
+        sequence: seq,
+        ack: None,
+    };
+    let len = Packet::Payload {
+        header,
+        payload: &seq.to_be_bytes(),
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut buf)
+    .unwrap();
+    buf.truncate(len);
+    buf
+}
+
+/// §4.1: at a distance of exactly 32,768 neither sequence is newer, so such a packet never
+/// becomes the newest; one step closer it does.
+#[test]
+fn a_packet_half_the_sequence_space_ahead_is_not_newer() {
+    let now = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(now, ca, sa);
+    let delivered = |r: Incoming<'_>| matches!(r, Incoming::Payload { .. });
+    for seq in 0..=4 {
+        assert!(delivered(server.handle_datagram(now, ca, &payload(seq))));
+    }
+    // 32,772 is exactly half the space after the newest (4): not newer, and far outside the
+    // received window behind it.
+    assert_eq!(
+        server.handle_datagram(now, ca, &payload(32_772)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    // The window did not move: the real next packet is accepted.
+    assert!(delivered(server.handle_datagram(now, ca, &payload(5))));
+    // 32,772 is now 32,767 after the newest (5): newer, and it moves the window.
+    assert!(delivered(server.handle_datagram(now, ca, &payload(32_772))));
+    assert_eq!(
+        server.handle_datagram(now, ca, &payload(6)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    assert_eq!(server.counters().stale, 2);
 }

@@ -444,7 +444,10 @@ impl Connection {
         len: usize,
         cx: &mut Ctx<'_>,
     ) -> Result<Received, DropReason> {
-        let seq = extend_sequence(self.received.next(), header.sequence);
+        // Relative to the newest held (0 before the first), not one past it: a packet exactly
+        // half the space ahead must extend backwards, as neither is newer (§4.1).
+        let newest = self.received.next().saturating_sub(1);
+        let seq = extend_sequence(newest, header.sequence);
         let Some(seq) = seq.filter(|&s| !self.received.is_stale(s)) else {
             self.counters.stale += 1;
             cx.counters.stale += 1;
