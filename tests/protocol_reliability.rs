@@ -241,6 +241,8 @@ fn garbage_is_counted_by_reason_and_never_panics() {
         ep.handle_datagram(now, from, &keepalive),
         Incoming::Dropped(DropReason::UnknownPeer)
     );
+    // No reply to a connected packet from an unknown address (§5.2).
+    assert!(ep.poll_transmit(now, &mut [0u8; 64]).is_none());
     let c = ep.counters();
     assert_eq!(
         (c.invalid_too_short, c.wrong_protocol_id, c.unknown_peer),
@@ -317,4 +319,92 @@ fn a_packet_half_the_sequence_space_ahead_is_not_newer() {
         Incoming::Dropped(DropReason::Stale)
     );
     assert_eq!(server.counters().stale, 2);
+}
+
+/// §4.2: packets far behind the newest make an ack due at once, and those handled before the
+/// next `poll_transmit` share one Ack packet that names them all.
+#[test]
+fn late_packets_handled_together_share_one_ack() {
+    let now = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(now, ca, sa);
+    let mut buf = [0u8; 64];
+    for seq in [0].into_iter().chain(4..=20) {
+        server.handle_datagram(now, ca, &payload(seq));
+        while server.poll_transmit(now, &mut buf).is_some() {}
+    }
+    // 1, 2 and 3 are 17 to 19 behind the newest (20): each asks for an ack at once.
+    for seq in 1..=3 {
+        assert!(matches!(
+            server.handle_datagram(now, ca, &payload(seq)),
+            Incoming::Payload { .. }
+        ));
+    }
+    let t = server
+        .poll_transmit(now, &mut buf)
+        .expect("an ack is due now");
+    let Ok(Packet::Ack { header }) =
+        gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len])
+    else {
+        panic!("not an ack");
+    };
+    let ack = header.ack.unwrap();
+    assert_eq!(ack.ack, 20);
+    // Bit n names 19 - n: everything from 0 to 19 has arrived.
+    assert_eq!(ack.ack_bits, (1 << 20) - 1);
+    assert!(
+        server.poll_transmit(now, &mut buf).is_none(),
+        "one ack for all three"
+    );
+}
+
+/// §6.5: only an accepted connected packet resets the idle timer; duplicates, stale packets
+/// and oversize payloads do not, and the timeout sends no Disconnect.
+#[test]
+fn only_accepted_packets_reset_the_idle_timer() {
+    let t0 = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(t0, ca, sa);
+    let mut buf = vec![0u8; 1500];
+    let mut oversize = vec![0u8; 16 + 1201];
+    Packet::Payload {
+        header: ConnectedHeader {
+            sequence: 3,
+            ack: None,
+        },
+        payload: &[0; 1201],
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut oversize)
+    .unwrap();
+    server.handle_datagram(t0, ca, &payload(600));
+    let later = t0 + secs(9);
+    assert_eq!(
+        server.handle_datagram(later, ca, &payload(600)),
+        Incoming::Dropped(DropReason::Duplicate)
+    );
+    assert_eq!(
+        server.handle_datagram(later, ca, &payload(0)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    assert!(matches!(
+        server.handle_datagram(later, ca, &oversize),
+        Incoming::Dropped(DropReason::TooLarge { .. })
+    ));
+    let mut now = t0;
+    while server.connection_count() > 0 {
+        now = server.next_deadline().unwrap();
+        server.handle_timeout(now);
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            let sent = gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len]);
+            assert!(!matches!(sent, Ok(Packet::Disconnect { .. })), "{sent:?}");
+        }
+    }
+    assert_eq!(now - t0, Config::default().idle_timeout);
+    assert_eq!(server.counters().timeouts, 1);
 }
