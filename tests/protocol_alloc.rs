@@ -1,21 +1,35 @@
-//! The steady-state send and receive paths allocate nothing (counted by a global allocator).
+//! The steady-state send and receive paths, and a server at its connection limit, allocate
+//! nothing (counted by a global allocator).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gudp::protocol::{Config, Endpoint, Incoming};
+use gudp::protocol::wire::{self, Packet, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
+use gudp::protocol::{Config, DropReason, Endpoint, Event, Incoming};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    // Per thread, so tests running side by side do not count each other's allocations.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // A thread being torn down has no counter left; its allocations are not ours.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: forwards every call unchanged to the system allocator, which upholds the
 // GlobalAlloc contract; the counter has no effect on the memory returned.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same layout contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -24,7 +38,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: `ptr` was allocated by `System` with `layout`; forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -80,14 +94,154 @@ fn steady_state_send_and_receive_do_not_allocate() {
         now += Duration::from_millis(1);
         step(i, now, &mut delivered);
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 5_000..25_000 {
         now += Duration::from_millis(1);
         step(i, now, &mut delivered);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations() - before;
     assert!(delivered > 20_000, "{delivered}");
     assert_eq!(allocations, 0, "allocations in 20,000 steady-state steps");
     let c = client.counters();
     assert!(c.acked > 15_000 && c.lost > 1_500, "{c:?}");
+}
+
+/// The datagram a client at `from` would send: a request, or the response to a challenge.
+fn handshake_packet(packet: Packet<'_>) -> Vec<u8> {
+    let mut datagram = vec![0u8; HANDSHAKE_PADDED_LEN];
+    packet.encode(DEFAULT_PROTOCOL_ID, &mut datagram).unwrap();
+    datagram
+}
+
+/// Feeds `datagram` from `from` and returns the one reply it caused, decoded into `buf`.
+fn reply<'b>(
+    server: &mut Endpoint,
+    now: Instant,
+    from: SocketAddr,
+    datagram: &[u8],
+    buf: &'b mut [u8],
+) -> (Incoming<'static>, Packet<'b>) {
+    let incoming = match server.handle_datagram(now, from, datagram) {
+        Incoming::Consumed => Incoming::Consumed,
+        Incoming::Dropped(reason) => Incoming::Dropped(reason),
+        Incoming::Payload { .. } => panic!("a handshake packet delivered a payload"),
+    };
+    let t = server.poll_transmit(now, buf).expect("one reply");
+    let len = t.len;
+    (
+        incoming,
+        wire::decode(DEFAULT_PROTOCOL_ID, &buf[..len]).unwrap(),
+    )
+}
+
+/// The response a client at `from` would send to the challenge its request `nonce` earns.
+fn response(server: &mut Endpoint, now: Instant, from: SocketAddr, nonce: u64) -> Vec<u8> {
+    let request = handshake_packet(Packet::ConnectionRequest { nonce });
+    let mut buf = [0u8; 64];
+    match reply(server, now, from, &request, &mut buf).1 {
+        Packet::Challenge {
+            nonce,
+            timestamp,
+            token,
+        } => handshake_packet(Packet::ChallengeResponse {
+            nonce,
+            timestamp,
+            token,
+        }),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn client(i: u32) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 4000))
+}
+
+/// At the default limit (16,384) a request and even a response with a valid token are
+/// answered `Denied`, creating no connection, no timer, no replay-cache entry and no
+/// allocation; a slot freed later admits the same token.
+#[test]
+fn a_server_at_its_limit_denies_and_allocates_nothing() {
+    let t0 = Instant::now();
+    // Small windows keep 16,384 connections cheap; the limit is the default one.
+    let config = Config {
+        sent_window: 33,
+        received_window: 33,
+        loss_window: 1,
+        ..Config::default()
+    };
+    let mut server = Endpoint::new(config, [3; 16]);
+    let max = server.config().max_connections;
+    assert_eq!(max, 16_384);
+    let mut buf = [0u8; 64];
+    // 32 clients get their challenge while the server is empty, and answer only later.
+    let late: Vec<(SocketAddr, u64, Vec<u8>)> = (0..32u32)
+        .map(|i| {
+            let from = client(max as u32 + i);
+            let nonce = u64::from(max as u32 + i);
+            (from, nonce, response(&mut server, t0, from, nonce))
+        })
+        .collect();
+    for i in 0..max as u32 {
+        let from = client(i);
+        let response = response(&mut server, t0, from, u64::from(i));
+        let (_, accept) = reply(&mut server, t0, from, &response, &mut buf);
+        assert!(matches!(accept, Packet::Accept { .. }), "{accept:?}");
+    }
+    while server.poll_event().is_some() {}
+    assert_eq!(server.connection_count(), max);
+    let deadline = server.next_deadline();
+
+    let now = t0 + Duration::from_millis(1);
+    let requests: Vec<Vec<u8>> = late
+        .iter()
+        .map(|&(_, nonce, _)| handshake_packet(Packet::ConnectionRequest { nonce }))
+        .collect();
+    let before = allocations();
+    for ((from, nonce, response), request) in late.iter().zip(&requests) {
+        let (incoming, denied) = reply(&mut server, now, *from, request, &mut buf);
+        assert_eq!(incoming, Incoming::Consumed);
+        assert_eq!(denied, Packet::Denied { nonce: *nonce });
+        let (incoming, denied) = reply(&mut server, now, *from, response, &mut buf);
+        assert_eq!(incoming, Incoming::Consumed);
+        assert_eq!(denied, Packet::Denied { nonce: *nonce });
+    }
+    let allocated = allocations() - before;
+    assert_eq!(
+        allocated, 0,
+        "allocations while denying 64 handshake packets"
+    );
+    assert_eq!(server.connection_count(), max);
+    assert_eq!(
+        server.next_deadline(),
+        deadline,
+        "no timer for a denied client"
+    );
+    assert_eq!(server.poll_event(), None);
+    let c = server.counters();
+    assert_eq!(
+        (c.handshake_denials, c.connections_opened),
+        (64, max as u64)
+    );
+
+    // Free one slot: the first late token was not recorded as used, so it now connects.
+    let gone = server.connection_by_addr(client(0)).unwrap();
+    server.close(now, gone);
+    while server.poll_transmit(now, &mut buf).is_some() {}
+    while server.poll_event().is_some() {}
+    let (from, _, first) = &late[0];
+    let (_, accept) = reply(&mut server, now, *from, first, &mut buf);
+    assert!(matches!(accept, Packet::Accept { .. }), "{accept:?}");
+    assert!(matches!(server.poll_event(), Some(Event::Connected { .. })));
+    // Full again: the next one is still denied.
+    let (from, nonce, second) = &late[1];
+    let (_, denied) = reply(&mut server, now, *from, second, &mut buf);
+    assert_eq!(denied, Packet::Denied { nonce: *nonce });
+    assert_eq!(server.connection_count(), max);
+    // A used token stays refused even from its own address once that connection is gone.
+    let sconn = server.connection_by_addr(late[0].0).unwrap();
+    server.close(now, sconn);
+    assert_eq!(
+        server.handle_datagram(now, late[0].0, first),
+        Incoming::Dropped(DropReason::ReplayedToken)
+    );
 }

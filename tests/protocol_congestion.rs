@@ -145,3 +145,43 @@ fn bad_mode_paces_at_the_bad_rate() {
     assert!(retry.is_some());
     assert!(sim.nodes[0].ep.counters().paced > 9_000);
 }
+
+/// §6.4: the connection starts in good mode, and its first drop to bad mode is not a
+/// relapse, so the first bad episode lasts the initial penalty (4 s), not double it.
+#[test]
+fn first_bad_episode_lasts_the_initial_penalty() {
+    let mut sim = Sim::new(
+        link(150, 0, 0.0, 0.0),
+        23,
+        vec![Config::default(), Config::default()],
+    );
+    let (c, s) = sim.connect(0, 1, secs(2)).unwrap();
+    let pairs = [(0, c), (1, s)];
+    // 300 ms from the start: bad at the first RTT sample.
+    sim.exchange(&pairs, 50 * MS, secs(2), 100);
+    for (node, conn) in pairs {
+        let stats = sim.nodes[node].ep.connection_stats(conn).unwrap();
+        assert_eq!(stats.congestion_mode, CongestionMode::Bad, "node {node}");
+        assert_eq!(
+            stats.penalty,
+            Config::default().initial_penalty,
+            "node {node}"
+        );
+    }
+    // 100 ms from 2 s: good conditions within a few samples, good again 4 s later.
+    sim.link.set_config(link(50, 0, 0.0, 0.0));
+    let good_from = sim.now;
+    sim.exchange(&pairs, 50 * MS, secs(8), 100);
+    for node in 0..2 {
+        let got = changes(&sim, node, sim.t0);
+        assert_eq!(got.len(), 2, "node {node}: {got:?}");
+        assert_eq!(got[0].1, CongestionMode::Bad);
+        assert!(got[0].0 < secs(1), "node {node}: {got:?}");
+        assert_eq!(got[1].1, CongestionMode::Good);
+        let episode = got[1].0 - (good_from - sim.t0);
+        assert!(
+            episode >= secs(4) && episode <= secs(4) + 500 * MS,
+            "node {node}: good again {episode:?} after the RTT fell: {got:?}"
+        );
+    }
+}

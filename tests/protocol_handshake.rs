@@ -392,3 +392,49 @@ fn clean_close_from_either_side() {
         ));
     }
 }
+
+/// The limit holds on the daemon path too: each `Daemon::connect` has its own socket, and
+/// the listener's endpoint counts only the connections it accepted.
+#[test]
+fn daemon_listener_at_its_limit_denies_until_a_slot_frees() {
+    use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};
+    use std::time::Duration;
+    let config = DaemonConfig {
+        protocol: Config {
+            max_connections: 4,
+            ..Config::default()
+        },
+        ..DaemonConfig::default()
+    };
+    let server = Daemon::spawn(config.clone()).unwrap();
+    let clients = Daemon::spawn(config).unwrap();
+    let listener = server.listen(addr("127.0.0.1:0")).unwrap();
+    let to = listener.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let conn = clients.connect(to).expect("below the limit");
+        let accepted = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        held.push((conn, accepted));
+    }
+    for _ in 0..3 {
+        match clients.connect(to) {
+            Err(ConnectError::Failed(reason)) => assert_eq!(reason, CloseReason::ConnectionDenied),
+            other => panic!("{other:?}"),
+        }
+    }
+    let c = server.counters().endpoints;
+    assert_eq!((c.connections_opened, c.handshake_denials), (4, 3));
+    // Closing one frees its slot once the server has heard the disconnect.
+    let (conn, _accepted) = held.pop().unwrap();
+    conn.close();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.counters().endpoints.connections_closed == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the close never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    clients.connect(to).expect("a slot is free again");
+    assert_eq!(server.counters().endpoints.connections_opened, 5);
+}

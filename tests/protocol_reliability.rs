@@ -2,6 +2,10 @@
 
 mod protocol_sim;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use gudp::protocol::wire::{ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID};
 use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketId, SendError};
 use protocol_sim::{link, secs, Sim, MS};
 
@@ -239,6 +243,8 @@ fn garbage_is_counted_by_reason_and_never_panics() {
         ep.handle_datagram(now, from, &keepalive),
         Incoming::Dropped(DropReason::UnknownPeer)
     );
+    // No reply to a connected packet from an unknown address (§5.2).
+    assert!(ep.poll_transmit(now, &mut [0u8; 64]).is_none());
     let c = ep.counters();
     assert_eq!(
         (c.invalid_too_short, c.wrong_protocol_id, c.unknown_peer),
@@ -281,4 +287,167 @@ fn refused_payloads_are_lost_and_taken_ones_acked() {
     let counters = sim.nodes[1].ep.counters();
     assert_eq!(counters.payloads_received, taken as u64);
     assert_eq!(counters.duplicates, 0);
+}
+
+/// A client and a server endpoint that completed a handshake in memory at `now`, before
+/// either sent a connected packet.
+fn connected_pair(now: Instant, ca: SocketAddr, sa: SocketAddr) -> (Endpoint, Endpoint) {
+    let mut client = Endpoint::new(Config::default(), [1; 16]);
+    let mut server = Endpoint::new(Config::default(), [2; 16]);
+    client.connect(now, sa).unwrap();
+    let mut buf = [0u8; 1500];
+    for _ in 0..3 {
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            server.handle_datagram(now, ca, &buf[..t.len]);
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            client.handle_datagram(now, sa, &buf[..t.len]);
+        }
+    }
+    assert_eq!(
+        (client.connection_count(), server.connection_count()),
+        (1, 1)
+    );
+    (client, server)
+}
+
+/// Feeds `datagram` to `ep` as the daemon would: a payload is delivered to the application
+/// (so it counts as received). Returns whether it was a payload.
+fn take(ep: &mut Endpoint, now: Instant, from: SocketAddr, datagram: &[u8]) -> bool {
+    match ep.handle_datagram(now, from, datagram) {
+        Incoming::Payload { receipt, .. } => ep.deliver(now, receipt),
+        _ => false,
+    }
+}
+
+/// A payload datagram with sequence `seq` and no acks.
+fn payload(seq: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; 64];
+    let header = ConnectedHeader {
+        sequence: seq,
+        ack: None,
+    };
+    let len = Packet::Payload {
+        header,
+        payload: &seq.to_be_bytes(),
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut buf)
+    .unwrap();
+    buf.truncate(len);
+    buf
+}
+
+/// §4.1: at a distance of exactly 32,768 neither sequence is newer, so such a packet never
+/// becomes the newest; one step closer it does.
+#[test]
+fn a_packet_half_the_sequence_space_ahead_is_not_newer() {
+    let now = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(now, ca, sa);
+    for seq in 0..=4 {
+        assert!(take(&mut server, now, ca, &payload(seq)));
+    }
+    // 32,772 is exactly half the space after the newest (4): not newer, and far outside the
+    // received window behind it.
+    assert_eq!(
+        server.handle_datagram(now, ca, &payload(32_772)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    // The window did not move: the real next packet is accepted.
+    assert!(take(&mut server, now, ca, &payload(5)));
+    // 32,772 is now 32,767 after the newest (5): newer, and it moves the window.
+    assert!(take(&mut server, now, ca, &payload(32_772)));
+    assert_eq!(
+        server.handle_datagram(now, ca, &payload(6)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    assert_eq!(server.counters().stale, 2);
+}
+
+/// §4.2: packets far behind the newest make an ack due at once, and those handled before the
+/// next `poll_transmit` share one Ack packet that names them all.
+#[test]
+fn late_packets_handled_together_share_one_ack() {
+    let now = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(now, ca, sa);
+    let mut buf = [0u8; 64];
+    for seq in [0].into_iter().chain(4..=20) {
+        take(&mut server, now, ca, &payload(seq));
+        while server.poll_transmit(now, &mut buf).is_some() {}
+    }
+    // 1, 2 and 3 are 17 to 19 behind the newest (20): each asks for an ack at once.
+    for seq in 1..=3 {
+        assert!(take(&mut server, now, ca, &payload(seq)));
+    }
+    let t = server
+        .poll_transmit(now, &mut buf)
+        .expect("an ack is due now");
+    let Ok(Packet::Ack { header }) =
+        gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len])
+    else {
+        panic!("not an ack");
+    };
+    let ack = header.ack.unwrap();
+    assert_eq!(ack.ack, 20);
+    // Bit n names 19 - n: everything from 0 to 19 has arrived.
+    assert_eq!(ack.ack_bits, (1 << 20) - 1);
+    assert!(
+        server.poll_transmit(now, &mut buf).is_none(),
+        "one ack for all three"
+    );
+}
+
+/// §6.5: only an accepted connected packet resets the idle timer; duplicates, stale packets
+/// and oversize payloads do not, and the timeout sends no Disconnect.
+#[test]
+fn only_accepted_packets_reset_the_idle_timer() {
+    let t0 = Instant::now();
+    let (ca, sa) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
+    let (_client, mut server) = connected_pair(t0, ca, sa);
+    let mut buf = vec![0u8; 1500];
+    let mut oversize = vec![0u8; 16 + 1201];
+    Packet::Payload {
+        header: ConnectedHeader {
+            sequence: 3,
+            ack: None,
+        },
+        payload: &[0; 1201],
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut oversize)
+    .unwrap();
+    assert!(take(&mut server, t0, ca, &payload(600)));
+    let later = t0 + secs(9);
+    assert_eq!(
+        server.handle_datagram(later, ca, &payload(600)),
+        Incoming::Dropped(DropReason::Duplicate)
+    );
+    assert_eq!(
+        server.handle_datagram(later, ca, &payload(0)),
+        Incoming::Dropped(DropReason::Stale)
+    );
+    assert!(matches!(
+        server.handle_datagram(later, ca, &oversize),
+        Incoming::Dropped(DropReason::TooLarge { .. })
+    ));
+    let mut now = t0;
+    while server.connection_count() > 0 {
+        now = server.next_deadline().unwrap();
+        server.handle_timeout(now);
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            let sent = gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len]);
+            assert!(!matches!(sent, Ok(Packet::Disconnect { .. })), "{sent:?}");
+        }
+    }
+    assert_eq!(now - t0, Config::default().idle_timeout);
+    assert_eq!(server.counters().timeouts, 1);
 }

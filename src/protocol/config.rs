@@ -54,7 +54,10 @@ pub struct Config {
     pub protocol_id: u32,
     /// Largest application payload in bytes (default 1200); the datagram adds a 16-byte header.
     pub max_payload: usize,
-    /// Most connections this endpoint holds, both roles together (default 16384).
+    /// Most connections this endpoint holds, both roles together, client attempts included
+    /// (default 16384). At the limit a connection request, and a challenge response even
+    /// with a valid token, is answered `Denied` and creates nothing; `connect` fails with
+    /// `ConnectionLimit`.
     pub max_connections: usize,
     /// Interval between connection request / challenge response retries (default 100 ms).
     pub connect_retry_interval: Duration,
@@ -98,8 +101,9 @@ pub struct Config {
     pub min_penalty: Duration,
     /// Longest penalty time (default 60 s).
     pub max_penalty: Duration,
-    /// A good period shorter than this doubles the penalty on relapse; each such period spent
-    /// in good mode halves it (default 10 s).
+    /// A good period that followed a bad one and lasted less than this doubles the penalty on
+    /// relapse (the connection's initial good period never does); each such period spent in
+    /// good mode halves it (default 10 s).
     pub good_period: Duration,
     /// Pacing in good mode (default 2000 packets/s, burst 64).
     pub good_rate: PacingRate,

@@ -1,9 +1,11 @@
 //! Congestion avoidance: Fiedler's good/bad mode and a token-bucket pacer.
 //!
-//! The mode is driven by the smoothed RTT. Good → bad happens as soon as the RTT exceeds the
-//! threshold. Bad → good happens only after `penalty` of continuous good conditions. The
-//! penalty starts at 4 s, doubles (up to 60 s) when a good period lasted under 10 s before the
-//! relapse, and halves (down to 1 s) for every 10 s spent in good mode.
+//! The mode is driven by the smoothed RTT. A connection starts in good mode. Good → bad
+//! happens as soon as the RTT exceeds the threshold. Bad → good happens only after `penalty`
+//! of continuous good conditions. The penalty starts at 4 s, doubles (up to 60 s) when a good
+//! period that followed a bad one lasted under 10 s before the relapse, and halves (down to
+//! 1 s) for every 10 s spent in good mode. The connection's initial good period is not a
+//! relapse: the first bad episode lasts the initial penalty, as in Fiedler's article.
 //!
 //! Time-driven transitions are computed exactly from instants rather than from per-frame
 //! deltas: [`CongestionController::deadline`] says when the next one falls due.
@@ -13,11 +15,15 @@
 //! use gudp::protocol::{Config, CongestionController, CongestionMode};
 //! let t0 = Instant::now();
 //! let mut c = CongestionController::new(t0, &Config::default());
-//! // Bad 0 s into a good period (under 10 s): the 4 s penalty doubles.
+//! // Bad at once: the first bad episode is no relapse, the penalty stays 4 s.
 //! assert_eq!(c.on_rtt(t0, Duration::from_millis(400)), Some(CongestionMode::Bad));
-//! assert_eq!(c.penalty(), Duration::from_secs(8));
+//! assert_eq!(c.penalty(), Duration::from_secs(4));
 //! c.on_rtt(t0 + Duration::from_secs(1), Duration::from_millis(50));
-//! assert_eq!(c.deadline(), Some(t0 + Duration::from_secs(9)));
+//! assert_eq!(c.deadline(), Some(t0 + Duration::from_secs(5)));
+//! // Good at 5 s, bad again 1 s later (a good period under 10 s): the penalty doubles.
+//! assert_eq!(c.advance(t0 + Duration::from_secs(5)), Some(CongestionMode::Good));
+//! c.on_rtt(t0 + Duration::from_secs(6), Duration::from_millis(400));
+//! assert_eq!(c.penalty(), Duration::from_secs(8));
 //! ```
 
 use std::time::{Duration, Instant};
@@ -62,8 +68,9 @@ pub enum CongestionMode {
 pub struct CongestionController {
     mode: CongestionMode,
     penalty: Duration,
-    /// Good mode: when it began (a relapse before `good_period` doubles the penalty).
-    good_since: Instant,
+    /// Good mode: when it began after a bad episode (a relapse before `good_period` doubles
+    /// the penalty); `None` in the initial good period, whose end is no relapse.
+    good_since: Option<Instant>,
     /// Good mode: start of the current halving period.
     halving_from: Instant,
     /// Bad mode: since when conditions have been continuously good.
@@ -75,7 +82,8 @@ pub struct CongestionController {
 }
 
 impl CongestionController {
-    /// A controller in good mode with the initial penalty.
+    /// A controller in good mode with the initial penalty (its first drop to bad mode does
+    /// not double it).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -95,7 +103,7 @@ impl CongestionController {
         Self {
             mode: CongestionMode::Good,
             penalty: config.initial_penalty,
-            good_since: now,
+            good_since: None,
             halving_from: now,
             good_conditions_since: None,
             threshold: config.bad_rtt_threshold,
@@ -178,7 +186,7 @@ impl CongestionController {
         if let Some(due) = self.deadline() {
             if now >= due {
                 self.mode = CongestionMode::Good;
-                self.good_since = due;
+                self.good_since = Some(due);
                 self.halving_from = due;
                 self.good_conditions_since = None;
             }
@@ -218,7 +226,10 @@ impl CongestionController {
         match self.mode {
             CongestionMode::Good if bad => {
                 self.mode = CongestionMode::Bad;
-                if now.saturating_duration_since(self.good_since) < self.good_period {
+                let relapse = self
+                    .good_since
+                    .is_some_and(|since| now.saturating_duration_since(since) < self.good_period);
+                if relapse {
                     self.penalty = (self.penalty * 2).min(self.max_penalty);
                 }
                 self.good_conditions_since = None;

@@ -227,6 +227,13 @@ impl Connection {
         })
     }
 
+    /// Extends a received wire sequence relative to the newest held (0 before the first), not
+    /// one past it: a packet exactly half the space ahead must extend backwards, as neither
+    /// is newer (§4.1).
+    fn extend_received(&self, seq: u16) -> Option<u64> {
+        extend_sequence(self.received.next().saturating_sub(1), seq)
+    }
+
     /// Takes the next sequence number for an outgoing connected packet.
     pub(crate) fn take_header(&mut self, now: Instant) -> (u64, ConnectedHeader) {
         let seq = self.next_seq;
@@ -487,7 +494,7 @@ impl Connection {
         len: usize,
         cx: &mut Ctx<'_>,
     ) -> Result<Received, DropReason> {
-        let seq = extend_sequence(self.received.next(), header.sequence);
+        let seq = self.extend_received(header.sequence);
         let Some(seq) = seq.filter(|&s| !self.received.is_stale(s)) else {
             self.counters.stale += 1;
             cx.counters.stale += 1;

@@ -58,11 +58,19 @@ pub fn sequence_less_than(a: u16, b: u16) -> bool {
 ///
 /// Returns `None` when that value would be negative (a sequence "before the start").
 ///
+/// A receiver passes the newest sequence it holds (0 before the first): a packet exactly
+/// half the space ahead of it then extends 32768 *behind* it, since neither is newer, and can
+/// never become the newest.
+///
 /// ```
 /// use gudp::protocol::seq::extend_sequence;
 /// assert_eq!(extend_sequence(65_535, 0), Some(65_536));
 /// assert_eq!(extend_sequence(65_536, 65_535), Some(65_535));
 /// assert_eq!(extend_sequence(3, 65_535), None);
+/// // Newest 4: 32,771 is newer, 32,772 (exactly half ahead) is not.
+/// assert_eq!(extend_sequence(4, 32_771), Some(32_771));
+/// assert_eq!(extend_sequence(4, 32_772), None);
+/// assert_eq!(extend_sequence(100_000, 1_696), Some(100_000 - 32_768));
 /// ```
 #[inline]
 pub fn extend_sequence(reference: u64, seq: u16) -> Option<u64> {
@@ -116,6 +124,26 @@ mod tests {
             }
         }
         assert_eq!(extend_sequence(10, 65_535), None);
+    }
+
+    /// The sequence-extension vectors of docs/protocol.md §8.
+    #[test]
+    fn spec_extension_vectors() {
+        let vectors: [(u64, u16, Option<u64>); 10] = [
+            (0, 0, Some(0)),
+            (0, 32_767, Some(32_767)),
+            (0, 32_768, None),
+            (4, 32_771, Some(32_771)),
+            (4, 32_772, None),
+            (5, 32_772, Some(32_772)),
+            (65_535, 0, Some(65_536)),
+            (65_536, 65_535, Some(65_535)),
+            (100_000, 1_696, Some(67_232)),
+            (100_000, 1_695, Some(132_767)),
+        ];
+        for (newest, wire, extended) in vectors {
+            assert_eq!(extend_sequence(newest, wire), extended, "{newest} {wire}");
+        }
     }
 
     #[test]

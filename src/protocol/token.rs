@@ -117,6 +117,28 @@ mod tests {
     const KNOWN: &str = "5f59b6e747c59aedb643a74f3861e6fe";
 
     #[test]
+    fn known_answer_from_the_spec_message() {
+        // The message and byte orders as docs/protocol.md §5.3 and §8 spell them out.
+        let hex = "47554401047f0000010000000000000000000000002328\
+                   00000000000005dc0000000000000007";
+        let message: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(message.len(), MESSAGE_LEN);
+        let key: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let mut h = SipHasher24::new_with_key(&key);
+        std::hash::Hasher::write(&mut h, &message);
+        let token: String = h
+            .finish128()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(token, KNOWN);
+    }
+
+    #[test]
     fn siphash128_reference_vector() {
         // First vector of the SipHash reference implementation (vectors.h, 128-bit output):
         // key 00..0f, empty message.

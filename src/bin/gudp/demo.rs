@@ -6,7 +6,7 @@
 //! threshold: bad mode, paced down to 30 packets/s) until 14 s, then 50 ms again: good mode
 //! returns once conditions have been good for the penalty time. The penalty starts at 4 s and
 //! halves for every 10 s of good mode, so after the first 11 s it is 2 s (Fiedler's rules;
-//! a drop to bad within 10 s of good would instead have doubled it).
+//! the first drop to bad never doubles it, a relapse within 10 s of returning to good does).
 
 use crate::meter;
 use crate::peers::{self, EchoCounts};

@@ -2,7 +2,8 @@
 //!
 //! - `gudp demo`: a server and a client in one process, through a link conditioner whose
 //!   round trip steps past 250 ms and back, printing a line per second.
-//! - `gudp serve --bind ADDR`: an echo server printing per-second stats.
+//! - `gudp serve --bind ADDR [--max-connections N]`: an echo server printing per-second
+//!   stats.
 //! - `gudp connect ADDR`: a client sending at a fixed rate, printing per-second stats.
 //! - `gudp bench`: GUDP against raw UDP on loopback (see `docs/benchmarks.md`).
 
@@ -43,6 +44,9 @@ enum Command {
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long)]
         duration: Option<u64>,
+        /// Most connections held at once; further clients are answered `Denied`.
+        #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..u32::MAX as i64))]
+        max_connections: u32,
     },
     /// Client: connects, sends at a fixed rate, counts echoes; prints stats each second.
     Connect {
@@ -66,7 +70,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { duration, rate } => demo::run(Duration::from_secs(duration), rate),
-        Command::Serve { bind, duration } => peers::serve(bind, duration.map(Duration::from_secs)),
+        Command::Serve {
+            bind,
+            duration,
+            max_connections,
+        } => peers::serve(
+            bind,
+            duration.map(Duration::from_secs),
+            max_connections as usize,
+        ),
         Command::Connect {
             server,
             rate,

@@ -39,9 +39,22 @@ fn echo(conn: &Connection, counts: &EchoCounts) {
     }
 }
 
-pub fn serve(bind: SocketAddr, duration: Option<Duration>) -> Result<(), String> {
-    let daemon = Daemon::spawn(DaemonConfig::default())
-        .map_err(|error| format!("cannot start the daemon: {error}"))?;
+/// Runs an echo server on `bind` holding at most `max_connections` connections (the daemon's
+/// defaults otherwise), for `duration` or until interrupted.
+pub fn serve(
+    bind: SocketAddr,
+    duration: Option<Duration>,
+    max_connections: usize,
+) -> Result<(), String> {
+    let config = DaemonConfig {
+        protocol: gudp::protocol::Config {
+            max_connections,
+            ..gudp::protocol::Config::default()
+        },
+        ..DaemonConfig::default()
+    };
+    let daemon =
+        Daemon::spawn(config).map_err(|error| format!("cannot start the daemon: {error}"))?;
     let listener = daemon
         .listen(bind)
         .map_err(|error| format!("cannot listen on {bind}: {error}"))?;
