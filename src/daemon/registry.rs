@@ -38,6 +38,11 @@ pub(super) struct ConnState {
     /// The instant of this connection's live pacing entry in the timer heap, if any: one
     /// is enough, and an entry that does not match it is stale.
     pub(super) pacing_at: Option<Instant>,
+    /// Since when pacing has held this connection's outbox back without a break (it was
+    /// not empty at any flush since): a packet's wait for its pacing slot starts at the
+    /// later of this and its own `queued_at`. Time the daemon merely had no CPU is not
+    /// pacing, and never expires a packet.
+    pub(super) paced_since: Option<Instant>,
     /// Set when the application closed the connection (or the daemon is stopping): its
     /// inbox is finished, and its outbox drains until every packet is sent and resolved, or
     /// until this instant, whichever comes first; then the disconnect goes out.
@@ -50,6 +55,7 @@ impl ConnState {
             shared,
             user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
             pacing_at: None,
+            paced_since: None,
             closing_until: None,
         }
     }

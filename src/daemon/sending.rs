@@ -25,7 +25,8 @@ impl Driver {
     }
 
     /// Sends what the connection's outbox holds, as far as pacing allows. A packet that
-    /// waited longer than `max_send_delay` is dropped and reported lost, never sent late.
+    /// waited longer than `max_send_delay` for its pacing slot is dropped and reported lost,
+    /// never sent late.
     pub(super) fn flush_outbox(&mut self, key: ConnKey, now: Instant) {
         let max_delay = self.max_send_delay;
         let Some(socket) = self.sockets.get_mut(key.socket) else {
@@ -47,6 +48,9 @@ impl Driver {
                 // allows. Holding `scheduled` means senders need not wake us meanwhile.
                 if shared.outbox.len() > 0 {
                     shared.scheduled.store(true, Ordering::Release);
+                    if let Some(state) = socket.conn_mut(conn) {
+                        state.paced_since.get_or_insert(now);
+                    }
                     // Without this check every flush while paced (a sender that slips in
                     // between our swap and store wakes us) added one more retry timer, and
                     // each of them re-arms itself on firing: the heap kept growing.
@@ -60,9 +64,15 @@ impl Driver {
                 break;
             }
             let Some(packet) = shared.outbox.pop() else {
+                if let Some(state) = socket.conn_mut(conn) {
+                    state.paced_since = None; // drained: the next wait starts afresh
+                }
                 break;
             };
-            if now.saturating_duration_since(packet.queued_at) > max_delay {
+            let paced_since = socket.conn(conn).and_then(|state| state.paced_since);
+            let waited =
+                paced_since.map(|since| now.saturating_duration_since(since.max(packet.queued_at)));
+            if waited.is_some_and(|waited| waited > max_delay) {
                 out.counters.sends_expired += 1;
                 shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
             } else {
