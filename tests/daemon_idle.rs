@@ -80,7 +80,7 @@ fn idle_daemon_with_open_connections_uses_little_cpu() {
     }
     let c = daemon.counters();
     assert!(
-        c.endpoints.keepalives_sent > 0,
+        c.endpoints.connections.keepalives_sent > 0,
         "connections were kept alive: {c:?}"
     );
     assert!(

@@ -392,7 +392,14 @@ fn oversize_payload_is_refused_and_consumes_no_packet_id() {
     let stats = p.client.stats().unwrap().protocol;
     assert_eq!(stats.counters.payloads_sent, 2, "{stats:?}");
     assert_eq!(stats.counters.too_large_to_send, 0);
-    assert_eq!(p.client_daemon.counters().endpoints.too_large_to_send, 0);
+    assert_eq!(
+        p.client_daemon
+            .counters()
+            .endpoints
+            .connections
+            .too_large_to_send,
+        0
+    );
 }
 
 #[test]
@@ -415,7 +422,10 @@ fn inbox_full_drops_are_counted_and_the_rest_is_readable() {
     assert_eq!(c.payloads_delivered, CAPACITY as u64, "{c:?}");
     assert!(c.dropped_inbox_full > 0, "{c:?}");
     // A payload the inbox refused was never received as far as the protocol knows...
-    assert_eq!(c.payloads_delivered, c.endpoints.payloads_received, "{c:?}");
+    assert_eq!(
+        c.payloads_delivered, c.endpoints.connections.payloads_received,
+        "{c:?}"
+    );
     // ...so Acked means delivered: exactly the packets in the inbox are acked, the first
     // ones, and every other packet is reported lost.
     let mut acked = acked;

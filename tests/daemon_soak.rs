@@ -261,7 +261,7 @@ fn lossy_duplicating_link_with_churn_keeps_every_book_exact() {
         let counters = daemon.counters();
         assert_eq!(counters.unaccounted(), 0, "{counters:?}");
         assert!(
-            counters.endpoints.duplicates > 0,
+            counters.endpoints.connections.duplicates > 0,
             "the link duplicated nothing?"
         );
     }

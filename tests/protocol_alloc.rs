@@ -103,7 +103,10 @@ fn steady_state_send_and_receive_do_not_allocate() {
     assert!(delivered > 20_000, "{delivered}");
     assert_eq!(allocations, 0, "allocations in 20,000 steady-state steps");
     let c = client.counters();
-    assert!(c.acked > 15_000 && c.lost > 1_500, "{c:?}");
+    assert!(
+        c.connections.acked > 15_000 && c.connections.lost > 1_500,
+        "{c:?}"
+    );
 }
 
 /// The datagram a client at `from` would send: a request, or the response to a challenge.

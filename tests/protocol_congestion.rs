@@ -143,7 +143,7 @@ fn bad_mode_paces_at_the_bad_rate() {
     let sent = sim.nodes[0].app_sent.len() - start;
     assert!((300..=310).contains(&sent), "{sent}");
     assert!(retry.is_some());
-    assert!(sim.nodes[0].ep.counters().paced > 9_000);
+    assert!(sim.nodes[0].ep.counters().connections.paced > 9_000);
 }
 
 /// §6.4: the connection starts in good mode, and its first drop to bad mode is not a

@@ -41,7 +41,7 @@ fn exchange_under(latency: u64, jitter: u64, loss: f64, dup: f64, seed: u64) {
         assert!(acked as f64 > expected * 0.8, "acked {acked} of {sent}");
     }
     assert!(
-        sim.nodes[1].ep.counters().duplicates > 0,
+        sim.nodes[1].ep.counters().connections.duplicates > 0,
         "duplicates were dropped"
     );
     assert_eq!(
@@ -350,7 +350,7 @@ fn keepalives_keep_a_silent_link_alive_and_measure_it() {
         let rtt = stats.rtt.as_secs_f64() * 1000.0;
         assert!((80.0..=95.0).contains(&rtt), "node {n}: rtt {rtt} ms");
         assert_eq!(stats.packet_loss_percent, 0.0);
-        let keepalives = sim.nodes[n].ep.counters().keepalives_sent;
+        let keepalives = sim.nodes[n].ep.counters().connections.keepalives_sent;
         // One every 250 ms.
         assert!((235..=245).contains(&keepalives), "node {n}: {keepalives}");
     }

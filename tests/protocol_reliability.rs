@@ -73,7 +73,7 @@ fn wrap_around_over_seventy_thousand_packets() {
         acked as f64 > delivered as f64 * 0.995,
         "acked {acked} of {delivered} delivered"
     );
-    assert!(sim.nodes[1].ep.counters().duplicates > 5_000);
+    assert!(sim.nodes[1].ep.counters().connections.duplicates > 5_000);
     // The estimate covers the last 1,024 resolved packets: at 5 % loss its standard
     // deviation is about 0.7 points, so 2.5..7.5 is ±3.5 σ.
     let stats = sim.nodes[0].ep.connection_stats(c).unwrap();
@@ -142,17 +142,20 @@ fn duplicates_and_stale_packets_are_dropped_and_counted() {
     sim.exchange(&[(0, c)], MS, secs(5), 16);
     sim.run_for(secs(2));
     sim.check_no_duplicate_delivery(1);
-    let counters = *sim.nodes[1].ep.counters();
+    let counters = sim.nodes[1].ep.counters();
     // Most copies arrive outside the window and count as stale, the others as duplicates.
-    assert!(counters.duplicates > 50, "{counters:?}");
-    assert!(counters.stale > 500, "{counters:?}");
-    assert_eq!(sim.nodes[1].drops["Duplicate"], counters.duplicates);
-    assert_eq!(sim.nodes[1].drops["Stale"], counters.stale);
+    assert!(counters.connections.duplicates > 50, "{counters:?}");
+    assert!(counters.connections.stale > 500, "{counters:?}");
+    assert_eq!(
+        sim.nodes[1].drops["Duplicate"],
+        counters.connections.duplicates
+    );
+    assert_eq!(sim.nodes[1].drops["Stale"], counters.connections.stale);
     // Nothing is lost on this link: every payload was delivered once or arrived stale.
     let received = sim.nodes[1].delivered.len() as u64;
     let sent = sim.nodes[0].app_sent.len() as u64;
     assert!(
-        received < sent && received + counters.stale >= sent,
+        received < sent && received + counters.connections.stale >= sent,
         "{received} {sent}"
     );
 }
@@ -198,7 +201,13 @@ fn oversize_and_paced_sends_consume_no_sequence_number() {
     let ids: Vec<u64> = ids.iter().chain([&next]).map(|p| p.0).collect();
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
     let counters = sim.nodes[0].ep.counters();
-    assert_eq!((counters.too_large_to_send, counters.paced), (1, 1));
+    assert_eq!(
+        (
+            counters.connections.too_large_to_send,
+            counters.connections.paced
+        ),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -220,7 +229,10 @@ fn oversize_datagrams_are_dropped_on_receipt() {
     sim.run_for(100 * MS);
     assert_eq!(sim.nodes[1].delivered.len(), 1);
     assert_eq!(sim.nodes[1].drops["TooLarge"], 1);
-    assert_eq!(sim.nodes[1].ep.counters().too_large_to_receive, 1);
+    assert_eq!(
+        sim.nodes[1].ep.counters().connections.too_large_to_receive,
+        1
+    );
 }
 
 #[test]
@@ -285,8 +297,8 @@ fn refused_payloads_are_lost_and_taken_ones_acked() {
     assert!(refused > 1_900, "{refused}");
     assert_eq!((acked, lost), (taken, refused), "every taken payload acked");
     let counters = sim.nodes[1].ep.counters();
-    assert_eq!(counters.payloads_received, taken as u64);
-    assert_eq!(counters.duplicates, 0);
+    assert_eq!(counters.connections.payloads_received, taken as u64);
+    assert_eq!(counters.connections.duplicates, 0);
 }
 
 /// A client and a server endpoint that completed a handshake in memory at `now`, before
@@ -364,7 +376,7 @@ fn a_packet_half_the_sequence_space_ahead_is_not_newer() {
         server.handle_datagram(now, ca, &payload(6)),
         Incoming::Dropped(DropReason::Stale)
     );
-    assert_eq!(server.counters().stale, 2);
+    assert_eq!(server.counters().connections.stale, 2);
 }
 
 /// §4.2: packets far behind the newest make an ack due at once, and those handled before the

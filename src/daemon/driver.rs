@@ -307,11 +307,11 @@ impl Driver {
                     self.connected(slot, conn, peer, role, shared, now)
                 }
                 Event::Disconnected { conn, reason } => self.disconnected(slot, conn, reason),
-                Event::Acked { conn, packet_id } => {
-                    super::sending::notify(socket, conn, packet_id, Delivery::Acked)
+                Event::Acked { conn, tag, .. } => {
+                    super::sending::notify(socket, conn, tag, Delivery::Acked)
                 }
-                Event::Lost { conn, packet_id } => {
-                    super::sending::notify(socket, conn, packet_id, Delivery::Lost)
+                Event::Lost { conn, tag, .. } => {
+                    super::sending::notify(socket, conn, tag, Delivery::Lost)
                 }
                 Event::CongestionChanged { conn, mode } => {
                     if let Some(state) = socket.conn(conn) {

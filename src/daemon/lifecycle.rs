@@ -26,11 +26,9 @@ impl Driver {
         now: Instant,
     ) {
         let socket = self.sockets.at_mut(slot).expect("caller checked");
-        // The endpoint's window, after sanitizing (the configured value may be clamped).
-        let window = socket.endpoint.config().sent_window;
         let conn_shared =
             ConnShared::new(conn_key(socket, conn), peer, socket.local, shared.clone());
-        socket.insert(conn, ConnState::new(conn_shared.clone(), window));
+        socket.insert(conn, ConnState::new(conn_shared.clone()));
         self.update_send_limit(slot, conn);
         let socket = self.sockets.at_mut(slot).expect("caller checked");
         let handle = Connection::new(conn_shared);
@@ -152,10 +150,8 @@ impl Driver {
             let socket = self.sockets.at_mut(slot).expect("checked");
             match event {
                 Event::Disconnected { conn, reason } => self.disconnected(slot, conn, reason),
-                Event::Acked { conn, packet_id } => {
-                    notify(socket, conn, packet_id, Delivery::Acked)
-                }
-                Event::Lost { conn, packet_id } => notify(socket, conn, packet_id, Delivery::Lost),
+                Event::Acked { conn, tag, .. } => notify(socket, conn, tag, Delivery::Acked),
+                Event::Lost { conn, tag, .. } => notify(socket, conn, tag, Delivery::Lost),
                 Event::Connected { .. } | Event::CongestionChanged { .. } => {}
             }
         }

@@ -30,11 +30,6 @@ pub(crate) type ConnectReply = Inbox<Result<Connection, CloseReason>>;
 /// What the daemon keeps for one connection that has a handle.
 pub(super) struct ConnState {
     pub(super) shared: Arc<ConnShared>,
-    /// The user's packet id for each protocol packet id still awaiting its ack or loss,
-    /// indexed by protocol id modulo the window (the protocol resolves every packet within
-    /// its sent window; a slot reused while its `Lost` event is still queued is reported by
-    /// `record_user_id`). `(u64::MAX, _)` marks a free slot.
-    pub(super) user_ids: Box<[(u64, u64)]>,
     /// The instant of this connection's live pacing entry in the timer heap, if any: one
     /// is enough, and an entry that does not match it is stale.
     pub(super) pacing_at: Option<Instant>,
@@ -50,10 +45,9 @@ pub(super) struct ConnState {
 }
 
 impl ConnState {
-    pub(super) fn new(shared: Arc<ConnShared>, window: usize) -> Self {
+    pub(super) fn new(shared: Arc<ConnShared>) -> Self {
         Self {
             shared,
-            user_ids: vec![(u64::MAX, 0); window].into_boxed_slice(),
             pacing_at: None,
             paced_since: None,
             closing_until: None,
@@ -235,7 +229,7 @@ impl Sockets {
     pub(super) fn endpoint_counters(&self) -> EndpointCounters {
         let mut total = self.retired;
         for socket in self.iter() {
-            total += *socket.endpoint.counters();
+            total += socket.endpoint.counters();
         }
         total
     }
@@ -244,7 +238,7 @@ impl Sockets {
     pub(super) fn release(&mut self, slot: usize) -> Option<SocketState> {
         let mut socket = self.slots.get_mut(slot)?.take()?;
         let _ = self.mio.deregister(&mut socket.socket);
-        self.retired += *socket.endpoint.counters();
+        self.retired += socket.endpoint.counters();
         self.generations[slot] = self.generations[slot].wrapping_add(1);
         self.free.push(slot);
         Some(socket)

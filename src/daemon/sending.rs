@@ -1,5 +1,5 @@
-//! From a connection's outbox to the wire, and back as delivery notifications: pacing, the
-//! queueing-delay bound, and the map from protocol packet ids to the user's.
+//! From a connection's outbox to the wire, and back as delivery notifications: pacing and
+//! the queueing-delay bound.
 
 use super::driver::Driver;
 use super::registry::SocketState;
@@ -76,13 +76,13 @@ impl Driver {
                 out.counters.sends_expired += 1;
                 shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
             } else {
-                match socket.endpoint.send(now, conn, &packet.bytes, out.slot()) {
-                    Ok(transmit) => {
-                        if let Some(protocol::PacketId(id)) = transmit.packet_id {
-                            record_user_id(socket, conn, id, packet.id);
-                        }
-                        out.transmit(socket, now, transmit);
-                    }
+                // The user's id rides as the tag: it comes back in the packet's event.
+                let sent =
+                    socket
+                        .endpoint
+                        .send_tagged(now, conn, &packet.bytes, packet.id, out.slot());
+                match sent {
+                    Ok(transmit) => out.transmit(socket, now, transmit),
                     Err(_) => {
                         // Not sendable (the connection is ending): the packet will never be
                         // acked, so it is reported lost rather than silently dropped.
@@ -97,37 +97,15 @@ impl Driver {
     }
 }
 
-/// Remembers that protocol packet `id` carries the user's packet `user`.
-fn record_user_id(socket: &mut SocketState, conn: ConnectionId, id: u64, user: u64) {
-    if let Some(state) = socket.conn_mut(conn) {
-        let index = (id % state.user_ids.len() as u64) as usize;
-        let (old, old_user) = state.user_ids[index];
-        if old != u64::MAX {
-            // Still unresolved one window later: sending `id` pushed it out of the
-            // protocol's sent window. Its `Lost` event is queued but handled only after
-            // this slot is overwritten, so report it here (the event then matches nothing).
-            state
-                .shared
-                .notify_delivery(Delivery::Lost(PacketId(old_user)));
-        }
-        state.user_ids[index] = (id, user);
-    }
-}
-
-/// Turns the protocol's notification for `packet_id` into the user's.
+/// Turns the protocol's notification for the packet tagged `tag` (the user's packet id)
+/// into the user's.
 pub(super) fn notify(
-    socket: &mut SocketState,
+    socket: &SocketState,
     conn: ConnectionId,
-    packet_id: protocol::PacketId,
+    tag: u64,
     delivery: fn(PacketId) -> Delivery,
 ) {
-    let Some(state) = socket.conn_mut(conn) else {
-        return;
-    };
-    let index = (packet_id.0 % state.user_ids.len() as u64) as usize;
-    let (id, user) = state.user_ids[index];
-    if id == packet_id.0 {
-        state.shared.notify_delivery(delivery(PacketId(user)));
-        state.user_ids[index] = (u64::MAX, 0); // resolved: nothing to report on reuse
+    if let Some(state) = socket.conn(conn) {
+        state.shared.notify_delivery(delivery(PacketId(tag)));
     }
 }

@@ -1,281 +1,21 @@
-//! The endpoint: one per UDP socket. Routes datagrams to connections by peer address, runs
-//! the stateless server handshake, owns the timers, the event queue and the counters.
+//! The endpoint: one per UDP socket. Routes datagrams to connections by peer address
+//! (`table.rs`), runs the handshake (`handshake.rs`), keeps the timer heap (`timer_heap.rs`),
+//! the event queue and the endpoint-wide counters.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::connection::{ConnectedKind, Connection, Ctx, Phase, Received};
+use super::connection::{ConnectedKind, Connection, Ctx, Received};
+use super::handshake::{ReplayCache, Reply};
+use super::table::Table;
+use super::timer_heap::TimerHeap;
 use super::token;
-use super::wire::{self, ConnectedHeader, DecodeError, Packet, TOKEN_LEN};
+use super::wire::{self, ConnectedHeader, DecodeError, Packet};
 use super::{
-    Config, ConnectError, ConnectionId, ConnectionStats, DisconnectReason, DropReason, Event,
-    Incoming, Receipt, Role, SendError, Transmit,
+    Config, ConnectError, ConnectionId, ConnectionStats, DisconnectReason, DropReason,
+    EndpointCounters, Event, Incoming, Receipt, SendError, Transmit,
 };
-
-/// Endpoint-wide counters: every drop by reason, handshake progress, traffic totals.
-///
-/// ```
-/// # use std::time::{Duration, Instant};
-/// # use gudp::protocol::*;
-/// # let t0 = Instant::now();
-/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
-/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
-/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
-/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
-/// # let conn = client.connect(t0, sa).unwrap();
-/// # let mut buf = [0u8; 1500];
-/// # for _ in 0..3 {
-/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
-/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
-/// #     }
-/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
-/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
-/// #     }
-/// # }
-/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
-/// let c = server.counters();
-/// assert_eq!((c.handshake_requests, c.handshake_challenges, c.handshake_accepts), (1, 1, 1));
-/// assert_eq!(c.connections_opened, 1);
-/// server.handle_datagram(t0, ca, b"hello, not gudp");
-/// assert_eq!(server.counters().wrong_protocol_id, 1);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EndpointCounters {
-    /// Datagrams passed to [`Endpoint::handle_datagram`].
-    pub datagrams_received: u64,
-    /// Connected packets sent (payloads, keepalives, acks).
-    pub packets_sent: u64,
-    /// Connected packets accepted.
-    pub packets_received: u64,
-    /// Application payloads sent.
-    pub payloads_sent: u64,
-    /// Application payloads delivered.
-    pub payloads_received: u64,
-    /// Keepalives sent.
-    pub keepalives_sent: u64,
-    /// Ack-only packets sent.
-    pub acks_sent: u64,
-    /// Application packets acknowledged.
-    pub acked: u64,
-    /// Application packets lost.
-    pub lost: u64,
-    /// Acks that arrived for packets already reported lost (used as RTT samples only).
-    pub late_acks: u64,
-    /// Duplicate packets dropped.
-    pub duplicates: u64,
-    /// Stale packets dropped.
-    pub stale: u64,
-    /// Sends refused by pacing.
-    pub paced: u64,
-    /// Payloads refused as too large to send.
-    pub too_large_to_send: u64,
-    /// Payloads dropped as too large to receive.
-    pub too_large_to_receive: u64,
-    /// Datagrams shorter than the prefix.
-    pub invalid_too_short: u64,
-    /// Datagrams with an unknown type byte.
-    pub invalid_unknown_type: u64,
-    /// Datagrams whose length does not fit their type.
-    pub invalid_bad_length: u64,
-    /// Datagrams with a non-canonical field.
-    pub invalid_non_canonical: u64,
-    /// Datagrams with another protocol id.
-    pub wrong_protocol_id: u64,
-    /// Connected packets from addresses with no connection.
-    pub unknown_peer: u64,
-    /// Packets not valid in their connection's state.
-    pub unexpected: u64,
-    /// Handshake replies with a foreign nonce, disconnects with a foreign session.
-    pub mismatched: u64,
-    /// Connection requests received.
-    pub handshake_requests: u64,
-    /// Challenges queued in reply.
-    pub handshake_challenges: u64,
-    /// Challenge responses received.
-    pub handshake_responses: u64,
-    /// Accept packets sent.
-    pub handshake_accepts: u64,
-    /// Denied packets queued (connection limit).
-    pub handshake_denials: u64,
-    /// Challenge responses with a token that does not verify.
-    pub handshake_bad_tokens: u64,
-    /// Challenge responses with an expired token.
-    pub handshake_expired_tokens: u64,
-    /// Challenge responses replaying a token that already created a connection.
-    pub handshake_replayed_tokens: u64,
-    /// Handshake packets from an address that already has a connection.
-    pub handshake_already_connected: u64,
-    /// Retransmitted handshake packets answered or ignored idempotently.
-    pub handshake_duplicates: u64,
-    /// Connection requests sent (client).
-    pub requests_sent: u64,
-    /// Challenge responses sent (client).
-    pub responses_sent: u64,
-    /// Replies dropped because the reply queue was full.
-    pub replies_dropped: u64,
-    /// Connections established (both roles).
-    pub connections_opened: u64,
-    /// Connections ended (both roles, every reason).
-    pub connections_closed: u64,
-    /// Connections ended by the idle timeout.
-    pub timeouts: u64,
-    /// Connection attempts that timed out.
-    pub connect_timeouts: u64,
-    /// Connection attempts the server denied.
-    pub denied: u64,
-    /// Disconnect packets sent.
-    pub disconnects_sent: u64,
-    /// Timer-heap entries that fired for their connection.
-    pub timers_fired: u64,
-    /// Timer-heap entries discarded because an earlier deadline superseded them.
-    pub timers_superseded: u64,
-    /// Connections closed by the peer.
-    pub disconnects_received: u64,
-}
-
-/// A reply that needs no connection: challenges, denials and lingering disconnects.
-/// Sums counters (the daemon totals its endpoints). The destructuring names every field,
-/// so a counter added later fails to compile here until it is summed too.
-impl std::ops::AddAssign for EndpointCounters {
-    fn add_assign(&mut self, from: Self) {
-        let EndpointCounters {
-            datagrams_received,
-            packets_sent,
-            packets_received,
-            payloads_sent,
-            payloads_received,
-            keepalives_sent,
-            acks_sent,
-            acked,
-            lost,
-            late_acks,
-            duplicates,
-            stale,
-            paced,
-            too_large_to_send,
-            too_large_to_receive,
-            invalid_too_short,
-            invalid_unknown_type,
-            invalid_bad_length,
-            invalid_non_canonical,
-            wrong_protocol_id,
-            unknown_peer,
-            unexpected,
-            mismatched,
-            handshake_requests,
-            handshake_challenges,
-            handshake_responses,
-            handshake_accepts,
-            handshake_denials,
-            handshake_bad_tokens,
-            handshake_expired_tokens,
-            handshake_replayed_tokens,
-            handshake_already_connected,
-            handshake_duplicates,
-            requests_sent,
-            responses_sent,
-            replies_dropped,
-            connections_opened,
-            connections_closed,
-            timeouts,
-            connect_timeouts,
-            denied,
-            disconnects_sent,
-            timers_fired,
-            timers_superseded,
-            disconnects_received,
-        } = from;
-        self.datagrams_received += datagrams_received;
-        self.packets_sent += packets_sent;
-        self.packets_received += packets_received;
-        self.payloads_sent += payloads_sent;
-        self.payloads_received += payloads_received;
-        self.keepalives_sent += keepalives_sent;
-        self.acks_sent += acks_sent;
-        self.acked += acked;
-        self.lost += lost;
-        self.late_acks += late_acks;
-        self.duplicates += duplicates;
-        self.stale += stale;
-        self.paced += paced;
-        self.too_large_to_send += too_large_to_send;
-        self.too_large_to_receive += too_large_to_receive;
-        self.invalid_too_short += invalid_too_short;
-        self.invalid_unknown_type += invalid_unknown_type;
-        self.invalid_bad_length += invalid_bad_length;
-        self.invalid_non_canonical += invalid_non_canonical;
-        self.wrong_protocol_id += wrong_protocol_id;
-        self.unknown_peer += unknown_peer;
-        self.unexpected += unexpected;
-        self.mismatched += mismatched;
-        self.handshake_requests += handshake_requests;
-        self.handshake_challenges += handshake_challenges;
-        self.handshake_responses += handshake_responses;
-        self.handshake_accepts += handshake_accepts;
-        self.handshake_denials += handshake_denials;
-        self.handshake_bad_tokens += handshake_bad_tokens;
-        self.handshake_expired_tokens += handshake_expired_tokens;
-        self.handshake_replayed_tokens += handshake_replayed_tokens;
-        self.handshake_already_connected += handshake_already_connected;
-        self.handshake_duplicates += handshake_duplicates;
-        self.requests_sent += requests_sent;
-        self.responses_sent += responses_sent;
-        self.replies_dropped += replies_dropped;
-        self.connections_opened += connections_opened;
-        self.connections_closed += connections_closed;
-        self.timeouts += timeouts;
-        self.connect_timeouts += connect_timeouts;
-        self.denied += denied;
-        self.disconnects_sent += disconnects_sent;
-        self.timers_fired += timers_fired;
-        self.timers_superseded += timers_superseded;
-        self.disconnects_received += disconnects_received;
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Reply {
-    Challenge {
-        nonce: u64,
-        timestamp: u64,
-        token: [u8; TOKEN_LEN],
-    },
-    Denied {
-        nonce: u64,
-    },
-    Disconnect {
-        header: ConnectedHeader,
-        session: u64,
-        copies: u32,
-    },
-}
-
-#[derive(Debug)]
-struct Slot {
-    generation: u32,
-    conn: Option<Connection>,
-}
-
-/// Tokens that already created a connection, remembered until they expire.
-#[derive(Debug, Default)]
-struct ReplayCache {
-    used: HashSet<[u8; TOKEN_LEN]>,
-    expiry: VecDeque<(u64, [u8; TOKEN_LEN])>,
-}
-
-impl ReplayCache {
-    fn prune(&mut self, now_ms: u64) {
-        while let Some(&(expires, token)) = self.expiry.front() {
-            if expires >= now_ms {
-                break;
-            }
-            self.expiry.pop_front();
-            self.used.remove(&token);
-        }
-    }
-}
 
 /// One UDP socket's worth of protocol state, in both client and server roles.
 ///
@@ -309,25 +49,20 @@ impl ReplayCache {
 /// than [`next_deadline`](Self::next_deadline).
 #[derive(Debug)]
 pub struct Endpoint {
-    config: Config,
-    secret: [u8; 16],
-    epoch: Option<Instant>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
-    by_addr: HashMap<SocketAddr, ConnectionId>,
-    /// (deadline, slot index, generation, timer token): only the entry whose token matches
-    /// its connection's latest is live; the others are skipped when they surface.
-    timers: BinaryHeap<Reverse<(Instant, u32, u32, u32)>>,
-    ready: VecDeque<ConnectionId>,
-    replies: VecDeque<(SocketAddr, Reply)>,
-    events: VecDeque<Event>,
-    replay: ReplayCache,
-    nonce_counter: u64,
+    pub(super) config: Config,
+    pub(super) secret: [u8; 16],
+    pub(super) epoch: Option<Instant>,
+    pub(super) table: Table,
+    pub(super) timers: TimerHeap,
+    pub(super) ready: VecDeque<ConnectionId>,
+    pub(super) replies: VecDeque<(SocketAddr, Reply)>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) replay: ReplayCache,
+    pub(super) nonce_counter: u64,
     /// The payload last returned by `handle_datagram`, until [`Endpoint::deliver`] records
     /// it or the next datagram replaces it (then it was refused).
-    pending: Option<(ConnectionId, u64)>,
-    counters: EndpointCounters,
+    pub(super) pending: Option<(ConnectionId, u64)>,
+    pub(super) counters: EndpointCounters,
 }
 
 impl Endpoint {
@@ -348,11 +83,8 @@ impl Endpoint {
             config,
             secret,
             epoch: None,
-            slots: Vec::new(),
-            free: Vec::new(),
-            live: 0,
-            by_addr: HashMap::new(),
-            timers: BinaryHeap::new(),
+            table: Table::default(),
+            timers: TimerHeap::default(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
             replay: ReplayCache::default(),
@@ -401,8 +133,12 @@ impl Endpoint {
     /// assert_eq!(endpoint.counters().datagrams_received, 1);
     /// assert_eq!(endpoint.counters().invalid_too_short, 1);
     /// ```
-    pub fn counters(&self) -> &EndpointCounters {
-        &self.counters
+    pub fn counters(&self) -> EndpointCounters {
+        let mut counters = self.counters;
+        for conn in self.table.iter() {
+            counters.connections += conn.counters();
+        }
+        counters
     }
 
     /// Live connections (connecting or connected).
@@ -420,7 +156,7 @@ impl Endpoint {
     /// assert_eq!(endpoint.connection_count(), 2); // connecting counts too
     /// ```
     pub fn connection_count(&self) -> usize {
-        self.live
+        self.table.len()
     }
 
     /// The connection with `peer`, if any.
@@ -438,7 +174,7 @@ impl Endpoint {
     /// assert_eq!(endpoint.connection_by_addr(ca), None);
     /// ```
     pub fn connection_by_addr(&self, peer: SocketAddr) -> Option<ConnectionId> {
-        self.by_addr.get(&peer).copied()
+        self.table.by_addr(peer)
     }
 
     /// A snapshot of one connection's estimates and counters; `None` for an unknown id.
@@ -468,30 +204,17 @@ impl Endpoint {
     /// assert_eq!(stats.rtt, Duration::from_millis(250)); // Config::initial_rtt: no sample yet
     /// ```
     pub fn connection_stats(&self, conn: ConnectionId) -> Option<ConnectionStats> {
-        self.get(conn).map(|c| c.stats(&self.config))
+        self.table.get(conn).map(|c| c.stats(&self.config))
     }
 
-    fn millis(&mut self, now: Instant) -> u64 {
+    pub(super) fn millis(&mut self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_insert(now);
         u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn get(&self, id: ConnectionId) -> Option<&Connection> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation == id.generation {
-            slot.conn.as_ref()
-        } else {
-            None
-        }
-    }
-
     /// Splits the borrows: the connection and a context over the rest of the endpoint.
-    fn parts(&mut self, id: ConnectionId) -> Option<(&mut Connection, Ctx<'_>)> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
-            return None;
-        }
-        let conn = slot.conn.as_mut()?;
+    pub(super) fn parts(&mut self, id: ConnectionId) -> Option<(&mut Connection, Ctx<'_>)> {
+        let conn = self.table.get_mut(id)?;
         let cx = Ctx {
             id,
             config: &self.config,
@@ -501,47 +224,15 @@ impl Endpoint {
         Some((conn, cx))
     }
 
-    fn insert(&mut self, conn: Connection) -> ConnectionId {
-        let peer = conn.peer;
-        let id = match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                slot.conn = Some(conn);
-                ConnectionId {
-                    index,
-                    generation: slot.generation,
-                }
-            }
-            None => {
-                let index = self.slots.len() as u32;
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: Some(conn),
-                });
-                ConnectionId {
-                    index,
-                    generation: 0,
-                }
-            }
-        };
-        self.by_addr.insert(peer, id);
-        self.live += 1;
-        id
-    }
-
     /// Ends a connection: unresolved packets are reported lost, then `Disconnected`.
-    fn end(&mut self, id: ConnectionId, reason: DisconnectReason) {
+    pub(super) fn end(&mut self, id: ConnectionId, reason: DisconnectReason) {
         let Some((conn, mut cx)) = self.parts(id) else {
             return;
         };
         conn.finish(&mut cx);
-        let peer = conn.peer;
-        let slot = &mut self.slots[id.index as usize];
-        slot.conn = None;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.index);
-        self.by_addr.remove(&peer);
-        self.live -= 1;
+        let conn = self.table.remove(id).expect("found above");
+        // Its traffic stays in the endpoint's totals.
+        self.counters.connections += conn.counters();
         self.events
             .push_back(Event::Disconnected { conn: id, reason });
         let c = &mut self.counters;
@@ -556,48 +247,18 @@ impl Endpoint {
     }
 
     /// Puts the connection in the transmit queue if it has something due, and makes sure the
-    /// timer heap holds an entry no later than its deadline.
-    fn reschedule(&mut self, id: ConnectionId, now: Instant) {
-        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+    /// timer heap holds an entry no later than its deadline (the connection decides both).
+    pub(super) fn reschedule(&mut self, id: ConnectionId, now: Instant) {
+        let Some(conn) = self.table.get_mut(id) else {
             return;
         };
-        let Some(conn) = slot
-            .conn
-            .as_mut()
-            .filter(|_| slot.generation == id.generation)
-        else {
-            return;
-        };
-        if !conn.queued && conn.wants_transmit(now, &self.config) {
-            conn.queued = true;
+        let plan = conn.plan(now, &self.config);
+        if plan.queue {
             self.ready.push_back(id);
         }
-        let deadline = conn.deadline(&self.config);
-        // A due transmit is served by the ready queue; poll_transmit reschedules afterwards.
-        if deadline <= now && conn.queued {
-            return;
+        if let Some((deadline, token)) = plan.timer {
+            self.timers.push(deadline, id, token, &self.table);
         }
-        if conn.scheduled.is_none_or(|s| deadline < s) {
-            conn.scheduled = Some(deadline);
-            conn.timer_token = conn.timer_token.wrapping_add(1);
-            let entry = (deadline, id.index, id.generation, conn.timer_token);
-            self.timers.push(Reverse(entry));
-            if self.timers.len() > 2 * self.live + 64 {
-                self.compact_timers();
-            }
-        }
-    }
-
-    /// Drops heap entries that no longer match their connection's scheduled deadline.
-    fn compact_timers(&mut self) {
-        let slots = &self.slots;
-        self.timers
-            .retain(|Reverse((_, index, generation, token))| {
-                slots.get(*index as usize).is_some_and(|s| {
-                    s.generation == *generation
-                        && s.conn.as_ref().is_some_and(|c| c.is_timer_live(*token))
-                })
-            });
     }
 
     /// Starts a connection attempt to `server`. Requests go out through
@@ -623,22 +284,21 @@ impl Endpoint {
         now: Instant,
         server: SocketAddr,
     ) -> Result<ConnectionId, ConnectError> {
-        if self.by_addr.contains_key(&server) {
+        if self.table.by_addr(server).is_some() {
             return Err(ConnectError::AlreadyConnected);
         }
-        if self.live >= self.config.max_connections {
+        if self.table.len() >= self.config.max_connections {
             return Err(ConnectError::ConnectionLimit);
         }
         let nonce = token::nonce(&self.secret, self.nonce_counter, server);
         self.nonce_counter += 1;
-        let phase = Phase::Requesting { next_retry: now };
-        let conn = Connection::new(now, server, Role::Client, nonce, phase, &self.config);
-        let id = self.insert(conn);
+        let conn = Connection::client(now, server, nonce, &self.config);
+        let id = self.table.insert(conn);
         self.reschedule(id, now);
         Ok(id)
     }
 
-    fn drop_with(&mut self, reason: DropReason) -> Incoming<'static> {
+    pub(super) fn drop_with(&mut self, reason: DropReason) -> Incoming<'static> {
         let c = &mut self.counters;
         match reason {
             DropReason::Invalid(e) => match e {
@@ -660,14 +320,6 @@ impl Endpoint {
             DropReason::Duplicate | DropReason::Stale | DropReason::TooLarge { .. } => {}
         }
         Incoming::Dropped(reason)
-    }
-
-    fn queue_reply(&mut self, to: SocketAddr, reply: Reply) -> Result<(), DropReason> {
-        if self.replies.len() >= self.config.max_queued_replies {
-            return Err(DropReason::ReplyQueueFull);
-        }
-        self.replies.push_back((to, reply));
-        Ok(())
     }
 
     /// Feeds one received datagram from `from`. A payload is returned borrowed from
@@ -754,163 +406,6 @@ impl Endpoint {
         }
     }
 
-    fn on_request(&mut self, now: Instant, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
-        self.counters.handshake_requests += 1;
-        if self.by_addr.contains_key(&from) {
-            return Err(DropReason::AlreadyConnected);
-        }
-        if self.live >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
-            self.counters.handshake_denials += 1;
-            return Ok(());
-        }
-        let timestamp = self.millis(now);
-        let token = token::compute(
-            &self.secret,
-            self.config.protocol_id,
-            from,
-            timestamp,
-            nonce,
-        );
-        self.queue_reply(
-            from,
-            Reply::Challenge {
-                nonce,
-                timestamp,
-                token,
-            },
-        )?;
-        self.counters.handshake_challenges += 1;
-        Ok(())
-    }
-
-    fn on_response(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        nonce: u64,
-        timestamp: u64,
-        received: [u8; TOKEN_LEN],
-    ) -> Result<(), DropReason> {
-        self.counters.handshake_responses += 1;
-        if let Some(&id) = self.by_addr.get(&from) {
-            let (conn, _) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-            if conn.role == Role::Server && conn.session == nonce {
-                // The client did not get our accept yet: send it again.
-                conn.send_accept = true;
-                self.counters.handshake_duplicates += 1;
-                self.reschedule(id, now);
-                return Ok(());
-            }
-            return Err(DropReason::AlreadyConnected);
-        }
-        let expected = token::compute(
-            &self.secret,
-            self.config.protocol_id,
-            from,
-            timestamp,
-            nonce,
-        );
-        if !token::verify(&expected, &received) {
-            return Err(DropReason::BadToken);
-        }
-        let now_ms = self.millis(now);
-        let lifetime = u64::try_from(self.config.token_lifetime.as_millis()).unwrap_or(u64::MAX);
-        if timestamp > now_ms || now_ms - timestamp > lifetime {
-            return Err(DropReason::ExpiredToken);
-        }
-        self.replay.prune(now_ms);
-        if self.replay.used.contains(&received) {
-            return Err(DropReason::ReplayedToken);
-        }
-        if self.live >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
-            self.counters.handshake_denials += 1;
-            return Ok(());
-        }
-        self.replay.used.insert(received);
-        self.replay
-            .expiry
-            .push_back((timestamp.saturating_add(lifetime), received));
-        let mut conn = Connection::new(
-            now,
-            from,
-            Role::Server,
-            nonce,
-            Phase::Connected,
-            &self.config,
-        );
-        conn.send_accept = true;
-        let id = self.insert(conn);
-        self.counters.connections_opened += 1;
-        self.events.push_back(Event::Connected {
-            conn: id,
-            peer: from,
-            role: Role::Server,
-        });
-        self.reschedule(id, now);
-        Ok(())
-    }
-
-    /// The client-side connection with `from` whose session is `nonce`.
-    fn client_attempt(&mut self, from: SocketAddr, nonce: u64) -> Result<ConnectionId, DropReason> {
-        let id = *self.by_addr.get(&from).ok_or(DropReason::UnknownPeer)?;
-        let conn = self.get(id).ok_or(DropReason::UnknownPeer)?;
-        if conn.role != Role::Client {
-            return Err(DropReason::Unexpected);
-        }
-        if conn.session != nonce {
-            return Err(DropReason::Mismatch);
-        }
-        Ok(id)
-    }
-
-    fn on_challenge(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        nonce: u64,
-        timestamp: u64,
-        token: [u8; TOKEN_LEN],
-    ) -> Result<(), DropReason> {
-        let id = self.client_attempt(from, nonce)?;
-        let (conn, cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-        match conn.phase {
-            Phase::Requesting { .. } => {
-                conn.phase = Phase::Responding {
-                    timestamp,
-                    token,
-                    next_retry: now,
-                };
-            }
-            // Our retried requests earned more challenges: the first one is in use.
-            Phase::Responding { .. } | Phase::Connected => cx.counters.handshake_duplicates += 1,
-        }
-        self.reschedule(id, now);
-        Ok(())
-    }
-
-    fn on_accept(&mut self, now: Instant, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
-        let id = self.client_attempt(from, nonce)?;
-        let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-        match conn.phase {
-            Phase::Responding { .. } => conn.establish(now, &mut cx),
-            Phase::Connected => cx.counters.handshake_duplicates += 1,
-            Phase::Requesting { .. } => return Err(DropReason::Unexpected),
-        }
-        self.reschedule(id, now);
-        Ok(())
-    }
-
-    fn on_denied(&mut self, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
-        let id = self.client_attempt(from, nonce)?;
-        if self.get(id).is_some_and(Connection::is_connected) {
-            return Err(DropReason::Unexpected);
-        }
-        self.end(id, DisconnectReason::ConnectionDenied);
-        Ok(())
-    }
-
     /// Finds the connection a connected packet belongs to, completing a client handshake
     /// whose accept was lost when the server's first connected packet arrives.
     fn connected_target(
@@ -918,13 +413,9 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
     ) -> Result<ConnectionId, DropReason> {
-        let id = *self.by_addr.get(&from).ok_or(DropReason::UnknownPeer)?;
+        let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-        match conn.phase {
-            Phase::Connected => {}
-            Phase::Responding { .. } => conn.establish(now, &mut cx),
-            Phase::Requesting { .. } => return Err(DropReason::Unexpected),
-        }
+        conn.accept_connected(now, &mut cx)?;
         Ok(id)
     }
 
@@ -947,7 +438,6 @@ impl Endpoint {
         };
         if payload.len() > max {
             conn.counters_mut().too_large_to_receive += 1;
-            cx.counters.too_large_to_receive += 1;
             return Incoming::Dropped(DropReason::TooLarge {
                 len: payload.len(),
                 max,
@@ -978,12 +468,12 @@ impl Endpoint {
         session: u64,
         len: usize,
     ) -> Result<(), DropReason> {
-        let id = *self.by_addr.get(&from).ok_or(DropReason::UnknownPeer)?;
+        let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
         if conn.session != session {
             return Err(DropReason::Mismatch);
         }
-        if matches!(conn.phase, Phase::Requesting { .. }) {
+        if conn.is_requesting() {
             return Err(DropReason::Unexpected);
         }
         // Take its acks if it is in the window; the connection ends either way.
@@ -1008,7 +498,7 @@ impl Endpoint {
     /// assert_eq!(client.send_rate(conn), Some(Config::default().good_rate)); // starts good
     /// ```
     pub fn send_rate(&self, conn: ConnectionId) -> Option<super::PacingRate> {
-        self.get(conn).map(|c| c.send_rate(&self.config))
+        self.table.get(conn).map(|c| c.send_rate(&self.config))
     }
 
     /// Whether a payload sent on `conn` still awaits its [`Event::Acked`] or
@@ -1023,7 +513,8 @@ impl Endpoint {
     /// assert!(!client.has_unresolved_payloads(conn)); // nothing sent yet
     /// ```
     pub fn has_unresolved_payloads(&self, conn: ConnectionId) -> bool {
-        self.get(conn)
+        self.table
+            .get(conn)
             .is_some_and(Connection::has_unresolved_payloads)
     }
 
@@ -1053,7 +544,7 @@ impl Endpoint {
     /// // ...so a retransmitted copy is a new arrival, not a duplicate.
     /// let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &copy) else { panic!() };
     /// assert!(server.deliver(t0, receipt));
-    /// assert_eq!(server.counters().duplicates, 0);
+    /// assert_eq!(server.counters().connections.duplicates, 0);
     /// ```
     pub fn deliver(&mut self, now: Instant, receipt: Receipt) -> bool {
         let Receipt { conn, seq } = receipt;
@@ -1106,7 +597,55 @@ impl Endpoint {
     ) -> Result<Transmit, SendError> {
         let (c, mut cx) = self.parts(conn).ok_or(SendError::UnknownConnection)?;
         let destination = c.peer;
-        let (len, packet_id) = c.send_payload(now, payload, out, &mut cx)?;
+        let (len, packet_id) = c.send_payload(now, payload, None, out, &mut cx)?;
+        self.reschedule(conn, now);
+        Ok(Transmit {
+            destination,
+            len,
+            packet_id: Some(packet_id),
+        })
+    }
+
+    /// Like [`send`](Self::send), but the packet's [`Event::Acked`] or [`Event::Lost`] carries
+    /// `tag` instead of its sequence, so a caller can name its own packets (the daemon passes
+    /// the user's packet id) without a table of its own.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// # let t0 = Instant::now();
+    /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
+    /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    /// # let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// # let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// # let conn = client.connect(t0, sa).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// # for _ in 0..3 {
+    /// #     while let Some(t) = client.poll_transmit(t0, &mut buf) { server.handle_datagram(t0, ca, &buf[..t.len]); }
+    /// #     while let Some(t) = server.poll_transmit(t0, &mut buf) { client.handle_datagram(t0, sa, &buf[..t.len]); }
+    /// # }
+    /// # while client.poll_event().is_some() {}
+    /// let t = client.send_tagged(t0, conn, b"input", 42, &mut buf).unwrap();
+    /// if let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &buf[..t.len]) {
+    ///     server.deliver(t0, receipt);
+    /// }
+    /// let later = t0 + Duration::from_millis(10); // the server's ack delay
+    /// server.handle_timeout(later);
+    /// let ack = server.poll_transmit(later, &mut buf).unwrap();
+    /// client.handle_datagram(later, sa, &buf[..ack.len]);
+    /// assert!(matches!(client.poll_event(), Some(Event::Acked { tag: 42, .. })));
+    /// ```
+    pub fn send_tagged(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        payload: &[u8],
+        tag: u64,
+        out: &mut [u8],
+    ) -> Result<Transmit, SendError> {
+        let (c, mut cx) = self.parts(conn).ok_or(SendError::UnknownConnection)?;
+        let destination = c.peer;
+        let (len, packet_id) = c.send_payload(now, payload, Some(tag), out, &mut cx)?;
         self.reschedule(conn, now);
         Ok(Transmit {
             destination,
@@ -1146,7 +685,8 @@ impl Endpoint {
     /// assert!(matches!(client.can_send(t0, conn), Err(SendError::Paced { .. })));
     /// ```
     pub fn can_send(&self, now: Instant, conn: ConnectionId) -> Result<(), SendError> {
-        self.get(conn)
+        self.table
+            .get(conn)
             .ok_or(SendError::UnknownConnection)?
             .can_send(now, &self.config)
     }
@@ -1183,54 +723,14 @@ impl Endpoint {
     /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 16, None));
     /// ```
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
-        if let Some((destination, reply)) = self.replies.pop_front() {
-            let id = self.config.protocol_id;
-            let encoded = match reply {
-                Reply::Challenge {
-                    nonce,
-                    timestamp,
-                    token,
-                } => Packet::Challenge {
-                    nonce,
-                    timestamp,
-                    token,
-                }
-                .encode(id, out),
-                Reply::Denied { nonce } => Packet::Denied { nonce }.encode(id, out),
-                Reply::Disconnect {
-                    header,
-                    session,
-                    copies,
-                } => {
-                    if copies > 1 {
-                        let rest = Reply::Disconnect {
-                            header,
-                            session,
-                            copies: copies - 1,
-                        };
-                        self.replies.push_front((destination, rest));
-                    }
-                    self.counters.disconnects_sent += 1;
-                    Packet::Disconnect { header, session }.encode(id, out)
-                }
-            };
-            return match encoded {
-                Ok(len) => Some(Transmit {
-                    destination,
-                    len,
-                    packet_id: None,
-                }),
-                Err(_) => {
-                    self.counters.replies_dropped += 1;
-                    None
-                }
-            };
+        if let Some(transmit) = self.poll_reply(out) {
+            return Some(transmit);
         }
         while let Some(id) = self.ready.pop_front() {
             let Some((conn, mut cx)) = self.parts(id) else {
                 continue;
             };
-            conn.queued = false;
+            conn.dequeue();
             let destination = conn.peer;
             let written = conn.poll_transmit(now, out, &mut cx);
             self.reschedule(id, now);
@@ -1308,21 +808,15 @@ impl Endpoint {
     /// assert_eq!(server.counters().timeouts, 1);
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((deadline, index, generation, token))) = self.timers.peek() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            let id = ConnectionId { index, generation };
+        while let Some((id, token)) = self.timers.pop_due(now) {
             let Some((conn, mut cx)) = self.parts(id) else {
                 self.counters.timers_superseded += 1;
                 continue;
             };
-            if !conn.is_timer_live(token) {
+            if !conn.fire_timer(token) {
                 cx.counters.timers_superseded += 1;
                 continue;
             }
-            conn.scheduled = None;
             cx.counters.timers_fired += 1;
             match conn.on_timeout(now, &mut cx) {
                 Some(reason) => self.end(id, reason),
@@ -1348,9 +842,7 @@ impl Endpoint {
     /// assert_eq!(client.next_deadline(), Some(t0 + Duration::from_millis(100))); // its retry
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers
-            .peek()
-            .map(|Reverse((deadline, _, _, _))| *deadline)
+        self.timers.next()
     }
 
     /// Closes a connection: a connected (or nearly connected) peer is sent
@@ -1390,7 +882,7 @@ impl Endpoint {
         let Some((c, _)) = self.parts(conn) else {
             return;
         };
-        if !matches!(c.phase, Phase::Requesting { .. }) {
+        if !c.is_requesting() {
             let (_, header) = c.take_header(now);
             let (peer, session) = (c.peer, c.session);
             // A full reply queue only costs the peer an idle timeout; the close still happens.
@@ -1496,17 +988,17 @@ mod tests {
         let mut ep = Endpoint::new(Config::default(), [0; 16]);
         for i in 0..2_000u32 {
             let peer = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1000));
-            let conn = Connection::new(
-                t0,
-                peer,
-                Role::Server,
-                u64::from(i),
-                Phase::Connected,
-                &ep.config,
-            );
-            let id = ep.insert(conn);
+            let conn = Connection::server(t0, peer, u64::from(i), &ep.config);
+            let id = ep.table.insert(conn);
             ep.reschedule(id, t0);
         }
+        // Each new server connection owes its client an accept, at once.
+        let mut buf = [0u8; 64];
+        let mut accepts = 0;
+        while ep.poll_transmit(t0, &mut buf).is_some() {
+            accepts += 1;
+        }
+        assert_eq!(accepts, 2_000);
         assert_eq!(ep.timers.len(), 2_000);
         // Nothing is due before the first keepalive (250 ms): 10,000 calls fire nothing.
         let before = ep.counters;
@@ -1519,20 +1011,22 @@ mod tests {
         let t1 = t0 + Duration::from_millis(250);
         ep.handle_timeout(t1);
         assert_eq!(ep.counters.timers_fired, 2_000);
-        let mut buf = [0u8; 64];
         let mut sent = 0;
         while ep.poll_transmit(t1, &mut buf).is_some() {
             sent += 1;
         }
         assert_eq!(sent, 2_000);
         // Repeated earlier deadlines (acks due) supersede entries; compaction bounds the heap.
-        let id = ep.by_addr[&SocketAddr::from(([10, 0, 0, 1], 1000))];
+        let id = ep
+            .table
+            .by_addr(SocketAddr::from(([10, 0, 0, 1], 1000)))
+            .unwrap();
         for k in 0..10_000u64 {
             let now = t1 + Duration::from_micros(k);
             let (conn, _) = ep.parts(id).unwrap();
-            conn.scheduled = conn.scheduled.map(|d| d + Duration::from_secs(1));
+            conn.forget_timer();
             ep.reschedule(id, now);
-            assert!(ep.timers.len() <= 2 * ep.live + 64);
+            assert!(ep.timers.len() <= 2 * ep.table.len() + 64);
         }
     }
 

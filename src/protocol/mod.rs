@@ -43,16 +43,21 @@ use std::time::{Duration, Instant};
 pub mod config;
 pub mod congestion;
 mod connection;
+mod counters;
 mod endpoint;
 mod estimate;
+mod handshake;
 pub mod seq;
 mod seq_buffer;
+mod table;
+mod timer_heap;
 mod token;
 pub mod wire;
 
 pub use config::{Config, PacingRate};
 pub use congestion::{CongestionController, CongestionMode, Pacer};
-pub use endpoint::{Endpoint, EndpointCounters};
+pub use counters::{ConnectionCounters, EndpointCounters};
+pub use endpoint::Endpoint;
 pub use wire::DecodeError;
 
 /// Identifies a connection of one [`Endpoint`]: a slab index and a generation, so an id of a
@@ -251,7 +256,8 @@ pub enum DisconnectReason {
 /// server.handle_timeout(later);
 /// let ack = server.poll_transmit(later, &mut buf).unwrap();
 /// client.handle_datagram(later, sa, &buf[..ack.len]);
-/// let acked = Event::Acked { conn, packet_id: t.packet_id.unwrap() };
+/// let packet_id = t.packet_id.unwrap();
+/// let acked = Event::Acked { conn, packet_id, tag: packet_id.0 };
 /// assert_eq!(client.poll_event(), Some(acked));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -278,6 +284,9 @@ pub enum Event {
         conn: ConnectionId,
         /// The packet.
         packet_id: PacketId,
+        /// The tag it was sent with ([`Endpoint::send_tagged`]); its sequence for
+        /// [`Endpoint::send`].
+        tag: u64,
     },
     /// An application packet was not acknowledged in time. Reported once; never after `Acked`.
     Lost {
@@ -285,6 +294,9 @@ pub enum Event {
         conn: ConnectionId,
         /// The packet.
         packet_id: PacketId,
+        /// The tag it was sent with ([`Endpoint::send_tagged`]); its sequence for
+        /// [`Endpoint::send`].
+        tag: u64,
     },
     /// The congestion mode changed (and with it the pacing rate).
     CongestionChanged {
@@ -396,7 +408,7 @@ pub enum Incoming<'a> {
 ///     inbox.push(payload.to_vec());
 ///     assert!(server.deliver(t0, receipt)); // now it will be acked
 /// }
-/// assert_eq!(server.counters().payloads_received, 1);
+/// assert_eq!(server.counters().connections.payloads_received, 1);
 /// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
 #[must_use = "a payload is acked only once its receipt is passed to Endpoint::deliver"]
@@ -540,66 +552,6 @@ impl fmt::Display for ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
-
-/// Per-connection counters.
-///
-/// ```
-/// # use std::time::{Duration, Instant};
-/// # use gudp::protocol::*;
-/// # let t0 = Instant::now();
-/// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
-/// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
-/// # let mut client = Endpoint::new(Config::default(), [1; 16]);
-/// # let mut server = Endpoint::new(Config::default(), [2; 16]);
-/// # let conn = client.connect(t0, sa).unwrap();
-/// # let mut buf = [0u8; 1500];
-/// # for _ in 0..3 {
-/// #     while let Some(t) = client.poll_transmit(t0, &mut buf) {
-/// #         server.handle_datagram(t0, ca, &buf[..t.len]);
-/// #     }
-/// #     while let Some(t) = server.poll_transmit(t0, &mut buf) {
-/// #         client.handle_datagram(t0, sa, &buf[..t.len]);
-/// #     }
-/// # }
-/// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
-/// for _ in 0..3 {
-///     let t = client.send(t0, conn, b"tick", &mut buf).unwrap();
-///     if let Incoming::Payload { receipt, .. } = server.handle_datagram(t0, ca, &buf[..t.len]) {
-///         server.deliver(t0, receipt);
-///     }
-/// }
-/// let sent = client.connection_stats(conn).unwrap().counters;
-/// assert_eq!((sent.payloads_sent, sent.packets_sent), (3, 3));
-/// let sconn = server.connection_by_addr(ca).unwrap();
-/// assert_eq!(server.connection_stats(sconn).unwrap().counters.payloads_received, 3);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnectionCounters {
-    /// Connected packets sent (payloads, keepalives, acks).
-    pub packets_sent: u64,
-    /// Connected packets accepted (not duplicate or stale).
-    pub packets_received: u64,
-    /// Application payloads sent.
-    pub payloads_sent: u64,
-    /// Application payloads delivered.
-    pub payloads_received: u64,
-    /// Application packets acknowledged.
-    pub acked: u64,
-    /// Application packets lost.
-    pub lost: u64,
-    /// Acks that arrived for packets already reported lost (used as RTT samples only).
-    pub late_acks: u64,
-    /// Duplicate packets dropped.
-    pub duplicates: u64,
-    /// Stale packets dropped.
-    pub stale: u64,
-    /// Sends refused by pacing.
-    pub paced: u64,
-    /// Payloads refused as too large to send.
-    pub too_large_to_send: u64,
-    /// Payloads dropped as too large to receive.
-    pub too_large_to_receive: u64,
-}
 
 /// A snapshot of one connection's estimates and counters.
 ///

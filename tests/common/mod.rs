@@ -118,9 +118,9 @@ pub fn drop_reasons(c: &EndpointCounters) -> u64 {
         + c.handshake_replayed_tokens
         + c.handshake_already_connected
         + c.replies_dropped
-        + c.duplicates
-        + c.stale
-        + c.too_large_to_receive
+        + c.connections.duplicates
+        + c.connections.stale
+        + c.connections.too_large_to_receive
 }
 
 /// Fills `bytes` from a seeded generator, so failures reproduce.

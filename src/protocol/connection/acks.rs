@@ -1,0 +1,323 @@
+//! Sequence numbers and acknowledgements: what a connection sends, what it records as
+//! received, and how acks resolve its packets in flight.
+
+use std::time::{Duration, Instant};
+
+use super::{ConnectedKind, Connection, Ctx, Kind, Received, SentPacket};
+use crate::protocol::estimate::LossEstimator;
+use crate::protocol::seq::{extend_backwards, extend_sequence};
+use crate::protocol::wire::{
+    AckFields, ConnectedHeader, Packet, ACK_DELAY_UNIT_MICROS, CONNECTED_HEADER_LEN,
+};
+use crate::protocol::{ConnectionCounters, DropReason, Event, PacketId, SendError};
+
+impl Connection {
+    /// Acknowledgement fields for a packet sent at `now`.
+    pub(crate) fn ack_fields(&self, now: Instant) -> Option<AckFields> {
+        let latest = self.received.next().checked_sub(1)?;
+        let mut ack_bits = 0u32;
+        for n in 0..32u64 {
+            if latest
+                .checked_sub(n + 1)
+                .is_some_and(|s| self.received.get(s).is_some())
+            {
+                ack_bits |= 1 << n;
+            }
+        }
+        let held = now.saturating_duration_since(self.latest_received_at);
+        let units = held.as_micros() / u128::from(ACK_DELAY_UNIT_MICROS);
+        let ack_delay = u16::try_from(units).unwrap_or(u16::MAX);
+        Some(AckFields {
+            ack: latest as u16,
+            ack_bits,
+            ack_delay,
+        })
+    }
+
+    /// Extends a received wire sequence relative to the newest held (0 before the first), not
+    /// one past it: a packet exactly half the space ahead must extend backwards, as neither
+    /// is newer (§4.1).
+    pub(super) fn extend_received(&self, seq: u16) -> Option<u64> {
+        extend_sequence(self.received.next().saturating_sub(1), seq)
+    }
+
+    /// Takes the next sequence number for an outgoing connected packet.
+    pub(crate) fn take_header(&mut self, now: Instant) -> (u64, ConnectedHeader) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        (
+            seq,
+            ConnectedHeader {
+                sequence: seq as u16,
+                ack: self.ack_fields(now),
+            },
+        )
+    }
+
+    /// Bookkeeping common to every connected packet sent.
+    pub(super) fn on_sent(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        len: usize,
+        kind: Option<Kind>,
+        cx: &mut Ctx<'_>,
+    ) {
+        // It carries our current acks: nothing received is waiting for one any more.
+        self.ack_due = None;
+        self.eliciting_unacked = 0;
+        self.oldest_unacked = None;
+        self.count_sent(now, seq, len, kind, cx);
+    }
+
+    /// Books a sent packet: rates, counters and, for an ack-eliciting one, the sent window.
+    pub(super) fn count_sent(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        len: usize,
+        kind: Option<Kind>,
+        cx: &mut Ctx<'_>,
+    ) {
+        self.sent_rate.add(now, len);
+        self.counters.packets_sent += 1;
+        let Some(kind) = kind else { return };
+        self.last_eliciting_sent = now;
+        let packet = SentPacket {
+            sent_at: self.at(now),
+            bytes: len as u32,
+            kind,
+            lost: false,
+        };
+        let Self {
+            sent,
+            loss,
+            counters,
+            ..
+        } = self;
+        // Inserting the next sequence overwrites the slot of the packet one window older:
+        // if that packet is still unresolved, it can no longer be acked and is lost.
+        let inserted = sent.insert(seq, packet, |old, p| {
+            if !p.lost {
+                report_lost(old, p, loss, counters, cx);
+            }
+        });
+        debug_assert!(inserted.is_ok(), "sequences are sent in order");
+        self.advance_oldest();
+    }
+
+    /// Moves the oldest-unresolved cursor past resolved and overwritten entries.
+    pub(super) fn advance_oldest(&mut self) {
+        let floor = self.next_seq.saturating_sub(self.sent.capacity());
+        self.oldest_unresolved = self.oldest_unresolved.max(floor);
+        while self.oldest_unresolved < self.next_seq
+            && self.sent.get(self.oldest_unresolved).is_none_or(|p| p.lost)
+        {
+            self.oldest_unresolved += 1;
+        }
+    }
+
+    /// Encodes and records one application payload.
+    /// `tag` comes back in the packet's `Acked` or `Lost` event (`None`: its sequence).
+    pub(crate) fn send_payload(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        tag: Option<u64>,
+        out: &mut [u8],
+        cx: &mut Ctx<'_>,
+    ) -> Result<(usize, PacketId), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::NotConnected);
+        }
+        let max = cx.config.max_payload;
+        if payload.len() > max {
+            self.counters.too_large_to_send += 1;
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let needed = CONNECTED_HEADER_LEN + payload.len();
+        if out.len() < needed {
+            return Err(SendError::BufferTooSmall { needed });
+        }
+        let rate = self.send_rate(cx.config);
+        if let Err(retry_at) = self.pacer.try_acquire(now, rate) {
+            self.counters.paced += 1;
+            return Err(SendError::Paced { retry_at });
+        }
+        let (seq, header) = self.take_header(now);
+        let tag = tag.unwrap_or(seq);
+        let len = Packet::Payload { header, payload }
+            .encode(cx.config.protocol_id, out)
+            .map_err(|e| SendError::BufferTooSmall { needed: e.needed })?;
+        self.counters.payloads_sent += 1;
+        self.on_sent(now, seq, len, Some(Kind::Payload { tag }), cx);
+        Ok((len, PacketId(seq)))
+    }
+
+    /// Processes an accepted connected packet's sequence and acks.
+    ///
+    /// Returns the drop reason for duplicates and stale packets (which are not processed).
+    /// A payload is checked but not recorded: [`Connection::record`] does that once the
+    /// application has it (`Received::Deliver` carries the extended sequence for it).
+    pub(crate) fn on_packet(
+        &mut self,
+        now: Instant,
+        header: ConnectedHeader,
+        kind: ConnectedKind,
+        len: usize,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Received, DropReason> {
+        let seq = self.extend_received(header.sequence);
+        let Some(seq) = seq.filter(|&s| !self.received.is_stale(s)) else {
+            self.counters.stale += 1;
+            return Err(DropReason::Stale);
+        };
+        if self.received.get(seq).is_some() {
+            self.counters.duplicates += 1;
+            return Err(DropReason::Duplicate);
+        }
+        self.last_received = now;
+        self.received_rate.add(now, len);
+        self.counters.packets_received += 1;
+        if let Some(ack) = header.ack {
+            self.process_acks(now, ack, cx);
+        }
+        Ok(match kind {
+            ConnectedKind::Payload => Received::Deliver { seq },
+            ConnectedKind::Keepalive => {
+                self.record(now, seq, true, cx);
+                Received::Consumed
+            }
+            ConnectedKind::Ack => {
+                self.record(now, seq, false, cx);
+                Received::Consumed
+            }
+            ConnectedKind::Disconnect => {
+                self.record(now, seq, false, cx);
+                Received::Closed
+            }
+        })
+    }
+
+    /// Records `seq` as received, so that it is acked; `eliciting` packets (payloads and
+    /// keepalives) make an ack due. `seq` passed [`Connection::on_packet`]'s checks and
+    /// nothing was recorded since, so it is neither stale nor a duplicate.
+    pub(super) fn record(&mut self, now: Instant, seq: u64, eliciting: bool, cx: &mut Ctx<'_>) {
+        if self.oldest_unacked.is_some_and(|oldest| seq > oldest + 32) {
+            // `seq` becomes the newest and pushes an unacked packet out of the 33-sequence
+            // ack range (payloads lost or refused in between): take the acks as they stand,
+            // to be sent first, or that packet would be reported lost although it arrived.
+            self.early_ack = self.ack_fields(now);
+            self.oldest_unacked = None;
+            self.eliciting_unacked = 0;
+        }
+        if seq >= self.received.next() {
+            self.latest_received_at = now;
+        }
+        // Not stale, so the insert cannot fail; skipped slots are cleared.
+        let _ = self.received.insert(seq, (), |_, ()| {});
+        if eliciting {
+            self.eliciting_unacked += 1;
+            let oldest = self.oldest_unacked.map_or(seq, |o| o.min(seq));
+            self.oldest_unacked = Some(oldest);
+            // An unacked packet 16 or more behind the newest leaves the 33-sequence ack range
+            // soon: acknowledge it before it does. (It may be far behind although few packets
+            // were recorded since: a late arrival, or payloads refused in between.)
+            let far_behind = oldest + 16 < self.received.next();
+            let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
+                now
+            } else {
+                now + cx.config.max_ack_delay
+            };
+            self.ack_due = Some(self.ack_due.map_or(due, |d| d.min(due)));
+        }
+    }
+
+    /// The application took payload `seq` (checked by [`Connection::on_packet`] during the
+    /// same datagram): record it, so that it is acked.
+    pub(crate) fn deliver(&mut self, now: Instant, seq: u64, cx: &mut Ctx<'_>) {
+        self.record(now, seq, true, cx);
+        self.counters.payloads_received += 1;
+    }
+
+    pub(super) fn process_acks(&mut self, now: Instant, ack: AckFields, cx: &mut Ctx<'_>) {
+        let Some(latest_sent) = self.next_seq.checked_sub(1) else {
+            return;
+        };
+        let Some(head) = extend_backwards(latest_sent, ack.ack) else {
+            return;
+        };
+        // A saturated delay says only "held for a long time": no usable RTT sample.
+        let delay = (ack.ack_delay != u16::MAX)
+            .then(|| Duration::from_micros(u64::from(ack.ack_delay) * ACK_DELAY_UNIT_MICROS));
+        self.ack_one(now, head, delay, cx);
+        for n in 0..32u64 {
+            if ack.ack_bits & (1 << n) != 0 {
+                if let Some(s) = head.checked_sub(n + 1) {
+                    self.ack_one(now, s, None, cx);
+                }
+            }
+        }
+        self.advance_oldest();
+    }
+
+    /// Resolves one acked sequence; `rtt_delay` is the peer's ack delay when `seq` is the
+    /// newest sequence the ack names (the only one that gives an RTT sample).
+    pub(super) fn ack_one(
+        &mut self,
+        now: Instant,
+        seq: u64,
+        rtt_delay: Option<Duration>,
+        cx: &mut Ctx<'_>,
+    ) {
+        let Some(p) = self.sent.remove(seq) else {
+            return;
+        };
+        if let Some(delay) = rtt_delay {
+            let sent_at = self.epoch + Duration::from_nanos(p.sent_at);
+            let raw = now.saturating_duration_since(sent_at);
+            // A delay larger than the whole round trip is bogus: keep the raw sample.
+            self.rtt.sample(if delay < raw { raw - delay } else { raw });
+            if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
+                cx.events
+                    .push_back(Event::CongestionChanged { conn: cx.id, mode });
+            }
+        }
+        if p.lost {
+            // Already reported lost: the late ack only served as an RTT sample.
+            self.counters.late_acks += 1;
+            return;
+        }
+        self.loss.record(false);
+        self.acked_rate.add(now, p.bytes as usize);
+        if let Kind::Payload { tag } = p.kind {
+            self.counters.acked += 1;
+            cx.events.push_back(Event::Acked {
+                conn: cx.id,
+                packet_id: PacketId(seq),
+                tag,
+            });
+        }
+    }
+}
+
+pub(super) fn report_lost(
+    seq: u64,
+    p: SentPacket,
+    loss: &mut LossEstimator,
+    counters: &mut ConnectionCounters,
+    cx: &mut Ctx<'_>,
+) {
+    loss.record(true);
+    if let Kind::Payload { tag } = p.kind {
+        counters.lost += 1;
+        cx.events.push_back(Event::Lost {
+            conn: cx.id,
+            packet_id: PacketId(seq),
+            tag,
+        });
+    }
+}

@@ -1,0 +1,164 @@
+//! The client's side of the handshake, and the server's accept: phases and their
+//! transitions, on the connection (the endpoint's stateless part is `protocol::handshake`).
+
+use std::time::Instant;
+
+use super::{Connection, Ctx};
+use crate::protocol::wire::{Packet, TOKEN_LEN};
+use crate::protocol::{DropReason, Event};
+
+/// Where the handshake stands.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Phase {
+    /// Client: sending connection requests.
+    Requesting { next_retry: Instant },
+    /// Client: echoing the challenge token.
+    Responding {
+        timestamp: u64,
+        token: [u8; TOKEN_LEN],
+        next_retry: Instant,
+    },
+    /// Handshake complete.
+    Connected,
+}
+
+impl Connection {
+    pub(crate) fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected)
+    }
+
+    /// Still sending connection requests (no challenge yet).
+    pub(crate) fn is_requesting(&self) -> bool {
+        matches!(self.phase, Phase::Requesting { .. })
+    }
+
+    /// Marks the handshake complete (client side) and reports it.
+    fn establish(&mut self, now: Instant, cx: &mut Ctx<'_>) {
+        self.phase = Phase::Connected;
+        self.last_received = now;
+        self.last_eliciting_sent = now;
+        cx.counters.connections_opened += 1;
+        cx.events.push_back(Event::Connected {
+            conn: cx.id,
+            peer: self.peer,
+            role: self.role,
+        });
+    }
+
+    /// Client: a challenge arrived. The first one moves us on to responding with its token;
+    /// later ones (earned by retried requests) are duplicates. Returns whether it was new.
+    pub(crate) fn on_challenge(
+        &mut self,
+        now: Instant,
+        timestamp: u64,
+        token: [u8; TOKEN_LEN],
+    ) -> bool {
+        match self.phase {
+            Phase::Requesting { .. } => {
+                self.phase = Phase::Responding {
+                    timestamp,
+                    token,
+                    next_retry: now,
+                };
+                true
+            }
+            Phase::Responding { .. } | Phase::Connected => false,
+        }
+    }
+
+    /// Client: the server accepted. Returns whether it was new (a duplicate otherwise).
+    pub(crate) fn on_accept(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Result<bool, DropReason> {
+        match self.phase {
+            Phase::Responding { .. } => {
+                self.establish(now, cx);
+                Ok(true)
+            }
+            Phase::Connected => Ok(false),
+            Phase::Requesting { .. } => Err(DropReason::Unexpected),
+        }
+    }
+
+    /// A connected packet arrived: on a client still responding, it stands for the lost
+    /// accept and completes the handshake; before any challenge it is unexpected.
+    pub(crate) fn accept_connected(
+        &mut self,
+        now: Instant,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), DropReason> {
+        match self.phase {
+            Phase::Connected => Ok(()),
+            Phase::Responding { .. } => {
+                self.establish(now, cx);
+                Ok(())
+            }
+            Phase::Requesting { .. } => Err(DropReason::Unexpected),
+        }
+    }
+
+    /// Server: the client's challenge response came again, so our accept was lost.
+    pub(crate) fn resend_accept(&mut self) {
+        self.send_accept = true;
+    }
+
+    /// The handshake packet due at `now`, if any: a retried request or challenge response
+    /// (client), or the accept (server). `None` once connected with no accept to send.
+    pub(super) fn poll_handshake(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        cx: &mut Ctx<'_>,
+    ) -> Option<Option<usize>> {
+        let id = cx.config.protocol_id;
+        Some(match self.phase {
+            Phase::Requesting { next_retry } => {
+                if now < next_retry {
+                    return Some(None);
+                }
+                let len = Packet::ConnectionRequest {
+                    nonce: self.session,
+                }
+                .encode(id, out)
+                .ok();
+                self.phase = Phase::Requesting {
+                    next_retry: now + cx.config.connect_retry_interval,
+                };
+                cx.counters.requests_sent += 1;
+                len
+            }
+            Phase::Responding {
+                timestamp,
+                token,
+                next_retry,
+            } => {
+                if now < next_retry {
+                    return Some(None);
+                }
+                let len = Packet::ChallengeResponse {
+                    nonce: self.session,
+                    timestamp,
+                    token,
+                }
+                .encode(id, out)
+                .ok();
+                self.phase = Phase::Responding {
+                    timestamp,
+                    token,
+                    next_retry: now + cx.config.connect_retry_interval,
+                };
+                cx.counters.responses_sent += 1;
+                len
+            }
+            Phase::Connected if self.send_accept => {
+                let len = Packet::Accept {
+                    nonce: self.session,
+                }
+                .encode(id, out)
+                .ok();
+                self.send_accept = false;
+                cx.counters.handshake_accepts += 1;
+                len
+            }
+            Phase::Connected => return None,
+        })
+    }
+}

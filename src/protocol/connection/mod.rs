@@ -1,0 +1,436 @@
+//! One connection's state machine: its handshake phase (`handshake.rs`), sequence and ack
+//! bookkeeping (`acks.rs`), and here: loss detection, estimates, congestion mode, pacing,
+//! timers and its place in the endpoint's schedule.
+
+mod acks;
+mod handshake;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::congestion::{CongestionController, Pacer};
+use super::estimate::{LossEstimator, RateMeter, RttEstimator};
+use super::seq_buffer::SequenceBuffer;
+use super::wire::{AckFields, Packet, CONNECTED_HEADER_LEN};
+use super::{
+    Config, CongestionMode, ConnectionCounters, ConnectionId, ConnectionStats, DisconnectReason,
+    EndpointCounters, Event, Role, SendError,
+};
+use acks::report_lost;
+use handshake::Phase;
+
+/// What kind of tracked packet a sent-buffer entry is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Kind {
+    /// An application payload, with the caller's tag for its notification.
+    Payload { tag: u64 },
+    #[default]
+    Keepalive,
+}
+
+/// An ack-eliciting packet in flight. (Ack-only packets are not tracked.)
+///
+/// A packet declared lost stays in the buffer (flagged) until its slot is reused, so that a
+/// late ack still yields an RTT sample: otherwise a path whose RTT exceeds the loss timeout
+/// would never be measured, and every packet would keep timing out.
+#[derive(Debug, Clone, Copy, Default)]
+struct SentPacket {
+    /// Nanoseconds after the connection's creation.
+    sent_at: u64,
+    bytes: u32,
+    kind: Kind,
+    lost: bool,
+}
+
+/// The shared state a connection reports into.
+pub(crate) struct Ctx<'a> {
+    pub(crate) id: ConnectionId,
+    pub(crate) config: &'a Config,
+    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) counters: &'a mut EndpointCounters,
+}
+
+/// What the endpoint should do with an accepted connected packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Deliver the payload (sequence `seq`, not yet recorded).
+    Deliver { seq: u64 },
+    /// A protocol-only packet.
+    Consumed,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// The connected-packet types, without their bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectedKind {
+    Payload,
+    Keepalive,
+    Ack,
+    Disconnect,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    pub(crate) role: Role,
+    /// The client's request nonce: names the handshake and authenticates disconnects.
+    pub(crate) session: u64,
+    phase: Phase,
+    epoch: Instant,
+    connect_deadline: Instant,
+    next_seq: u64,
+    sent: SequenceBuffer<SentPacket>,
+    oldest_unresolved: u64,
+    received: SequenceBuffer<()>,
+    last_received: Instant,
+    /// When the newest sequence (the one our acks name) arrived.
+    latest_received_at: Instant,
+    last_eliciting_sent: Instant,
+    ack_due: Option<Instant>,
+    eliciting_unacked: u32,
+    /// The oldest ack-eliciting sequence received since the last packet we sent (which
+    /// acked it, if it was still in range).
+    oldest_unacked: Option<u64>,
+    /// Acks taken just before a new arrival pushed an unacked packet out of the ack range,
+    /// sent ahead of everything else so that the packet is still acknowledged.
+    early_ack: Option<AckFields>,
+    /// Server: an accept is due (the handshake just completed, or the client's response
+    /// came again).
+    send_accept: bool,
+    rtt: RttEstimator,
+    loss: LossEstimator,
+    sent_rate: RateMeter,
+    received_rate: RateMeter,
+    acked_rate: RateMeter,
+    congestion: CongestionController,
+    pacer: Pacer,
+    counters: ConnectionCounters,
+    schedule: Schedule,
+}
+
+/// A connection's place in its endpoint's schedule: its live timer-heap entry and whether it
+/// waits in the ready-to-transmit queue. Only the connection changes it; the endpoint asks.
+#[derive(Debug, Default)]
+struct Schedule {
+    /// The deadline of the live timer-heap entry, if there is one.
+    at: Option<Instant>,
+    /// Token of the live timer-heap entry (incremented on every push).
+    token: u32,
+    /// Whether the connection is in the ready-to-transmit queue.
+    queued: bool,
+}
+
+/// What [`Connection::plan`] asks of the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Put the connection in the ready-to-transmit queue.
+    pub(crate) queue: bool,
+    /// Push a timer-heap entry for this deadline, with this token.
+    pub(crate) timer: Option<(Instant, u32)>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Connection {
+    /// A client connection to `server`, about to send its first request (at `now`).
+    pub(crate) fn client(now: Instant, server: SocketAddr, nonce: u64, config: &Config) -> Self {
+        let phase = Phase::Requesting { next_retry: now };
+        Self::new(now, server, Role::Client, nonce, phase, config)
+    }
+
+    /// A server connection to `client`, established by a valid challenge response: the
+    /// accept is due at once.
+    pub(crate) fn server(now: Instant, client: SocketAddr, nonce: u64, config: &Config) -> Self {
+        let mut conn = Self::new(now, client, Role::Server, nonce, Phase::Connected, config);
+        conn.send_accept = true;
+        conn
+    }
+
+    fn new(
+        now: Instant,
+        peer: SocketAddr,
+        role: Role,
+        session: u64,
+        phase: Phase,
+        config: &Config,
+    ) -> Self {
+        Self {
+            peer,
+            role,
+            session,
+            phase,
+            epoch: now,
+            connect_deadline: now + config.connect_timeout,
+            next_seq: 0,
+            sent: SequenceBuffer::new(config.sent_window),
+            oldest_unresolved: 0,
+            received: SequenceBuffer::new(config.received_window),
+            last_received: now,
+            latest_received_at: now,
+            last_eliciting_sent: now,
+            ack_due: None,
+            eliciting_unacked: 0,
+            oldest_unacked: None,
+            early_ack: None,
+            send_accept: false,
+            rtt: RttEstimator::new(
+                config.initial_rtt,
+                config.rtt_smoothing,
+                config.rtt_variation_smoothing,
+            ),
+            loss: LossEstimator::new(config.loss_window),
+            sent_rate: RateMeter::new(now, config.bandwidth_period),
+            received_rate: RateMeter::new(now, config.bandwidth_period),
+            acked_rate: RateMeter::new(now, config.bandwidth_period),
+            congestion: CongestionController::new(now, config),
+            pacer: Pacer::new(),
+            counters: ConnectionCounters::default(),
+            schedule: Schedule::default(),
+        }
+    }
+
+    /// What the endpoint must do after anything touched this connection at `now`: queue it
+    /// if a transmit is due, and push a timer entry if its deadline moved earlier.
+    pub(crate) fn plan(&mut self, now: Instant, config: &Config) -> Plan {
+        let queue = !self.schedule.queued && self.wants_transmit(now, config);
+        self.schedule.queued |= queue;
+        let deadline = self.deadline(config);
+        // A due transmit is served by the ready queue; poll_transmit plans again afterwards.
+        let served = deadline <= now && self.schedule.queued;
+        let timer = (!served && self.schedule.at.is_none_or(|at| deadline < at)).then(|| {
+            self.schedule.at = Some(deadline);
+            self.schedule.token = self.schedule.token.wrapping_add(1);
+            (deadline, self.schedule.token)
+        });
+        Plan { queue, timer }
+    }
+
+    /// Forgets the live timer entry, so that the next plan pushes a new one (the old entry
+    /// then surfaces as superseded): how a test makes stale entries pile up.
+    #[cfg(test)]
+    pub(crate) fn forget_timer(&mut self) {
+        self.schedule.at = None;
+    }
+
+    /// The endpoint took the connection off its ready-to-transmit queue.
+    pub(crate) fn dequeue(&mut self) {
+        self.schedule.queued = false;
+    }
+
+    /// A timer entry with `token` surfaced: `true` (and the entry is spent) if it is the
+    /// live one, `false` if a later push superseded it.
+    pub(crate) fn fire_timer(&mut self, token: u32) -> bool {
+        let live = self.is_timer_live(token);
+        if live {
+            self.schedule.at = None;
+        }
+        live
+    }
+
+    /// Whether a timer-heap entry carrying `token` is this connection's live one.
+    pub(crate) fn is_timer_live(&self, token: u32) -> bool {
+        self.schedule.at.is_some() && token == self.schedule.token
+    }
+
+    fn at(&self, now: Instant) -> u64 {
+        nanos(now.saturating_duration_since(self.epoch))
+    }
+
+    fn loss_timeout(&self, config: &Config) -> Duration {
+        let rto = self.rtt.smoothed() + 4 * self.rtt.variation() + config.max_ack_delay;
+        rto.max(config.min_loss_timeout)
+    }
+
+    /// Whether a payload could be sent at `now` (connected, pacing budget available).
+    /// Whether a payload in the sent window is neither acked nor reported lost.
+    pub(crate) fn has_unresolved_payloads(&self) -> bool {
+        (self.oldest_unresolved..self.next_seq).any(|seq| {
+            self.sent
+                .get(seq)
+                .is_some_and(|p| !p.lost && matches!(p.kind, Kind::Payload { .. }))
+        })
+    }
+
+    pub(crate) fn can_send(&self, now: Instant, config: &Config) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::NotConnected);
+        }
+        self.pacer
+            .check(now, self.send_rate(config))
+            .map_err(|retry_at| SendError::Paced { retry_at })
+    }
+
+    /// The pacing rate the current congestion mode allows.
+    pub(crate) fn send_rate(&self, config: &Config) -> super::PacingRate {
+        match self.congestion.mode() {
+            CongestionMode::Good => config.good_rate,
+            CongestionMode::Bad => config.bad_rate,
+        }
+    }
+
+    /// Whether a protocol packet is due at `now`.
+    pub(crate) fn wants_transmit(&self, now: Instant, config: &Config) -> bool {
+        match self.phase {
+            Phase::Requesting { next_retry } | Phase::Responding { next_retry, .. } => {
+                now >= next_retry
+            }
+            Phase::Connected => {
+                self.send_accept
+                    || self.early_ack.is_some()
+                    || self.ack_due.is_some_and(|due| now >= due)
+                    || now >= self.last_eliciting_sent + config.keepalive_interval
+            }
+        }
+    }
+
+    /// The next packet due at `now`: a handshake packet, an early ack, a keepalive or an
+    /// ack, written into `out`.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        cx: &mut Ctx<'_>,
+    ) -> Option<usize> {
+        if let Some(handshake) = self.poll_handshake(now, out, cx) {
+            return handshake;
+        }
+        let id = cx.config.protocol_id;
+        match self.phase {
+            // poll_handshake sent what the handshake phases have to send.
+            Phase::Requesting { .. } | Phase::Responding { .. } => None,
+            Phase::Connected if self.early_ack.is_some() && out.len() >= CONNECTED_HEADER_LEN => {
+                let (seq, mut header) = self.take_header(now);
+                header.ack = self.early_ack.take();
+                let len = Packet::Ack { header }.encode(id, out).ok()?;
+                self.counters.acks_sent += 1;
+                // What arrived after these acks were taken is still unacked: keep its due time.
+                self.count_sent(now, seq, len, None, cx);
+                Some(len)
+            }
+            Phase::Connected => {
+                let keepalive = now >= self.last_eliciting_sent + cx.config.keepalive_interval;
+                let ack = self.ack_due.is_some_and(|due| now >= due);
+                if !(keepalive || ack) || out.len() < CONNECTED_HEADER_LEN {
+                    return None;
+                }
+                let (seq, header) = self.take_header(now);
+                if keepalive {
+                    let len = Packet::Keepalive { header }.encode(id, out).ok()?;
+                    self.counters.keepalives_sent += 1;
+                    self.on_sent(now, seq, len, Some(Kind::Keepalive), cx);
+                    Some(len)
+                } else {
+                    let len = Packet::Ack { header }.encode(id, out).ok()?;
+                    self.counters.acks_sent += 1;
+                    self.on_sent(now, seq, len, None, cx);
+                    Some(len)
+                }
+            }
+        }
+    }
+
+    /// Runs every timer due at `now`. Returns a reason if the connection must end.
+    pub(crate) fn on_timeout(
+        &mut self,
+        now: Instant,
+        cx: &mut Ctx<'_>,
+    ) -> Option<DisconnectReason> {
+        if !self.is_connected() {
+            return (now >= self.connect_deadline).then_some(DisconnectReason::ConnectTimedOut);
+        }
+        if now >= self.last_received + cx.config.idle_timeout {
+            return Some(DisconnectReason::TimedOut);
+        }
+        let timeout = nanos(self.loss_timeout(cx.config));
+        let at = self.at(now);
+        while self.oldest_unresolved < self.next_seq {
+            let seq = self.oldest_unresolved;
+            if let Some(p) = self.sent.get_mut(seq).filter(|p| !p.lost) {
+                if at < p.sent_at.saturating_add(timeout) {
+                    break;
+                }
+                p.lost = true;
+                let p = *p;
+                report_lost(seq, p, &mut self.loss, &mut self.counters, cx);
+            }
+            self.oldest_unresolved += 1;
+        }
+        if let Some(mode) = self.congestion.advance(now) {
+            cx.events
+                .push_back(Event::CongestionChanged { conn: cx.id, mode });
+        }
+        for meter in [
+            &mut self.sent_rate,
+            &mut self.received_rate,
+            &mut self.acked_rate,
+        ] {
+            meter.tick(now);
+        }
+        None
+    }
+
+    /// The earliest instant at which this connection has something to do.
+    pub(crate) fn deadline(&self, config: &Config) -> Instant {
+        match self.phase {
+            Phase::Requesting { next_retry } | Phase::Responding { next_retry, .. } => {
+                next_retry.min(self.connect_deadline)
+            }
+            Phase::Connected => {
+                let mut d = (self.last_received + config.idle_timeout)
+                    .min(self.last_eliciting_sent + config.keepalive_interval);
+                if let Some(due) = self.ack_due {
+                    d = d.min(due);
+                }
+                if let Some(p) = self.sent.get(self.oldest_unresolved).filter(|p| !p.lost) {
+                    let lost_at =
+                        self.epoch + Duration::from_nanos(p.sent_at) + self.loss_timeout(config);
+                    d = d.min(lost_at);
+                }
+                if let Some(due) = self.congestion.deadline() {
+                    d = d.min(due);
+                }
+                d
+            }
+        }
+    }
+
+    /// Reports every unresolved application packet lost: the connection is ending.
+    pub(crate) fn finish(&mut self, cx: &mut Ctx<'_>) {
+        for seq in self.oldest_unresolved..self.next_seq {
+            if let Some(p) = self.sent.remove(seq).filter(|p| !p.lost) {
+                report_lost(seq, p, &mut self.loss, &mut self.counters, cx);
+            }
+        }
+        self.oldest_unresolved = self.next_seq;
+    }
+
+    pub(crate) fn stats(&self, config: &Config) -> ConnectionStats {
+        ConnectionStats {
+            peer: self.peer,
+            role: self.role,
+            connected: self.is_connected(),
+            rtt: self.rtt.smoothed(),
+            rtt_variation: self.rtt.variation(),
+            packet_loss_percent: self.loss.percent(),
+            sent_bytes_per_second: self.sent_rate.rate(),
+            received_bytes_per_second: self.received_rate.rate(),
+            acked_bytes_per_second: self.acked_rate.rate(),
+            congestion_mode: self.congestion.mode(),
+            send_rate: self.send_rate(config),
+            penalty: self.congestion.penalty(),
+            counters: self.counters,
+        }
+    }
+
+    pub(crate) fn counters(&self) -> ConnectionCounters {
+        self.counters
+    }
+
+    pub(crate) fn counters_mut(&mut self) -> &mut ConnectionCounters {
+        &mut self.counters
+    }
+}

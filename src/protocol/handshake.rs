@@ -1,0 +1,262 @@
+//! The server's stateless handshake (request, challenge, response, accept or deny) and the
+//! client's handling of the server's replies, on the endpoint. Nothing is allocated for a
+//! peer until it echoes a token only we could have computed, and no reply is larger than
+//! the request it answers.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::connection::Connection;
+use super::endpoint::Endpoint;
+use super::token;
+use super::wire::{ConnectedHeader, Packet, TOKEN_LEN};
+use super::{ConnectionId, DisconnectReason, DropReason, Event, Role, Transmit};
+
+/// A reply that needs no connection: challenges, denials and lingering disconnects.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Reply {
+    Challenge {
+        nonce: u64,
+        timestamp: u64,
+        token: [u8; TOKEN_LEN],
+    },
+    Denied {
+        nonce: u64,
+    },
+    Disconnect {
+        header: ConnectedHeader,
+        session: u64,
+        copies: u32,
+    },
+}
+
+/// Tokens that already created a connection, remembered until they expire.
+#[derive(Debug, Default)]
+pub(super) struct ReplayCache {
+    pub(super) used: HashSet<[u8; TOKEN_LEN]>,
+    pub(super) expiry: VecDeque<(u64, [u8; TOKEN_LEN])>,
+}
+
+impl ReplayCache {
+    pub(super) fn prune(&mut self, now_ms: u64) {
+        while let Some(&(expires, token)) = self.expiry.front() {
+            if expires >= now_ms {
+                break;
+            }
+            self.expiry.pop_front();
+            self.used.remove(&token);
+        }
+    }
+}
+
+impl Endpoint {
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+    ) -> Result<(), DropReason> {
+        self.counters.handshake_requests += 1;
+        if self.table.by_addr(from).is_some() {
+            return Err(DropReason::AlreadyConnected);
+        }
+        if self.table.len() >= self.config.max_connections {
+            self.queue_reply(from, Reply::Denied { nonce })?;
+            self.counters.handshake_denials += 1;
+            return Ok(());
+        }
+        let timestamp = self.millis(now);
+        let token = token::compute(
+            &self.secret,
+            self.config.protocol_id,
+            from,
+            timestamp,
+            nonce,
+        );
+        self.queue_reply(
+            from,
+            Reply::Challenge {
+                nonce,
+                timestamp,
+                token,
+            },
+        )?;
+        self.counters.handshake_challenges += 1;
+        Ok(())
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        timestamp: u64,
+        received: [u8; TOKEN_LEN],
+    ) -> Result<(), DropReason> {
+        self.counters.handshake_responses += 1;
+        if let Some(id) = self.table.by_addr(from) {
+            let (conn, _) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+            if conn.role == Role::Server && conn.session == nonce {
+                // The client did not get our accept yet: send it again.
+                conn.resend_accept();
+                self.counters.handshake_duplicates += 1;
+                self.reschedule(id, now);
+                return Ok(());
+            }
+            return Err(DropReason::AlreadyConnected);
+        }
+        let expected = token::compute(
+            &self.secret,
+            self.config.protocol_id,
+            from,
+            timestamp,
+            nonce,
+        );
+        if !token::verify(&expected, &received) {
+            return Err(DropReason::BadToken);
+        }
+        let now_ms = self.millis(now);
+        let lifetime = u64::try_from(self.config.token_lifetime.as_millis()).unwrap_or(u64::MAX);
+        if timestamp > now_ms || now_ms - timestamp > lifetime {
+            return Err(DropReason::ExpiredToken);
+        }
+        self.replay.prune(now_ms);
+        if self.replay.used.contains(&received) {
+            return Err(DropReason::ReplayedToken);
+        }
+        if self.table.len() >= self.config.max_connections {
+            self.queue_reply(from, Reply::Denied { nonce })?;
+            self.counters.handshake_denials += 1;
+            return Ok(());
+        }
+        self.replay.used.insert(received);
+        self.replay
+            .expiry
+            .push_back((timestamp.saturating_add(lifetime), received));
+        let id = self
+            .table
+            .insert(Connection::server(now, from, nonce, &self.config));
+        self.counters.connections_opened += 1;
+        self.events.push_back(Event::Connected {
+            conn: id,
+            peer: from,
+            role: Role::Server,
+        });
+        self.reschedule(id, now);
+        Ok(())
+    }
+
+    /// The client-side connection with `from` whose session is `nonce`.
+    pub(super) fn client_attempt(
+        &mut self,
+        from: SocketAddr,
+        nonce: u64,
+    ) -> Result<ConnectionId, DropReason> {
+        let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
+        let conn = self.table.get(id).ok_or(DropReason::UnknownPeer)?;
+        if conn.role != Role::Client {
+            return Err(DropReason::Unexpected);
+        }
+        if conn.session != nonce {
+            return Err(DropReason::Mismatch);
+        }
+        Ok(id)
+    }
+
+    pub(super) fn on_challenge(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        timestamp: u64,
+        token: [u8; TOKEN_LEN],
+    ) -> Result<(), DropReason> {
+        let id = self.client_attempt(from, nonce)?;
+        let (conn, cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+        if !conn.on_challenge(now, timestamp, token) {
+            // Our retried requests earned more challenges: the first one is in use.
+            cx.counters.handshake_duplicates += 1;
+        }
+        self.reschedule(id, now);
+        Ok(())
+    }
+
+    pub(super) fn on_accept(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+    ) -> Result<(), DropReason> {
+        let id = self.client_attempt(from, nonce)?;
+        let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+        if !conn.on_accept(now, &mut cx)? {
+            cx.counters.handshake_duplicates += 1;
+        }
+        self.reschedule(id, now);
+        Ok(())
+    }
+
+    pub(super) fn on_denied(&mut self, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
+        let id = self.client_attempt(from, nonce)?;
+        if self.table.get(id).is_some_and(Connection::is_connected) {
+            return Err(DropReason::Unexpected);
+        }
+        self.end(id, DisconnectReason::ConnectionDenied);
+        Ok(())
+    }
+
+    pub(super) fn queue_reply(&mut self, to: SocketAddr, reply: Reply) -> Result<(), DropReason> {
+        if self.replies.len() >= self.config.max_queued_replies {
+            return Err(DropReason::ReplyQueueFull);
+        }
+        self.replies.push_back((to, reply));
+        Ok(())
+    }
+
+    /// Encodes the next queued reply (challenge, denial, disconnect copy), if any.
+    pub(super) fn poll_reply(&mut self, out: &mut [u8]) -> Option<Transmit> {
+        let (destination, reply) = self.replies.pop_front()?;
+        let id = self.config.protocol_id;
+        let encoded = match reply {
+            Reply::Challenge {
+                nonce,
+                timestamp,
+                token,
+            } => Packet::Challenge {
+                nonce,
+                timestamp,
+                token,
+            }
+            .encode(id, out),
+            Reply::Denied { nonce } => Packet::Denied { nonce }.encode(id, out),
+            Reply::Disconnect {
+                header,
+                session,
+                copies,
+            } => {
+                if copies > 1 {
+                    let rest = Reply::Disconnect {
+                        header,
+                        session,
+                        copies: copies - 1,
+                    };
+                    self.replies.push_front((destination, rest));
+                }
+                self.counters.disconnects_sent += 1;
+                Packet::Disconnect { header, session }.encode(id, out)
+            }
+        };
+        match encoded {
+            Ok(len) => Some(Transmit {
+                destination,
+                len,
+                packet_id: None,
+            }),
+            Err(_) => {
+                self.counters.replies_dropped += 1;
+                None
+            }
+        }
+    }
+}
