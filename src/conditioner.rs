@@ -77,12 +77,12 @@ impl Default for LinkConfig {
 /// let config = LinkConfig { latency: Duration::from_millis(20), ..LinkConfig::default() };
 /// let mut link = LinkConditioner::new(config, 1);
 /// link.send(t0, a, b, b"hi");
-/// let d: gudp::conditioner::Delivery = link.poll_deliver(t0 + Duration::from_secs(1)).unwrap();
+/// let d: gudp::conditioner::Arrival = link.poll_deliver(t0 + Duration::from_secs(1)).unwrap();
 /// assert_eq!(d.at, t0 + Duration::from_millis(20)); // when it arrived, not when it was polled
 /// assert_eq!((d.from, d.to, d.data), (a, b, b"hi".to_vec()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
+pub struct Arrival {
     /// Sender address.
     pub from: SocketAddr,
     /// Receiver address.
@@ -97,7 +97,7 @@ pub struct Delivery {
 struct InFlight {
     at: Instant,
     order: u64,
-    delivery: Delivery,
+    delivery: Arrival,
 }
 
 impl PartialEq for InFlight {
@@ -118,39 +118,19 @@ impl Ord for InFlight {
 }
 
 /// SplitMix64: a tiny, fast, well-distributed seeded generator (Steele, Lea, Flood 2014).
-///
-/// ```
-/// use gudp::conditioner::SplitMix64;
-/// let (mut x, mut y) = (SplitMix64::new(7), SplitMix64::new(7));
-/// assert_eq!(x.next_u64(), y.next_u64()); // same seed, same sequence
-/// assert_ne!(SplitMix64::new(8).next_u64(), SplitMix64::new(7).next_u64());
-/// ```
 #[derive(Debug, Clone)]
-pub struct SplitMix64 {
+pub(crate) struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
     /// A generator whose sequence is fixed by `seed`.
-    ///
-    /// ```
-    /// let mut rng = gudp::conditioner::SplitMix64::new(0);
-    /// assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF); // SplitMix64's published first output
-    /// ```
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
     /// The next 64 random bits.
-    ///
-    /// ```
-    /// use gudp::conditioner::SplitMix64;
-    /// let mut rng = SplitMix64::new(42);
-    /// let (first, second) = (rng.next_u64(), rng.next_u64());
-    /// assert_ne!(first, second);
-    /// assert_eq!(SplitMix64::new(42).next_u64(), first); // replayable from the seed
-    /// ```
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -159,24 +139,12 @@ impl SplitMix64 {
     }
 
     /// A uniform value in `[0, 1)`.
-    ///
-    /// ```
-    /// let mut rng = gudp::conditioner::SplitMix64::new(1);
-    /// assert!((0..1000).map(|_| rng.next_f64()).all(|x| (0.0..1.0).contains(&x)));
-    /// ```
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// `true` with probability `percent / 100`.
-    ///
-    /// ```
-    /// let mut rng = gudp::conditioner::SplitMix64::new(3);
-    /// assert!(!rng.chance(0.0) && rng.chance(100.0));
-    /// let hits = (0..10_000).filter(|_| rng.chance(25.0)).count();
-    /// assert!((2_200..2_800).contains(&hits), "{hits}");
-    /// ```
-    pub fn chance(&mut self, percent: f64) -> bool {
+    pub(crate) fn chance(&mut self, percent: f64) -> bool {
         self.next_f64() * 100.0 < percent
     }
 }
@@ -192,9 +160,11 @@ impl SplitMix64 {
 /// let config = LinkConfig { loss_percent: 100.0, ..LinkConfig::default() };
 /// let mut link = LinkConditioner::new(config, 1);
 /// link.send(t0, a, b, b"gone");
-/// assert_eq!(link.stats(), LinkStats { sent: 1, lost: 1, duplicated: 0, delivered: 0 });
+/// let stats: LinkStats = link.stats();
+/// assert_eq!((stats.sent, stats.lost, stats.duplicated, stats.delivered), (1, 1, 0, 0));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LinkStats {
     /// Datagrams handed to [`LinkConditioner::send`].
     pub sent: u64,
@@ -329,7 +299,7 @@ impl LinkConditioner {
     fn enqueue(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
         let at = now + self.delay();
         self.order += 1;
-        let delivery = Delivery { from, to, at, data };
+        let delivery = Arrival { from, to, at, data };
         self.queue.push(Reverse(InFlight {
             at,
             order: self.order,
@@ -400,7 +370,7 @@ impl LinkConditioner {
     /// assert_eq!(link.poll_deliver(later).unwrap().data, b"slow");
     /// assert!(link.poll_deliver(later).is_none());
     /// ```
-    pub fn poll_deliver(&mut self, now: Instant) -> Option<Delivery> {
+    pub fn poll_deliver(&mut self, now: Instant) -> Option<Arrival> {
         if self.next_delivery()? > now {
             return None;
         }
@@ -413,6 +383,15 @@ impl LinkConditioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitmix64_matches_its_published_sequence() {
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        let (mut x, mut y) = (SplitMix64::new(7), SplitMix64::new(7));
+        assert_eq!(x.next_u64(), y.next_u64());
+        assert_ne!(SplitMix64::new(8).next_u64(), SplitMix64::new(7).next_u64());
+    }
 
     fn addrs() -> (SocketAddr, SocketAddr) {
         ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap())

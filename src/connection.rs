@@ -7,6 +7,7 @@
 
 use crate::daemon::shared::{DaemonShared, Ready};
 use crate::daemon::SocketKey;
+use crate::error::SendError;
 use crate::inbox::{Inbox, RecvTimeoutError, TryRecvError};
 use crate::outbox::{Outbox, PushError};
 use crate::pool::Packet;
@@ -70,6 +71,7 @@ pub struct PacketId(pub u64);
 /// assert_eq!(delivery, Delivery::Acked(id));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Delivery {
     /// The peer acknowledged the packet.
     Acked(PacketId),
@@ -77,55 +79,30 @@ pub enum Delivery {
     Lost(PacketId),
 }
 
-/// Why a send was refused. The payload was not queued and consumed no packet id.
-///
-/// ```
-/// # use gudp::{Daemon, DaemonConfig};
-/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
-/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-/// # let client = daemon.connect(listener.local_addr()).unwrap();
-/// # let server = listener.accept().unwrap();
-/// // `client` and `server` are the two ends of one connection over loopback.
-/// # use gudp::{CloseReason, SendError};
-/// let max = DaemonConfig::default().protocol.max_payload;
-/// let too_big = vec![0; max + 1];
-/// assert_eq!(client.try_send(&too_big), Err(SendError::TooLarge { len: max + 1, max }));
-/// client.close();
-/// assert_eq!(client.try_send(b"late"), Err(SendError::Closed(CloseReason::Closed)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SendError {
-    /// The payload is larger than the configured maximum.
-    TooLarge {
-        /// Payload bytes.
-        len: usize,
-        /// The configured maximum payload.
-        max: usize,
-    },
-    /// The outbox is full: the daemon has not caught up (`try_send`, or `send_timeout` ran
-    /// out of time).
-    OutboxFull,
-    /// The outbox is full because the connection's pacing budget is spent: the congestion
-    /// mode's send rate is the limit, not the daemon.
-    Paced,
-    /// The connection finished, for this reason.
-    Closed(CloseReason),
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Delivery {
+    /// The packet this is about.
+    ///
+    /// ```
+    /// use gudp::{Delivery, PacketId};
+    /// assert_eq!(Delivery::Lost(PacketId(7)).id(), PacketId(7));
+    /// ```
+    pub fn id(self) -> PacketId {
         match self {
-            SendError::TooLarge { len, max } => {
-                write!(f, "payload of {len} bytes exceeds the maximum of {max}")
-            }
-            SendError::OutboxFull => f.write_str("outbox full"),
-            SendError::Paced => f.write_str("outbox full: pacing budget exhausted"),
-            SendError::Closed(reason) => write!(f, "connection finished: {reason}"),
+            Delivery::Acked(id) | Delivery::Lost(id) => id,
         }
     }
-}
 
-impl std::error::Error for SendError {}
+    /// Whether the peer's application got the packet.
+    ///
+    /// ```
+    /// use gudp::{Delivery, PacketId};
+    /// assert!(Delivery::Acked(PacketId(7)).is_acked());
+    /// assert!(!Delivery::Lost(PacketId(7)).is_acked());
+    /// ```
+    pub fn is_acked(self) -> bool {
+        matches!(self, Delivery::Acked(_))
+    }
+}
 
 /// A packet waiting in an outbox.
 #[derive(Debug)]
@@ -709,9 +686,10 @@ impl fmt::Debug for Connection {
 /// assert_eq!((stats.dropped_inbox_full, stats.dropped_deliveries), (0, 0));
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ConnectionStats {
     /// RTT, loss, bandwidth, congestion mode and the protocol's counters.
-    pub protocol: protocol::ConnectionStats,
+    pub protocol: protocol::ProtocolStats,
     /// Payloads dropped because the inbox was full (the application read too slowly).
     pub dropped_inbox_full: u64,
     /// Delivery notifications dropped because their ring was full (never polled).

@@ -33,6 +33,8 @@ pub mod status;
 mod sync;
 pub mod wake_gate;
 
+pub mod error;
+
 // The sans-IO protocol core.
 pub mod conditioner;
 pub mod protocol;
@@ -50,10 +52,10 @@ mod outbox;
 mod pool;
 
 #[cfg(not(loom))]
-pub use connection::{Connection, ConnectionStats, Delivery, PacketId, SendError};
+pub use connection::{Connection, ConnectionStats, Delivery, PacketId};
 #[cfg(not(loom))]
-pub use daemon::{ConnectError, Daemon, DaemonConfig, DaemonCounters, LinkSetup};
-pub use inbox::{RecvTimeoutError, TryRecvError};
+pub use daemon::{Daemon, DaemonConfig, DaemonCounters, LinkSetup};
+pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]
 pub use listener::Listener;
 #[cfg(not(loom))]

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{connect, drop_reasons, fill, loopback, watchdog};
-use gudp::conditioner::SplitMix64;
+use common::{connect, drop_reasons, fill, loopback, watchdog, SplitMix64};
 use gudp::protocol::wire::{
-    self, AckFields, ConnectedHeader, Packet, CONNECTED_HEADER_LEN, DEFAULT_PROTOCOL_ID,
+    self, AckFields, ConnectedHeader, WirePacket, CONNECTED_HEADER_LEN, DEFAULT_PROTOCOL_ID,
     HANDSHAKE_PADDED_LEN, TOKEN_LEN,
 };
 use gudp::protocol::{DecodeError, EndpointCounters};
@@ -93,7 +92,7 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
         // A well-formed packet under another protocol's id.
         2 => {
             let other = id ^ (1 + rng.next_u64() as u32 % 0xffff);
-            let packet = Packet::Keepalive {
+            let packet = WirePacket::Keepalive {
                 header: random_header(rng),
             };
             (packet.encode(other, buf).unwrap(), Reason::WrongProtocolId)
@@ -115,7 +114,7 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
         }
         // A connection request whose padding is not zero.
         5 => {
-            let packet = Packet::ConnectionRequest {
+            let packet = WirePacket::ConnectionRequest {
                 nonce: rng.next_u64(),
             };
             let len = packet.encode(id, buf).unwrap();
@@ -127,7 +126,7 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
             let mut payload = [0u8; 3000];
             let len = 1 + rng.next_u64() as usize % 3000;
             fill(rng, &mut payload[..len]);
-            let packet = Packet::Payload {
+            let packet = WirePacket::Payload {
                 header: random_header(rng),
                 payload: &payload[..len],
             };
@@ -137,7 +136,7 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
         _ => {
             let mut token = [0u8; TOKEN_LEN];
             fill(rng, &mut token);
-            let packet = Packet::ChallengeResponse {
+            let packet = WirePacket::ChallengeResponse {
                 nonce: rng.next_u64(),
                 timestamp: rng.next_u64() % 10_000,
                 token,
@@ -341,7 +340,7 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
             let mut nonces = Vec::new();
             for &i in wave {
                 let nonce = rng.next_u64();
-                let len = Packet::ConnectionRequest { nonce }
+                let len = WirePacket::ConnectionRequest { nonce }
                     .encode(DEFAULT_PROTOCOL_ID, &mut buf)
                     .unwrap();
                 assert_eq!(len, HANDSHAKE_PADDED_LEN);
@@ -359,7 +358,7 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
                     "reply of {len} bytes to a request"
                 );
                 match wire::decode(DEFAULT_PROTOCOL_ID, &buf[..len]) {
-                    Ok(Packet::Challenge {
+                    Ok(WirePacket::Challenge {
                         nonce: echoed,
                         timestamp,
                         token,
@@ -384,7 +383,7 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
             let Some((nonce, timestamp, token)) = challenges[(i + 1) % SOURCES] else {
                 continue;
             };
-            let len = Packet::ChallengeResponse {
+            let len = WirePacket::ChallengeResponse {
                 nonce,
                 timestamp,
                 token,

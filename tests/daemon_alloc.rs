@@ -8,7 +8,7 @@
 mod common;
 
 use common::{pair, watchdog, Pair};
-use gudp::{Connection, DaemonConfig, Delivery, Packet, SendError};
+use gudp::{Connection, DaemonConfig, Packet, SendError};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;
@@ -75,9 +75,10 @@ fn poll(conn: &Connection, batch: &mut Vec<Packet>, tally: &mut Tally) -> usize 
     let n = conn.drain_into(batch, batch.capacity()).expect("open");
     tally.received += n as u64;
     while let Some(delivery) = conn.poll_delivery() {
-        match delivery {
-            Delivery::Acked(_) => tally.acked += 1,
-            Delivery::Lost(_) => tally.lost += 1,
+        if delivery.is_acked() {
+            tally.acked += 1;
+        } else {
+            tally.lost += 1;
         }
     }
     n

@@ -10,8 +10,8 @@
 
 mod common;
 
-use common::{loopback, watchdog};
-use gudp::conditioner::{LinkConfig, SplitMix64};
+use common::{loopback, watchdog, SplitMix64};
+use gudp::conditioner::LinkConfig;
 use gudp::{Connection, Daemon, DaemonConfig, Delivery, LinkSetup, Listener, SendError};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,9 +81,7 @@ fn client_session(conn: &Connection, client: u64, until: Instant, rng: &mut Spli
     let mut ids = Vec::new();
     let note = |conn: &Connection, notified: &mut HashMap<u64, Delivery>| {
         while let Some(delivery) = conn.poll_delivery() {
-            let id = match delivery {
-                Delivery::Acked(id) | Delivery::Lost(id) => id.0,
-            };
+            let id = delivery.id().0;
             assert!(
                 notified.insert(id, delivery).is_none(),
                 "client {client}: packet {id} notified twice"
@@ -127,8 +125,8 @@ fn client_session(conn: &Connection, client: u64, until: Instant, rng: &mut Spli
     }
     for id in &ids {
         match notified.get(id) {
-            Some(Delivery::Acked(_)) => session.acked += 1,
-            Some(Delivery::Lost(_)) => session.lost += 1,
+            Some(delivery) if delivery.is_acked() => session.acked += 1,
+            Some(_) => session.lost += 1,
             None => panic!("client {client}: packet {id} never notified"),
         }
     }

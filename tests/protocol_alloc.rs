@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use gudp::protocol::wire::{self, Packet, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
+use gudp::protocol::wire::{self, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
 use gudp::protocol::{Config, DropReason, Endpoint, Event, Incoming};
 
 struct Counting;
@@ -110,7 +110,7 @@ fn steady_state_send_and_receive_do_not_allocate() {
 }
 
 /// The datagram a client at `from` would send: a request, or the response to a challenge.
-fn handshake_packet(packet: Packet<'_>) -> Vec<u8> {
+fn handshake_packet(packet: WirePacket<'_>) -> Vec<u8> {
     let mut datagram = vec![0u8; HANDSHAKE_PADDED_LEN];
     packet.encode(DEFAULT_PROTOCOL_ID, &mut datagram).unwrap();
     datagram
@@ -123,11 +123,11 @@ fn reply<'b>(
     from: SocketAddr,
     datagram: &[u8],
     buf: &'b mut [u8],
-) -> (Incoming<'static>, Packet<'b>) {
+) -> (Incoming<'static>, WirePacket<'b>) {
     let incoming = match server.handle_datagram(now, from, datagram) {
         Incoming::Consumed => Incoming::Consumed,
         Incoming::Dropped(reason) => Incoming::Dropped(reason),
-        Incoming::Payload { .. } => panic!("a handshake packet delivered a payload"),
+        other => panic!("a handshake packet gave {other:?}"),
     };
     let t = server.poll_transmit(now, buf).expect("one reply");
     let len = t.len;
@@ -139,14 +139,14 @@ fn reply<'b>(
 
 /// The response a client at `from` would send to the challenge its request `nonce` earns.
 fn response(server: &mut Endpoint, now: Instant, from: SocketAddr, nonce: u64) -> Vec<u8> {
-    let request = handshake_packet(Packet::ConnectionRequest { nonce });
+    let request = handshake_packet(WirePacket::ConnectionRequest { nonce });
     let mut buf = [0u8; 64];
     match reply(server, now, from, &request, &mut buf).1 {
-        Packet::Challenge {
+        WirePacket::Challenge {
             nonce,
             timestamp,
             token,
-        } => handshake_packet(Packet::ChallengeResponse {
+        } => handshake_packet(WirePacket::ChallengeResponse {
             nonce,
             timestamp,
             token,
@@ -188,7 +188,7 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
         let from = client(i);
         let response = response(&mut server, t0, from, u64::from(i));
         let (_, accept) = reply(&mut server, t0, from, &response, &mut buf);
-        assert!(matches!(accept, Packet::Accept { .. }), "{accept:?}");
+        assert!(matches!(accept, WirePacket::Accept { .. }), "{accept:?}");
     }
     while server.poll_event().is_some() {}
     assert_eq!(server.connection_count(), max);
@@ -197,16 +197,16 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
     let now = t0 + Duration::from_millis(1);
     let requests: Vec<Vec<u8>> = late
         .iter()
-        .map(|&(_, nonce, _)| handshake_packet(Packet::ConnectionRequest { nonce }))
+        .map(|&(_, nonce, _)| handshake_packet(WirePacket::ConnectionRequest { nonce }))
         .collect();
     let before = allocations();
     for ((from, nonce, response), request) in late.iter().zip(&requests) {
         let (incoming, denied) = reply(&mut server, now, *from, request, &mut buf);
         assert_eq!(incoming, Incoming::Consumed);
-        assert_eq!(denied, Packet::Denied { nonce: *nonce });
+        assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
         let (incoming, denied) = reply(&mut server, now, *from, response, &mut buf);
         assert_eq!(incoming, Incoming::Consumed);
-        assert_eq!(denied, Packet::Denied { nonce: *nonce });
+        assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
     }
     let allocated = allocations() - before;
     assert_eq!(
@@ -233,12 +233,12 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
     while server.poll_event().is_some() {}
     let (from, _, first) = &late[0];
     let (_, accept) = reply(&mut server, now, *from, first, &mut buf);
-    assert!(matches!(accept, Packet::Accept { .. }), "{accept:?}");
+    assert!(matches!(accept, WirePacket::Accept { .. }), "{accept:?}");
     assert!(matches!(server.poll_event(), Some(Event::Connected { .. })));
     // Full again: the next one is still denied.
     let (from, nonce, second) = &late[1];
     let (_, denied) = reply(&mut server, now, *from, second, &mut buf);
-    assert_eq!(denied, Packet::Denied { nonce: *nonce });
+    assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
     assert_eq!(server.connection_count(), max);
     // A used token stays refused even from its own address once that connection is gone.
     let sconn = server.connection_by_addr(late[0].0).unwrap();

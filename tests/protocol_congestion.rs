@@ -4,7 +4,7 @@ mod protocol_sim;
 
 use std::time::{Duration, Instant};
 
-use gudp::protocol::{Config, CongestionMode, Event, SendError};
+use gudp::protocol::{Config, CongestionMode, Event, TransmitError};
 use protocol_sim::{link, secs, Sim, MS};
 
 /// Mode changes seen by `node`, as (time since start, mode).
@@ -135,7 +135,7 @@ fn bad_mode_paces_at_the_bad_rate() {
     for _ in 0..10_000 {
         match sim.send(0, c, 20) {
             Ok(_) => {}
-            Err(SendError::Paced { retry_at }) => retry = Some(retry_at),
+            Err(TransmitError::Paced { retry_at }) => retry = Some(retry_at),
             Err(e) => panic!("{e:?}"),
         }
         sim.run_for(MS);

@@ -2,7 +2,7 @@
 
 mod protocol_sim;
 
-use gudp::protocol::wire::{self, Packet, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
+use gudp::protocol::wire::{self, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
 use gudp::protocol::{Config, DisconnectReason, DropReason, Endpoint, Event, Incoming, Role};
 use protocol_sim::{link, secs, Sim, MS};
 
@@ -92,7 +92,7 @@ fn drain(ep: &mut Endpoint, now: std::time::Instant) -> Vec<(std::net::SocketAdd
 
 fn request(nonce: u64) -> Vec<u8> {
     let mut b = vec![0u8; HANDSHAKE_PADDED_LEN];
-    Packet::ConnectionRequest { nonce }
+    WirePacket::ConnectionRequest { nonce }
         .encode(DEFAULT_PROTOCOL_ID, &mut b)
         .unwrap();
     b
@@ -126,7 +126,7 @@ fn spoofed_requests_allocate_no_state_and_replies_never_amplify() {
         assert!(r.len() <= HANDSHAKE_PADDED_LEN);
         assert!(matches!(
             wire::decode(DEFAULT_PROTOCOL_ID, r),
-            Ok(Packet::Challenge { .. })
+            Ok(WirePacket::Challenge { .. })
         ));
     }
     let c = server.counters();
@@ -189,7 +189,7 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
     assert_eq!(client.connection_count(), 1);
 
     // Forged: right shape, wrong token.
-    let Ok(Packet::ChallengeResponse {
+    let Ok(WirePacket::ChallengeResponse {
         nonce,
         timestamp,
         mut token,
@@ -199,7 +199,7 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
     };
     token[0] ^= 1;
     let mut forged = vec![0u8; HANDSHAKE_PADDED_LEN];
-    Packet::ChallengeResponse {
+    WirePacket::ChallengeResponse {
         nonce,
         timestamp,
         token,
@@ -224,7 +224,7 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
     let again = drain(&mut server, t0);
     assert!(matches!(
         wire::decode(DEFAULT_PROTOCOL_ID, &again[0].1),
-        Ok(Packet::Accept { .. })
+        Ok(WirePacket::Accept { .. })
     ));
     // A request from a connected address is ignored.
     assert_eq!(

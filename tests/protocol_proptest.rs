@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gudp::protocol::wire::{
-    decode, AckFields, ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN,
+    decode, AckFields, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN,
 };
 use gudp::protocol::{Config, Endpoint, Incoming};
 use proptest::prelude::*;
@@ -24,28 +24,28 @@ enum Owned {
 }
 
 impl Owned {
-    fn packet(&self) -> Packet<'_> {
+    fn packet(&self) -> WirePacket<'_> {
         match self {
-            Self::Request(n) => Packet::ConnectionRequest { nonce: *n },
-            Self::Challenge(n, t, k) => Packet::Challenge {
+            Self::Request(n) => WirePacket::ConnectionRequest { nonce: *n },
+            Self::Challenge(n, t, k) => WirePacket::Challenge {
                 nonce: *n,
                 timestamp: *t,
                 token: *k,
             },
-            Self::Response(n, t, k) => Packet::ChallengeResponse {
+            Self::Response(n, t, k) => WirePacket::ChallengeResponse {
                 nonce: *n,
                 timestamp: *t,
                 token: *k,
             },
-            Self::Accept(n) => Packet::Accept { nonce: *n },
-            Self::Denied(n) => Packet::Denied { nonce: *n },
-            Self::Payload(h, p) => Packet::Payload {
+            Self::Accept(n) => WirePacket::Accept { nonce: *n },
+            Self::Denied(n) => WirePacket::Denied { nonce: *n },
+            Self::Payload(h, p) => WirePacket::Payload {
                 header: *h,
                 payload: p,
             },
-            Self::Keepalive(h) => Packet::Keepalive { header: *h },
-            Self::Ack(h) => Packet::Ack { header: *h },
-            Self::Disconnect(h, s) => Packet::Disconnect {
+            Self::Keepalive(h) => WirePacket::Keepalive { header: *h },
+            Self::Ack(h) => WirePacket::Ack { header: *h },
+            Self::Disconnect(h, s) => WirePacket::Disconnect {
                 header: *h,
                 session: *s,
             },
@@ -191,7 +191,7 @@ proptest! {
 #[test]
 fn padded_lengths_are_exact() {
     let mut buf = [0u8; HANDSHAKE_PADDED_LEN + 1];
-    let n = Packet::ConnectionRequest { nonce: 1 }
+    let n = WirePacket::ConnectionRequest { nonce: 1 }
         .encode(DEFAULT_PROTOCOL_ID, &mut buf)
         .unwrap();
     assert_eq!(n, HANDSHAKE_PADDED_LEN);

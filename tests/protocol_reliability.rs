@@ -5,8 +5,8 @@ mod protocol_sim;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use gudp::protocol::wire::{ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID};
-use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketId, SendError};
+use gudp::protocol::wire::{ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
+use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketNumber, TransmitError};
 use protocol_sim::{link, secs, Sim, MS};
 
 #[test]
@@ -56,7 +56,7 @@ fn wrap_around_over_seventy_thousand_packets() {
     sim.run_for(secs(5));
     let sent = sim.nodes[0].app_sent.len();
     assert_eq!(sent, 75_000);
-    assert!(sim.nodes[0].app_sent.last().unwrap().1 > PacketId(70_000));
+    assert!(sim.nodes[0].app_sent.last().unwrap().1 > PacketNumber(70_000));
     sim.check_no_duplicate_delivery(1);
     sim.check_no_duplicate_delivery(0);
     let (acked, lost) = sim.check_notifications(0, 1);
@@ -171,28 +171,28 @@ fn oversize_and_paced_sends_consume_no_sequence_number() {
     let first = sim.send(0, c, 100).unwrap();
     assert_eq!(
         sim.send(0, c, 101),
-        Err(SendError::TooLarge { len: 101, max: 100 })
+        Err(TransmitError::TooLarge { len: 101, max: 100 })
     );
     // A burst of 64 is allowed at once; the 65th is paced.
     let mut ids = vec![first];
     let retry_at = loop {
         match sim.send(0, c, 10) {
             Ok(id) => ids.push(id),
-            Err(SendError::Paced { retry_at }) => break retry_at,
+            Err(TransmitError::Paced { retry_at }) => break retry_at,
             Err(e) => panic!("{e:?}"),
         }
     };
     assert_eq!(ids.len(), 64);
     assert_eq!(
         sim.nodes[0].ep.can_send(sim.now, c),
-        Err(SendError::Paced { retry_at })
+        Err(TransmitError::Paced { retry_at })
     );
     assert_eq!(sim.nodes[0].ep.can_send(retry_at, c), Ok(()));
     assert!(retry_at > sim.now && retry_at <= sim.now + MS);
     let mut buf = [0u8; 20];
     assert_eq!(
         sim.nodes[0].ep.send(sim.now, c, &[0; 10], &mut buf[..20]),
-        Err(SendError::BufferTooSmall { needed: 26 })
+        Err(TransmitError::BufferTooSmall { needed: 26 })
     );
     sim.run_until(retry_at);
     let next = sim.send(0, c, 10).unwrap();
@@ -339,7 +339,7 @@ fn payload(seq: u16) -> Vec<u8> {
         sequence: seq,
         ack: None,
     };
-    let len = Packet::Payload {
+    let len = WirePacket::Payload {
         header,
         payload: &seq.to_be_bytes(),
     }
@@ -401,7 +401,7 @@ fn late_packets_handled_together_share_one_ack() {
     let t = server
         .poll_transmit(now, &mut buf)
         .expect("an ack is due now");
-    let Ok(Packet::Ack { header }) =
+    let Ok(WirePacket::Ack { header }) =
         gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len])
     else {
         panic!("not an ack");
@@ -428,7 +428,7 @@ fn only_accepted_packets_reset_the_idle_timer() {
     let (_client, mut server) = connected_pair(t0, ca, sa);
     let mut buf = vec![0u8; 1500];
     let mut oversize = vec![0u8; 16 + 1201];
-    Packet::Payload {
+    WirePacket::Payload {
         header: ConnectedHeader {
             sequence: 3,
             ack: None,
@@ -457,7 +457,10 @@ fn only_accepted_packets_reset_the_idle_timer() {
         server.handle_timeout(now);
         while let Some(t) = server.poll_transmit(now, &mut buf) {
             let sent = gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len]);
-            assert!(!matches!(sent, Ok(Packet::Disconnect { .. })), "{sent:?}");
+            assert!(
+                !matches!(sent, Ok(WirePacket::Disconnect { .. })),
+                "{sent:?}"
+            );
         }
     }
     assert_eq!(now - t0, Config::default().idle_timeout);

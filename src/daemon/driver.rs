@@ -17,7 +17,7 @@ use crate::connection::{ConnKey, Delivery};
 use crate::inbox::Inbox;
 use crate::listener::Listener;
 use crate::pool::Packet;
-use crate::protocol::{ConnectionStats, Event, Incoming};
+use crate::protocol::{Event, Incoming, ProtocolStats};
 use crate::status::CloseReason;
 use mio::Token;
 use std::io;
@@ -143,7 +143,7 @@ impl Driver {
         Ok(reply)
     }
 
-    pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ConnectionStats> {
+    pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {
         let socket = self.sockets.get(key.socket)?;
         socket.conn(key.conn)?;
         socket.endpoint.connection_stats(key.conn)

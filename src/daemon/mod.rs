@@ -18,6 +18,7 @@ pub(crate) use registry::SocketKey;
 
 use crate::conditioner::LinkConfig;
 use crate::connection::Connection;
+use crate::error::ConnectError;
 use crate::inbox::TryRecvError;
 use crate::listener::Listener;
 use crate::protocol::{self, EndpointCounters};
@@ -180,6 +181,7 @@ fn check_range(name: &str, value: usize, min: usize, max: usize) -> io::Result<(
 /// assert_eq!(counters.unaccounted(), 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DaemonCounters {
     /// Datagrams read from sockets.
     pub datagrams_received: u64,
@@ -251,47 +253,6 @@ impl DaemonCounters {
         self.datagrams_sent += flushed.sent;
         self.send_would_block += flushed.would_block;
         self.send_errors += flushed.errors;
-    }
-}
-
-/// Why [`Daemon::connect`] failed.
-///
-/// ```
-/// use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};
-/// use std::time::Duration;
-/// let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap(); // never answers
-/// let mut config = DaemonConfig::default();
-/// config.protocol.connect_timeout = Duration::from_millis(20);
-/// let daemon = Daemon::spawn(config).unwrap();
-/// match daemon.connect(silent.local_addr().unwrap()) {
-///     Err(ConnectError::Failed(reason)) => assert_eq!(reason, CloseReason::ConnectTimedOut),
-///     other => panic!("{other:?}"),
-/// }
-/// ```
-#[derive(Debug)]
-pub enum ConnectError {
-    /// The local socket could not be created (or the daemon has stopped).
-    Io(io::Error),
-    /// The handshake failed: `ConnectTimedOut` (no answer: wrong address, no server, or the
-    /// network drops everything), `ConnectionDenied` (the server is full), `DaemonStopped`.
-    Failed(CloseReason),
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Io(error) => write!(f, "cannot open a socket: {error}"),
-            ConnectError::Failed(reason) => write!(f, "connection failed: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::Io(error) => Some(error),
-            ConnectError::Failed(reason) => Some(reason),
-        }
     }
 }
 

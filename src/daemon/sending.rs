@@ -41,7 +41,7 @@ impl Driver {
         // We look now: a packet pushed from here on must tell us again.
         shared.scheduled.swap(false, Ordering::AcqRel);
         loop {
-            if let Err(protocol::SendError::Paced { retry_at }) =
+            if let Err(protocol::TransmitError::Paced { retry_at }) =
                 socket.endpoint.can_send(now, conn)
             {
                 // Keep the packets in the outbox (backpressure) and come back when the budget

@@ -14,7 +14,7 @@ use super::driver::Driver;
 use super::{DaemonConfig, SocketKey};
 use crate::connection::{ConnKey, ConnShared};
 use crate::pool::BufferPool;
-use crate::protocol::ConnectionStats;
+use crate::protocol::ProtocolStats;
 use crate::wake_gate::WakeGate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -109,7 +109,7 @@ impl DaemonShared {
         self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ConnectionStats> {
+    pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {
         self.driver().connection_stats(key)
     }
 }

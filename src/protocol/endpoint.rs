@@ -11,17 +11,17 @@ use super::handshake::{ReplayCache, Reply};
 use super::table::Table;
 use super::timer_heap::TimerHeap;
 use super::token;
-use super::wire::{self, ConnectedHeader, DecodeError, Packet};
+use super::wire::{self, ConnectedHeader, DecodeError, WirePacket};
 use super::{
-    Config, ConnectError, ConnectionId, ConnectionStats, DisconnectReason, DropReason,
-    EndpointCounters, Event, Incoming, Receipt, SendError, Transmit,
+    Config, ConnectRefused, ConnectionId, DisconnectReason, DropReason, EndpointCounters, Event,
+    Incoming, ProtocolStats, Receipt, Transmit, TransmitError,
 };
 
 /// One UDP socket's worth of protocol state, in both client and server roles.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use gudp::protocol::{Config, Endpoint, Event, SendError};
+/// use gudp::protocol::{Config, Endpoint, Event, TransmitError};
 ///
 /// let t0 = Instant::now();
 /// let server: std::net::SocketAddr = "192.0.2.1:4000".parse().unwrap();
@@ -31,7 +31,7 @@ use super::{
 /// // The first connection request is ready at once, padded to 1200 bytes.
 /// let t = client.poll_transmit(t0, &mut buf).unwrap();
 /// assert_eq!((t.destination, t.len), (server, 1200));
-/// assert_eq!(client.send(t0, conn, b"too early", &mut buf), Err(SendError::NotConnected));
+/// assert_eq!(client.send(t0, conn, b"too early", &mut buf), Err(TransmitError::NotConnected));
 /// // With no answer, requests repeat every 100 ms until the connect timeout.
 /// let mut now = t0;
 /// while let Some(deadline) = client.next_deadline() {
@@ -203,7 +203,7 @@ impl Endpoint {
     /// assert_eq!((stats.peer, stats.role), (sa, Role::Client));
     /// assert_eq!(stats.rtt, Duration::from_millis(250)); // Config::initial_rtt: no sample yet
     /// ```
-    pub fn connection_stats(&self, conn: ConnectionId) -> Option<ConnectionStats> {
+    pub fn connection_stats(&self, conn: ConnectionId) -> Option<ProtocolStats> {
         self.table.get(conn).map(|c| c.stats(&self.config))
     }
 
@@ -274,7 +274,7 @@ impl Endpoint {
     /// # let mut buf = [0u8; 1500];
     /// let mut client = Endpoint::new(Config::default(), [1; 16]);
     /// let conn = client.connect(t0, sa).unwrap();
-    /// assert_eq!(client.connect(t0, sa), Err(ConnectError::AlreadyConnected));
+    /// assert_eq!(client.connect(t0, sa), Err(ConnectRefused::AlreadyConnected));
     /// let t = client.poll_transmit(t0, &mut buf).unwrap(); // the first connection request
     /// assert_eq!(t.destination, sa);
     /// assert!(client.connection_stats(conn).is_some_and(|s| !s.connected));
@@ -283,12 +283,12 @@ impl Endpoint {
         &mut self,
         now: Instant,
         server: SocketAddr,
-    ) -> Result<ConnectionId, ConnectError> {
+    ) -> Result<ConnectionId, ConnectRefused> {
         if self.table.by_addr(server).is_some() {
-            return Err(ConnectError::AlreadyConnected);
+            return Err(ConnectRefused::AlreadyConnected);
         }
         if self.table.len() >= self.config.max_connections {
-            return Err(ConnectError::ConnectionLimit);
+            return Err(ConnectRefused::ConnectionLimit);
         }
         let nonce = token::nonce(&self.secret, self.nonce_counter, server);
         self.nonce_counter += 1;
@@ -371,32 +371,32 @@ impl Endpoint {
             Err(e) => return self.drop_with(DropReason::Invalid(e)),
         };
         let result = match packet {
-            Packet::ConnectionRequest { nonce } => self.on_request(now, from, nonce),
-            Packet::Challenge {
+            WirePacket::ConnectionRequest { nonce } => self.on_request(now, from, nonce),
+            WirePacket::Challenge {
                 nonce,
                 timestamp,
                 token,
             } => self.on_challenge(now, from, nonce, timestamp, token),
-            Packet::ChallengeResponse {
+            WirePacket::ChallengeResponse {
                 nonce,
                 timestamp,
                 token,
             } => self.on_response(now, from, nonce, timestamp, token),
-            Packet::Accept { nonce } => self.on_accept(now, from, nonce),
-            Packet::Denied { nonce } => self.on_denied(from, nonce),
-            Packet::Payload { header, payload } => {
+            WirePacket::Accept { nonce } => self.on_accept(now, from, nonce),
+            WirePacket::Denied { nonce } => self.on_denied(from, nonce),
+            WirePacket::Payload { header, payload } => {
                 let kind = ConnectedKind::Payload;
                 return self.on_connected(now, from, header, kind, datagram.len(), payload);
             }
-            Packet::Keepalive { header } => {
+            WirePacket::Keepalive { header } => {
                 let kind = ConnectedKind::Keepalive;
                 return self.on_connected(now, from, header, kind, datagram.len(), &[]);
             }
-            Packet::Ack { header } => {
+            WirePacket::Ack { header } => {
                 let kind = ConnectedKind::Ack;
                 return self.on_connected(now, from, header, kind, datagram.len(), &[]);
             }
-            Packet::Disconnect { header, session } => {
+            WirePacket::Disconnect { header, session } => {
                 self.on_disconnect(now, from, header, session, datagram.len())
             }
         };
@@ -584,9 +584,9 @@ impl Endpoint {
     /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
     /// let t = client.send(t0, conn, b"state", &mut buf).unwrap();
     /// assert_eq!((t.destination, t.len), (sa, 16 + 5)); // header and payload
-    /// assert_eq!(t.packet_id, Some(PacketId(0)));
+    /// assert_eq!(t.packet_id, Some(PacketNumber(0)));
     /// let too_big = client.send(t0, conn, &[0; 1201], &mut buf);
-    /// assert_eq!(too_big, Err(SendError::TooLarge { len: 1201, max: 1200 }));
+    /// assert_eq!(too_big, Err(TransmitError::TooLarge { len: 1201, max: 1200 }));
     /// ```
     pub fn send(
         &mut self,
@@ -594,8 +594,8 @@ impl Endpoint {
         conn: ConnectionId,
         payload: &[u8],
         out: &mut [u8],
-    ) -> Result<Transmit, SendError> {
-        let (c, mut cx) = self.parts(conn).ok_or(SendError::UnknownConnection)?;
+    ) -> Result<Transmit, TransmitError> {
+        let (c, mut cx) = self.parts(conn).ok_or(TransmitError::UnknownConnection)?;
         let destination = c.peer;
         let (len, packet_id) = c.send_payload(now, payload, None, out, &mut cx)?;
         self.reschedule(conn, now);
@@ -642,8 +642,8 @@ impl Endpoint {
         payload: &[u8],
         tag: u64,
         out: &mut [u8],
-    ) -> Result<Transmit, SendError> {
-        let (c, mut cx) = self.parts(conn).ok_or(SendError::UnknownConnection)?;
+    ) -> Result<Transmit, TransmitError> {
+        let (c, mut cx) = self.parts(conn).ok_or(TransmitError::UnknownConnection)?;
         let destination = c.peer;
         let (len, packet_id) = c.send_payload(now, payload, Some(tag), out, &mut cx)?;
         self.reschedule(conn, now);
@@ -656,7 +656,7 @@ impl Endpoint {
 
     /// Would [`send`](Self::send) accept a payload for `conn` at `now`? Checks that the
     /// connection exists and is connected and that the pacing budget allows a packet; takes
-    /// nothing. `Err(SendError::Paced { retry_at })` says when to try again, so a caller can
+    /// nothing. `Err(TransmitError::Paced { retry_at })` says when to try again, so a caller can
     /// leave a packet in its outbox without encoding it.
     ///
     /// ```
@@ -682,12 +682,12 @@ impl Endpoint {
     /// for _ in 0..64 {
     ///     client.send(t0, conn, b"burst", &mut buf).unwrap(); // the good-mode burst
     /// }
-    /// assert!(matches!(client.can_send(t0, conn), Err(SendError::Paced { .. })));
+    /// assert!(matches!(client.can_send(t0, conn), Err(TransmitError::Paced { .. })));
     /// ```
-    pub fn can_send(&self, now: Instant, conn: ConnectionId) -> Result<(), SendError> {
+    pub fn can_send(&self, now: Instant, conn: ConnectionId) -> Result<(), TransmitError> {
         self.table
             .get(conn)
-            .ok_or(SendError::UnknownConnection)?
+            .ok_or(TransmitError::UnknownConnection)?
             .can_send(now, &self.config)
     }
 
@@ -1041,7 +1041,7 @@ mod tests {
         let mut buf = [0u8; 64];
         assert_eq!(
             a.send(now, ghost, b"x", &mut buf),
-            Err(SendError::UnknownConnection)
+            Err(TransmitError::UnknownConnection)
         );
         assert!(a.connection_stats(ghost).is_none());
         a.close(now, ghost);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::connection::Connection;
 use super::endpoint::Endpoint;
 use super::token;
-use super::wire::{ConnectedHeader, Packet, TOKEN_LEN};
+use super::wire::{ConnectedHeader, WirePacket, TOKEN_LEN};
 use super::{ConnectionId, DisconnectReason, DropReason, Event, Role, Transmit};
 
 /// A reply that needs no connection: challenges, denials and lingering disconnects.
@@ -223,13 +223,13 @@ impl Endpoint {
                 nonce,
                 timestamp,
                 token,
-            } => Packet::Challenge {
+            } => WirePacket::Challenge {
                 nonce,
                 timestamp,
                 token,
             }
             .encode(id, out),
-            Reply::Denied { nonce } => Packet::Denied { nonce }.encode(id, out),
+            Reply::Denied { nonce } => WirePacket::Denied { nonce }.encode(id, out),
             Reply::Disconnect {
                 header,
                 session,
@@ -244,7 +244,7 @@ impl Endpoint {
                     self.replies.push_front((destination, rest));
                 }
                 self.counters.disconnects_sent += 1;
-                Packet::Disconnect { header, session }.encode(id, out)
+                WirePacket::Disconnect { header, session }.encode(id, out)
             }
         };
         match encoded {

@@ -125,7 +125,7 @@ impl ConnectionId {
 
 /// Identifies one packet of one connection: its 64-bit extended sequence number. Ids increase
 /// with every packet sent and never wrap; protocol packets (keepalives, acks) take ids too, so
-/// the ids of application packets have gaps. The daemon API's [`crate::PacketId`] is another
+/// the ids of application packets have gaps. The daemon API's [`crate::PacketNumber`] is another
 /// id: a per-connection counter that only application sends take.
 ///
 /// ```
@@ -153,10 +153,10 @@ impl ConnectionId {
 /// client.handle_timeout(later);
 /// while client.poll_transmit(later, &mut buf).is_some() {}
 /// let b = client.send(later, conn, b"b", &mut buf).unwrap().packet_id;
-/// assert_eq!((a, b), (Some(PacketId(0)), Some(PacketId(2))));
+/// assert_eq!((a, b), (Some(PacketNumber(0)), Some(PacketNumber(2))));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PacketId(pub u64);
+pub struct PacketNumber(pub u64);
 
 /// Which side of the handshake a connection is.
 ///
@@ -212,6 +212,7 @@ pub enum Role {
 /// assert_eq!(client.poll_event(), Some(denied));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// [`Endpoint::close`] was called.
     ClosedLocally,
@@ -261,6 +262,7 @@ pub enum DisconnectReason {
 /// assert_eq!(client.poll_event(), Some(acked));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Event {
     /// The handshake completed.
     Connected {
@@ -283,7 +285,7 @@ pub enum Event {
         /// The connection.
         conn: ConnectionId,
         /// The packet.
-        packet_id: PacketId,
+        packet_id: PacketNumber,
         /// The tag it was sent with ([`Endpoint::send_tagged`]); its sequence for
         /// [`Endpoint::send`].
         tag: u64,
@@ -293,7 +295,7 @@ pub enum Event {
         /// The connection.
         conn: ConnectionId,
         /// The packet.
-        packet_id: PacketId,
+        packet_id: PacketNumber,
         /// The tag it was sent with ([`Endpoint::send_tagged`]); its sequence for
         /// [`Endpoint::send`].
         tag: u64,
@@ -334,13 +336,14 @@ pub enum Event {
 /// assert!(t.packet_id.is_some()); // from poll_transmit it is None
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Transmit {
     /// Where to send it.
     pub destination: SocketAddr,
     /// Bytes written at the start of the buffer.
     pub len: usize,
     /// The application packet's id (only for [`Endpoint::send`]).
-    pub packet_id: Option<PacketId>,
+    pub packet_id: Option<PacketNumber>,
 }
 
 /// What a received datagram turned out to be.
@@ -362,6 +365,7 @@ pub struct Transmit {
 /// assert_eq!(server.handle_datagram(t0, ca, &[0; 3]), short);
 /// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Incoming<'a> {
     /// An application payload, borrowed from the datagram. It is **not yet received**: the
     /// endpoint records its receipt (and so acks it) only when the caller hands `receipt` to
@@ -434,6 +438,7 @@ pub struct Receipt {
 /// assert_eq!(server.counters().unknown_peer, 1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// It could not be decoded.
     Invalid(DecodeError),
@@ -477,12 +482,13 @@ pub enum DropReason {
 /// # let mut buf = [0u8; 1500];
 /// let mut client = Endpoint::new(Config::default(), [1; 16]);
 /// let conn = client.connect(t0, sa).unwrap();
-/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(SendError::NotConnected));
+/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(TransmitError::NotConnected));
 /// client.close(t0, conn);
-/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(SendError::UnknownConnection));
+/// assert_eq!(client.send(t0, conn, b"x", &mut buf), Err(TransmitError::UnknownConnection));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SendError {
+#[non_exhaustive]
+pub enum TransmitError {
     /// The payload is larger than [`Config::max_payload`].
     TooLarge {
         /// Payload bytes.
@@ -506,7 +512,7 @@ pub enum SendError {
     },
 }
 
-impl fmt::Display for SendError {
+impl fmt::Display for TransmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { len, max } => write!(f, "payload of {len} bytes exceeds {max}"),
@@ -518,7 +524,7 @@ impl fmt::Display for SendError {
     }
 }
 
-impl std::error::Error for SendError {}
+impl std::error::Error for TransmitError {}
 
 /// Why [`Endpoint::connect`] refused.
 ///
@@ -531,18 +537,19 @@ impl std::error::Error for SendError {}
 /// # let mut buf = [0u8; 1500];
 /// let mut endpoint = Endpoint::new(Config { max_connections: 1, ..Config::default() }, [0; 16]);
 /// endpoint.connect(t0, sa).unwrap();
-/// assert_eq!(endpoint.connect(t0, sa), Err(ConnectError::AlreadyConnected));
-/// assert_eq!(endpoint.connect(t0, ca), Err(ConnectError::ConnectionLimit));
+/// assert_eq!(endpoint.connect(t0, sa), Err(ConnectRefused::AlreadyConnected));
+/// assert_eq!(endpoint.connect(t0, ca), Err(ConnectRefused::ConnectionLimit));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectError {
+#[non_exhaustive]
+pub enum ConnectRefused {
     /// This endpoint already has a connection with that address.
     AlreadyConnected,
     /// This endpoint holds [`Config::max_connections`] connections.
     ConnectionLimit,
 }
 
-impl fmt::Display for ConnectError {
+impl fmt::Display for ConnectRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AlreadyConnected => write!(f, "already connected to that address"),
@@ -551,7 +558,7 @@ impl fmt::Display for ConnectError {
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for ConnectRefused {}
 
 /// A snapshot of one connection's estimates and counters.
 ///
@@ -574,13 +581,14 @@ impl std::error::Error for ConnectError {}
 /// #     }
 /// # }
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
-/// let stats: ConnectionStats = client.connection_stats(conn).unwrap();
+/// let stats: ProtocolStats = client.connection_stats(conn).unwrap();
 /// assert_eq!(stats.congestion_mode, CongestionMode::Good);
 /// assert_eq!(stats.send_rate, Config::default().good_rate);
 /// assert_eq!(stats.packet_loss_percent, 0.0);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionStats {
+#[non_exhaustive]
+pub struct ProtocolStats {
     /// The peer's address.
     pub peer: SocketAddr,
     /// This endpoint's side.

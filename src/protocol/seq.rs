@@ -3,7 +3,7 @@
 //! Sequence numbers travel on the wire as `u16` and wrap from 65535 to 0. They are compared
 //! by the signed distance between them, never with `Ord` (that order is not transitive across
 //! the wrap). Internally every connection extends them to `u64` ("extended sequence") relative
-//! to a reference it already holds, so its buffers and [`PacketId`](super::PacketId)s never
+//! to a reference it already holds, so its buffers and [`PacketNumber`](super::PacketNumber)s never
 //! wrap.
 //!
 //! ```

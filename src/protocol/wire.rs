@@ -8,10 +8,10 @@
 //! [`DecodeError`] for every malformed input, never panicking.
 //!
 //! ```
-//! use gudp::protocol::wire::{decode, Packet, DEFAULT_PROTOCOL_ID};
+//! use gudp::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
 //! let mut buf = [0u8; 64];
-//! let n = Packet::Denied { nonce: 42 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-//! assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(Packet::Denied { nonce: 42 }));
+//! let n = WirePacket::Denied { nonce: 42 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+//! assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(WirePacket::Denied { nonce: 42 }));
 //! ```
 
 use core::fmt;
@@ -29,7 +29,7 @@ pub const DEFAULT_PROTOCOL_ID: u32 = 0x4755_4401;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// WirePacket::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &buf[..PREFIX_LEN]), Ok(PacketType::Accept));
 /// let too_short = decode(DEFAULT_PROTOCOL_ID, &buf[..PREFIX_LEN - 1]);
 /// assert_eq!(too_short, Err(DecodeError::TooShort { len: 4 }));
@@ -40,7 +40,7 @@ pub const PREFIX_LEN: usize = 5;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let request = Packet::ConnectionRequest { nonce: 7 };
+/// let request = WirePacket::ConnectionRequest { nonce: 7 };
 /// assert_eq!(request.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(HANDSHAKE_PADDED_LEN));
 /// assert!(buf[13..HANDSHAKE_PADDED_LEN].iter().all(|&b| b == 0)); // zero padding
 /// ```
@@ -50,7 +50,7 @@ pub const HANDSHAKE_PADDED_LEN: usize = 1200;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let challenge = Packet::Challenge { nonce: 1, timestamp: 2, token: [9; TOKEN_LEN] };
+/// let challenge = WirePacket::Challenge { nonce: 1, timestamp: 2, token: [9; TOKEN_LEN] };
 /// let n = challenge.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(&buf[n - TOKEN_LEN..n], &[9; TOKEN_LEN]); // the token ends the packet
 /// ```
@@ -60,7 +60,7 @@ pub const TOKEN_LEN: usize = 16;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let challenge = Packet::Challenge { nonce: 1, timestamp: 2, token: [0; TOKEN_LEN] };
+/// let challenge = WirePacket::Challenge { nonce: 1, timestamp: 2, token: [0; TOKEN_LEN] };
 /// assert_eq!(challenge.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(CHALLENGE_LEN));
 /// assert_eq!(CHALLENGE_LEN, 37);
 /// ```
@@ -70,8 +70,8 @@ pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// assert_eq!(Packet::Accept { nonce: 1 }.encoded_len(), NONCE_PACKET_LEN);
-/// assert_eq!(Packet::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
+/// assert_eq!(WirePacket::Accept { nonce: 1 }.encoded_len(), NONCE_PACKET_LEN);
+/// assert_eq!(WirePacket::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
 /// ```
 pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
 /// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits).
@@ -80,8 +80,8 @@ pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
 /// let header = ConnectedHeader { sequence: 0, ack: None };
-/// assert_eq!(Packet::Keepalive { header }.encoded_len(), CONNECTED_HEADER_LEN);
-/// assert_eq!(Packet::Payload { header, payload: b"abc" }.encoded_len(), CONNECTED_HEADER_LEN + 3);
+/// assert_eq!(WirePacket::Keepalive { header }.encoded_len(), CONNECTED_HEADER_LEN);
+/// assert_eq!(WirePacket::Payload { header, payload: b"abc" }.encoded_len(), CONNECTED_HEADER_LEN + 3);
 /// assert_eq!(CONNECTED_HEADER_LEN, 16);
 /// ```
 pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
@@ -102,7 +102,7 @@ pub const ACK_DELAY_UNIT_MICROS: u64 = 100;
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
 /// let header = ConnectedHeader { sequence: 9, ack: None };
-/// let disconnect = Packet::Disconnect { header, session: 42 };
+/// let disconnect = WirePacket::Disconnect { header, session: 42 };
 /// assert_eq!(disconnect.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(DISCONNECT_LEN));
 /// assert_eq!(DISCONNECT_LEN, CONNECTED_HEADER_LEN + 8);
 /// ```
@@ -114,10 +114,10 @@ pub const DISCONNECT_LEN: usize = CONNECTED_HEADER_LEN + 8;
 /// # let mut buf = [0u8; 1500];
 /// let ack = Some(AckFields { ack: 3, ack_bits: 0, ack_delay: 0 });
 /// let header = ConnectedHeader { sequence: 1, ack };
-/// Packet::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// WirePacket::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(buf[5], FLAG_HAS_ACK); // the flags byte follows the prefix
 /// let header = ConnectedHeader { sequence: 2, ack: None };
-/// Packet::Keepalive { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// WirePacket::Keepalive { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(buf[5], 0);
 /// ```
 pub const FLAG_HAS_ACK: u8 = 0x01;
@@ -209,8 +209,8 @@ pub struct AckFields {
 /// # let mut buf = [0u8; 1500];
 /// let ack = Some(AckFields { ack: 10, ack_bits: 0b101, ack_delay: 3 });
 /// let header = ConnectedHeader { sequence: 2, ack };
-/// let n = Packet::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-/// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(Packet::Ack { header }));
+/// let n = WirePacket::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(WirePacket::Ack { header }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectedHeader {
@@ -226,15 +226,16 @@ pub struct ConnectedHeader {
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
 /// let header = ConnectedHeader { sequence: 1, ack: None };
-/// let packet = Packet::Payload { header, payload: b"hello" };
+/// let packet = WirePacket::Payload { header, payload: b"hello" };
 /// let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// match decode(DEFAULT_PROTOCOL_ID, &buf[..n]).unwrap() {
-///     Packet::Payload { payload, .. } => assert_eq!(payload, b"hello"), // borrowed from buf
+///     WirePacket::Payload { payload, .. } => assert_eq!(payload, b"hello"), // borrowed from buf
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Packet<'a> {
+#[non_exhaustive]
+pub enum WirePacket<'a> {
     /// Client → server, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
     ConnectionRequest {
         /// Random per-attempt value chosen by the client.
@@ -304,6 +305,7 @@ pub enum Packet<'a> {
 /// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &d), Err(error));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NonCanonical {
     /// Reserved flag bits (all but bit 0) must be zero.
     ReservedFlags,
@@ -326,6 +328,7 @@ pub enum NonCanonical {
 /// assert_eq!(decode(7, &[0x47, 0x55, 0x44, 0x01, 0x04]), Err(wrong));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Shorter than the 5-byte prefix.
     TooShort {
@@ -372,9 +375,9 @@ impl std::error::Error for DecodeError {}
 /// The output buffer cannot hold the packet.
 ///
 /// ```
-/// use gudp::protocol::wire::{BufferTooSmall, Packet, DEFAULT_PROTOCOL_ID};
+/// use gudp::protocol::wire::{BufferTooSmall, WirePacket, DEFAULT_PROTOCOL_ID};
 /// let mut small = [0u8; 4];
-/// let result = Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut small);
+/// let result = WirePacket::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut small);
 /// assert_eq!(result, Err(BufferTooSmall { needed: 13 }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -413,7 +416,7 @@ fn read_token(b: &[u8], at: usize) -> [u8; TOKEN_LEN] {
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let n = Packet::Denied { nonce: 5 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// let n = WirePacket::Denied { nonce: 5 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(PacketType::Denied));
 /// let other = DecodeError::WrongProtocolId { found: DEFAULT_PROTOCOL_ID };
 /// assert_eq!(peek_type(0x1234_5678, &buf[..n]), Err(other));
@@ -457,14 +460,14 @@ fn decode_header(d: &[u8]) -> Result<ConnectedHeader, DecodeError> {
 /// Decodes one datagram for the given protocol id.
 ///
 /// ```
-/// use gudp::protocol::wire::{decode, Packet, DEFAULT_PROTOCOL_ID};
+/// use gudp::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
 /// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0, 0];
 /// match decode(DEFAULT_PROTOCOL_ID, &d).unwrap() {
-///     Packet::Keepalive { header } => assert_eq!(header.sequence, 7),
+///     WirePacket::Keepalive { header } => assert_eq!(header.sequence, 7),
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
-pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeError> {
+pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, DecodeError> {
     let packet_type = peek_type(protocol_id, datagram)?;
     let d = datagram;
     let len = d.len();
@@ -482,7 +485,7 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
                 return bad_length;
             }
             zero_padding(PREFIX_LEN + 8)?;
-            Ok(Packet::ConnectionRequest {
+            Ok(WirePacket::ConnectionRequest {
                 nonce: read_u64(d, 5),
             })
         }
@@ -498,13 +501,13 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
             zero_padding(CHALLENGE_LEN)?;
             let (nonce, timestamp, token) = (read_u64(d, 5), read_u64(d, 13), read_token(d, 21));
             Ok(if packet_type == PacketType::Challenge {
-                Packet::Challenge {
+                WirePacket::Challenge {
                     nonce,
                     timestamp,
                     token,
                 }
             } else {
-                Packet::ChallengeResponse {
+                WirePacket::ChallengeResponse {
                     nonce,
                     timestamp,
                     token,
@@ -517,9 +520,9 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
             }
             let nonce = read_u64(d, 5);
             Ok(if packet_type == PacketType::Accept {
-                Packet::Accept { nonce }
+                WirePacket::Accept { nonce }
             } else {
-                Packet::Denied { nonce }
+                WirePacket::Denied { nonce }
             })
         }
         PacketType::Payload => {
@@ -527,7 +530,7 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
                 return bad_length;
             }
             let header = decode_header(d)?;
-            Ok(Packet::Payload {
+            Ok(WirePacket::Payload {
                 header,
                 payload: &d[CONNECTED_HEADER_LEN..],
             })
@@ -538,9 +541,9 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
             }
             let header = decode_header(d)?;
             Ok(if packet_type == PacketType::Keepalive {
-                Packet::Keepalive { header }
+                WirePacket::Keepalive { header }
             } else {
-                Packet::Ack { header }
+                WirePacket::Ack { header }
             })
         }
         PacketType::Disconnect => {
@@ -548,7 +551,7 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
                 return bad_length;
             }
             let header = decode_header(d)?;
-            Ok(Packet::Disconnect {
+            Ok(WirePacket::Disconnect {
                 header,
                 session: read_u64(d, CONNECTED_HEADER_LEN),
             })
@@ -556,13 +559,13 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<Packet<'_>, DecodeErr
     }
 }
 
-impl Packet<'_> {
+impl WirePacket<'_> {
     /// The packet's type.
     ///
     /// ```
-    /// use gudp::protocol::wire::{Packet, PacketType};
-    /// assert_eq!(Packet::Denied { nonce: 0 }.packet_type(), PacketType::Denied);
-    /// assert_eq!(Packet::Denied { nonce: 0 }.packet_type() as u8, 0x05);
+    /// use gudp::protocol::wire::{WirePacket, PacketType};
+    /// assert_eq!(WirePacket::Denied { nonce: 0 }.packet_type(), PacketType::Denied);
+    /// assert_eq!(WirePacket::Denied { nonce: 0 }.packet_type() as u8, 0x05);
     /// ```
     pub fn packet_type(&self) -> PacketType {
         match self {
@@ -581,9 +584,9 @@ impl Packet<'_> {
     /// Bytes [`encode`](Self::encode) writes.
     ///
     /// ```
-    /// use gudp::protocol::wire::{ConnectedHeader, Packet, DEFAULT_PROTOCOL_ID};
+    /// use gudp::protocol::wire::{ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
     /// let header = ConnectedHeader { sequence: 0, ack: None };
-    /// let packet = Packet::Payload { header, payload: b"hey" };
+    /// let packet = WirePacket::Payload { header, payload: b"hey" };
     /// let mut out = vec![0u8; packet.encoded_len()]; // exactly large enough
     /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(19));
     /// ```
@@ -601,9 +604,9 @@ impl Packet<'_> {
     /// Writes the packet at the start of `out` and returns its length. Allocates nothing.
     ///
     /// ```
-    /// use gudp::protocol::wire::{Packet, DEFAULT_PROTOCOL_ID};
+    /// use gudp::protocol::wire::{WirePacket, DEFAULT_PROTOCOL_ID};
     /// let mut buf = [0u8; 32];
-    /// let n = Packet::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+    /// let n = WirePacket::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
     /// assert_eq!(&buf[..n], &[0x47, 0x55, 0x44, 0x01, 0x04, 0, 0, 0, 0, 0, 0, 0, 1]);
     /// ```
     pub fn encode(&self, protocol_id: u32, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
@@ -681,7 +684,7 @@ mod tests {
             .collect()
     }
 
-    fn check_vector(p: Packet<'_>, hex_bytes: &str) {
+    fn check_vector(p: WirePacket<'_>, hex_bytes: &str) {
         let expected = hex(hex_bytes);
         let mut buf = [0xAAu8; 1300];
         let n = p.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
@@ -693,7 +696,7 @@ mod tests {
     #[test]
     fn test_vectors_from_the_spec() {
         check_vector(
-            Packet::Payload {
+            WirePacket::Payload {
                 header: ConnectedHeader {
                     sequence: 0x0102,
                     ack: Some(AckFields {
@@ -707,7 +710,7 @@ mod tests {
             "47554401 10 01 0102 00ff 80000001 0032 6869",
         );
         check_vector(
-            Packet::Keepalive {
+            WirePacket::Keepalive {
                 header: ConnectedHeader {
                     sequence: 0,
                     ack: None,
@@ -716,7 +719,7 @@ mod tests {
             "47554401 11 00 0000 0000 00000000 0000",
         );
         check_vector(
-            Packet::Ack {
+            WirePacket::Ack {
                 header: ConnectedHeader {
                     sequence: 0xffff,
                     ack: Some(AckFields {
@@ -729,7 +732,7 @@ mod tests {
             "47554401 12 01 ffff 0005 0000000b ffff",
         );
         check_vector(
-            Packet::Disconnect {
+            WirePacket::Disconnect {
                 header: ConnectedHeader {
                     sequence: 9,
                     ack: None,
@@ -739,19 +742,25 @@ mod tests {
             "47554401 13 00 0009 0000 00000000 0000 0123456789abcdef",
         );
         check_vector(
-            Packet::Challenge {
+            WirePacket::Challenge {
                 nonce: 0x1122_3344_5566_7788,
                 timestamp: 1500,
                 token: [0xab; 16],
             },
             "47554401 02 1122334455667788 00000000000005dc abababababababababababababababab",
         );
-        check_vector(Packet::Accept { nonce: 42 }, "47554401 04 000000000000002a");
-        check_vector(Packet::Denied { nonce: 42 }, "47554401 05 000000000000002a");
+        check_vector(
+            WirePacket::Accept { nonce: 42 },
+            "47554401 04 000000000000002a",
+        );
+        check_vector(
+            WirePacket::Denied { nonce: 42 },
+            "47554401 05 000000000000002a",
+        );
         let mut request = hex("47554401 01 0000000000000007");
         request.resize(HANDSHAKE_PADDED_LEN, 0);
         let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
-        let n = Packet::ConnectionRequest { nonce: 7 }
+        let n = WirePacket::ConnectionRequest { nonce: 7 }
             .encode(DEFAULT_PROTOCOL_ID, &mut buf)
             .unwrap();
         assert_eq!(&buf[..n], &request[..]);
@@ -759,7 +768,7 @@ mod tests {
             hex("47554401 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f");
         response.resize(HANDSHAKE_PADDED_LEN, 0);
         let token: [u8; 16] = core::array::from_fn(|i| i as u8);
-        let p = Packet::ChallengeResponse {
+        let p = WirePacket::ChallengeResponse {
             nonce: 7,
             timestamp: 1500,
             token,
@@ -833,7 +842,7 @@ mod tests {
     #[test]
     fn encode_reports_the_size_it_needs() {
         let mut small = [0u8; 15];
-        let p = Packet::Keepalive {
+        let p = WirePacket::Keepalive {
             header: ConnectedHeader {
                 sequence: 1,
                 ack: None,

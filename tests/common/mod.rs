@@ -1,7 +1,6 @@
 //! Helpers shared by the daemon integration tests (each test binary uses a subset).
 #![allow(dead_code)]
 
-use gudp::conditioner::SplitMix64;
 use gudp::protocol::EndpointCounters;
 use gudp::{Connection, Daemon, DaemonConfig, Delivery, Listener};
 use std::net::SocketAddr;
@@ -88,6 +87,7 @@ pub fn deliveries(conn: &Connection, n: usize, limit: Duration) -> (Vec<u64>, Ve
             match delivery {
                 Delivery::Acked(id) => acked.push(id.0),
                 Delivery::Lost(id) => lost.push(id.0),
+                other => panic!("a notification this test does not know: {other:?}"),
             }
         }
         assert!(
@@ -143,4 +143,21 @@ pub fn assert_each_seen_once(seen: &[u8]) {
         twice.is_empty(),
         "items received twice (first ten): {twice:?}"
     );
+}
+
+/// A seeded SplitMix64 generator: the tests' only randomness, so every run can be replayed.
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }

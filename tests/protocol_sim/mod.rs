@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use gudp::conditioner::{LinkConditioner, LinkConfig};
 use gudp::protocol::{
-    Config, ConnectionId, DisconnectReason, DropReason, Endpoint, Event, Incoming, PacketId,
-    SendError,
+    Config, ConnectionId, DisconnectReason, DropReason, Endpoint, Event, Incoming, PacketNumber,
+    TransmitError,
 };
 
 /// One endpoint and everything observed at it.
@@ -25,7 +25,7 @@ pub struct Node {
     /// Every datagram sent: (destination, length, first byte of type).
     pub sent: Vec<(SocketAddr, usize, u8)>,
     /// Application packets sent: id → the u64 written in the payload.
-    pub app_sent: Vec<(ConnectionId, PacketId, u64)>,
+    pub app_sent: Vec<(ConnectionId, PacketNumber, u64)>,
     pub next_payload: u64,
     /// Payloads the application refuses (a full buffer): `refuse(payload id)` says which.
     pub refuse: fn(u64) -> bool,
@@ -133,7 +133,7 @@ impl Sim {
         node: usize,
         conn: ConnectionId,
         size: usize,
-    ) -> Result<PacketId, SendError> {
+    ) -> Result<PacketNumber, TransmitError> {
         let n = &mut self.nodes[node];
         let mut payload = [0u8; 1200];
         payload[..8].copy_from_slice(&n.next_payload.to_be_bytes());
@@ -149,7 +149,7 @@ impl Sim {
         Ok(id)
     }
 
-    fn deliver(&mut self, d: gudp::conditioner::Delivery) {
+    fn deliver(&mut self, d: gudp::conditioner::Arrival) {
         let Some(n) = self.nodes.iter_mut().find(|n| n.addr == d.to) else {
             return;
         };
@@ -178,6 +178,7 @@ impl Sim {
                 };
                 *n.drops.entry(key).or_default() += 1;
             }
+            other => panic!("an outcome this simulation does not know: {other:?}"),
         }
     }
 
@@ -252,7 +253,7 @@ impl Sim {
             for &(node, conn) in pairs {
                 match self.send(node, conn, size) {
                     Ok(_) => {}
-                    Err(SendError::Paced { .. }) => paced += 1,
+                    Err(TransmitError::Paced { .. }) => paced += 1,
                     Err(e) => panic!(
                         "send failed at {:?}: {e:?}; disconnects {:?}, peer's {:?}",
                         self.elapsed(),
@@ -281,7 +282,7 @@ impl Sim {
         let receiver = &self.nodes[to];
         let delivered: std::collections::HashSet<u64> =
             receiver.delivered.iter().map(|d| d.1).collect();
-        let mut outcome: HashMap<PacketId, u32> = HashMap::new();
+        let mut outcome: HashMap<PacketNumber, u32> = HashMap::new();
         let (mut acked, mut lost) = (0, 0);
         for (_, e) in &sender.events {
             match e {
@@ -296,9 +297,9 @@ impl Sim {
                 _ => {}
             }
         }
-        let ids: HashMap<PacketId, u64> =
+        let ids: HashMap<PacketNumber, u64> =
             sender.app_sent.iter().map(|&(_, id, p)| (id, p)).collect();
-        let mut outcome: Vec<(PacketId, u32)> = outcome.into_iter().collect();
+        let mut outcome: Vec<(PacketNumber, u32)> = outcome.into_iter().collect();
         outcome.sort();
         for (id, count) in &outcome {
             assert!(

@@ -1,6 +1,6 @@
 //! Per-second reporting for the client side of `demo` and `connect`.
 
-use gudp::{CongestionMode, Connection, Delivery};
+use gudp::{CongestionMode, Connection};
 use std::time::Duration;
 
 /// What a client did, in total.
@@ -17,9 +17,10 @@ impl Totals {
     /// Counts the delivery notifications waiting on `conn`.
     pub fn take_deliveries(&mut self, conn: &Connection) {
         while let Some(delivery) = conn.poll_delivery() {
-            match delivery {
-                Delivery::Acked(_) => self.acked += 1,
-                Delivery::Lost(_) => self.lost += 1,
+            if delivery.is_acked() {
+                self.acked += 1;
+            } else {
+                self.lost += 1;
             }
         }
     }

@@ -7,9 +7,9 @@ use super::{ConnectedKind, Connection, Ctx, Kind, Received, SentPacket};
 use crate::protocol::estimate::LossEstimator;
 use crate::protocol::seq::{extend_backwards, extend_sequence};
 use crate::protocol::wire::{
-    AckFields, ConnectedHeader, Packet, ACK_DELAY_UNIT_MICROS, CONNECTED_HEADER_LEN,
+    AckFields, ConnectedHeader, WirePacket, ACK_DELAY_UNIT_MICROS, CONNECTED_HEADER_LEN,
 };
-use crate::protocol::{ConnectionCounters, DropReason, Event, PacketId, SendError};
+use crate::protocol::{ConnectionCounters, DropReason, Event, PacketNumber, TransmitError};
 
 impl Connection {
     /// Acknowledgement fields for a packet sent at `now`.
@@ -126,35 +126,35 @@ impl Connection {
         tag: Option<u64>,
         out: &mut [u8],
         cx: &mut Ctx<'_>,
-    ) -> Result<(usize, PacketId), SendError> {
+    ) -> Result<(usize, PacketNumber), TransmitError> {
         if !self.is_connected() {
-            return Err(SendError::NotConnected);
+            return Err(TransmitError::NotConnected);
         }
         let max = cx.config.max_payload;
         if payload.len() > max {
             self.counters.too_large_to_send += 1;
-            return Err(SendError::TooLarge {
+            return Err(TransmitError::TooLarge {
                 len: payload.len(),
                 max,
             });
         }
         let needed = CONNECTED_HEADER_LEN + payload.len();
         if out.len() < needed {
-            return Err(SendError::BufferTooSmall { needed });
+            return Err(TransmitError::BufferTooSmall { needed });
         }
         let rate = self.send_rate(cx.config);
         if let Err(retry_at) = self.pacer.try_acquire(now, rate) {
             self.counters.paced += 1;
-            return Err(SendError::Paced { retry_at });
+            return Err(TransmitError::Paced { retry_at });
         }
         let (seq, header) = self.take_header(now);
         let tag = tag.unwrap_or(seq);
-        let len = Packet::Payload { header, payload }
+        let len = WirePacket::Payload { header, payload }
             .encode(cx.config.protocol_id, out)
-            .map_err(|e| SendError::BufferTooSmall { needed: e.needed })?;
+            .map_err(|e| TransmitError::BufferTooSmall { needed: e.needed })?;
         self.counters.payloads_sent += 1;
         self.on_sent(now, seq, len, Some(Kind::Payload { tag }), cx);
-        Ok((len, PacketId(seq)))
+        Ok((len, PacketNumber(seq)))
     }
 
     /// Processes an accepted connected packet's sequence and acks.
@@ -297,7 +297,7 @@ impl Connection {
             self.counters.acked += 1;
             cx.events.push_back(Event::Acked {
                 conn: cx.id,
-                packet_id: PacketId(seq),
+                packet_id: PacketNumber(seq),
                 tag,
             });
         }
@@ -316,7 +316,7 @@ pub(super) fn report_lost(
         counters.lost += 1;
         cx.events.push_back(Event::Lost {
             conn: cx.id,
-            packet_id: PacketId(seq),
+            packet_id: PacketNumber(seq),
             tag,
         });
     }

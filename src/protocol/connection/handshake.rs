@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{Connection, Ctx};
-use crate::protocol::wire::{Packet, TOKEN_LEN};
+use crate::protocol::wire::{WirePacket, TOKEN_LEN};
 use crate::protocol::{DropReason, Event};
 
 /// Where the handshake stands.
@@ -114,7 +114,7 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = Packet::ConnectionRequest {
+                let len = WirePacket::ConnectionRequest {
                     nonce: self.session,
                 }
                 .encode(id, out)
@@ -133,7 +133,7 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = Packet::ChallengeResponse {
+                let len = WirePacket::ChallengeResponse {
                     nonce: self.session,
                     timestamp,
                     token,
@@ -149,7 +149,7 @@ impl Connection {
                 len
             }
             Phase::Connected if self.send_accept => {
-                let len = Packet::Accept {
+                let len = WirePacket::Accept {
                     nonce: self.session,
                 }
                 .encode(id, out)

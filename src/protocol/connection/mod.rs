@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use super::congestion::{CongestionController, Pacer};
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
 use super::seq_buffer::SequenceBuffer;
-use super::wire::{AckFields, Packet, CONNECTED_HEADER_LEN};
+use super::wire::{AckFields, WirePacket, CONNECTED_HEADER_LEN};
 use super::{
-    Config, CongestionMode, ConnectionCounters, ConnectionId, ConnectionStats, DisconnectReason,
-    EndpointCounters, Event, Role, SendError,
+    Config, CongestionMode, ConnectionCounters, ConnectionId, DisconnectReason, EndpointCounters,
+    Event, ProtocolStats, Role, TransmitError,
 };
 use acks::report_lost;
 use handshake::Phase;
@@ -255,13 +255,13 @@ impl Connection {
         })
     }
 
-    pub(crate) fn can_send(&self, now: Instant, config: &Config) -> Result<(), SendError> {
+    pub(crate) fn can_send(&self, now: Instant, config: &Config) -> Result<(), TransmitError> {
         if !self.is_connected() {
-            return Err(SendError::NotConnected);
+            return Err(TransmitError::NotConnected);
         }
         self.pacer
             .check(now, self.send_rate(config))
-            .map_err(|retry_at| SendError::Paced { retry_at })
+            .map_err(|retry_at| TransmitError::Paced { retry_at })
     }
 
     /// The pacing rate the current congestion mode allows.
@@ -305,7 +305,7 @@ impl Connection {
             Phase::Connected if self.early_ack.is_some() && out.len() >= CONNECTED_HEADER_LEN => {
                 let (seq, mut header) = self.take_header(now);
                 header.ack = self.early_ack.take();
-                let len = Packet::Ack { header }.encode(id, out).ok()?;
+                let len = WirePacket::Ack { header }.encode(id, out).ok()?;
                 self.counters.acks_sent += 1;
                 // What arrived after these acks were taken is still unacked: keep its due time.
                 self.count_sent(now, seq, len, None, cx);
@@ -319,12 +319,12 @@ impl Connection {
                 }
                 let (seq, header) = self.take_header(now);
                 if keepalive {
-                    let len = Packet::Keepalive { header }.encode(id, out).ok()?;
+                    let len = WirePacket::Keepalive { header }.encode(id, out).ok()?;
                     self.counters.keepalives_sent += 1;
                     self.on_sent(now, seq, len, Some(Kind::Keepalive), cx);
                     Some(len)
                 } else {
-                    let len = Packet::Ack { header }.encode(id, out).ok()?;
+                    let len = WirePacket::Ack { header }.encode(id, out).ok()?;
                     self.counters.acks_sent += 1;
                     self.on_sent(now, seq, len, None, cx);
                     Some(len)
@@ -408,8 +408,8 @@ impl Connection {
         self.oldest_unresolved = self.next_seq;
     }
 
-    pub(crate) fn stats(&self, config: &Config) -> ConnectionStats {
-        ConnectionStats {
+    pub(crate) fn stats(&self, config: &Config) -> ProtocolStats {
+        ProtocolStats {
             peer: self.peer,
             role: self.role,
             connected: self.is_connected(),
