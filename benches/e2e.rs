@@ -13,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gudp::protocol::PacingRate;
-use gudp::{Connection, Daemon, DaemonConfig, Listener};
+use gudp::{Connection, Daemon, DaemonConfig, Listener, ManualDaemon};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -213,7 +213,7 @@ fn ping_pong(c: &mut Criterion) {
 }
 
 /// One step of a manual-mode echo server: run the daemon, accept, echo what arrived.
-fn manual_echo(daemon: Daemon, listener: Listener) -> impl FnMut() + Send {
+fn manual_echo(daemon: ManualDaemon, listener: Listener) -> impl FnMut() + Send {
     let mut connections = Vec::new();
     move || {
         daemon.poll(Some(Duration::from_millis(5))).unwrap();

@@ -93,6 +93,9 @@ pub struct DaemonConfig {
     /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
     /// unresolved is reported lost. Also bounds how long a shutdown waits.
     pub close_linger: Duration,
+    /// Name of the daemon's thread (default `gudp-daemon`), so that two daemons can be told
+    /// apart in a profiler or a debugger. A manual daemon has no thread of its own.
+    pub thread_name: String,
     /// Optional link conditioner in front of every socket.
     pub link: Option<LinkSetup>,
 }
@@ -110,6 +113,7 @@ impl Default for DaemonConfig {
             io_batch: batch::MAX_BATCH,
             max_send_delay: Duration::from_millis(100),
             close_linger: Duration::from_secs(1),
+            thread_name: "gudp-daemon".into(),
             link: None,
         }
     }
@@ -128,6 +132,12 @@ impl DaemonConfig {
             check_range(name, value, 1, 1 << 24)?;
         }
         check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
+        if self.thread_name.is_empty() || self.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DaemonConfig::thread_name must be non-empty and contain no NUL byte",
+            ));
+        }
         let durations = [
             ("max_send_delay", self.max_send_delay),
             ("close_linger", self.close_linger),
@@ -277,6 +287,47 @@ pub struct Daemon {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A daemon that runs only when its owner calls [`poll`](Self::poll), from
+/// [`Daemon::manual`]. Everything else is the [`Daemon`]'s: it derefs to one.
+///
+/// ```
+/// use gudp::{Daemon, DaemonConfig};
+/// use std::time::Duration;
+/// let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+/// daemon.poll(Some(Duration::ZERO)).unwrap(); // nothing to do: returns at once
+/// daemon.shutdown();
+/// assert!(daemon.poll(Some(Duration::ZERO)).is_err()); // stopped
+/// ```
+#[derive(Debug)]
+pub struct ManualDaemon {
+    daemon: Daemon,
+}
+
+impl ManualDaemon {
+    /// Runs one turn of the event loop, sleeping at most `timeout` (or until the nearest
+    /// protocol deadline) for something to do. Fails once the daemon has stopped.
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig};
+    /// use std::time::Duration;
+    /// let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    /// daemon.poll(Some(Duration::ZERO)).unwrap(); // nothing to do: returns at once
+    /// daemon.shutdown();
+    /// assert!(daemon.poll(Some(Duration::ZERO)).is_err()); // stopped
+    /// ```
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.daemon.poll(timeout)
+    }
+}
+
+impl std::ops::Deref for ManualDaemon {
+    type Target = Daemon;
+
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
 /// The part of the event loop that sleeps: mio's poller and its event buffer.
 struct Loop {
     poll: mio::Poll,
@@ -326,15 +377,21 @@ impl Daemon {
     /// ```
     /// use gudp::{Daemon, DaemonConfig};
     /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
-    /// assert!(daemon.poll(None).is_err()); // its own thread runs the loop
     /// let bad = DaemonConfig { io_batch: 0, ..DaemonConfig::default() };
     /// assert_eq!(Daemon::spawn(bad).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    ///
+    /// Its own thread runs the loop, so there is nothing to poll:
+    ///
+    /// ```compile_fail
+    /// let daemon = gudp::Daemon::spawn(gudp::DaemonConfig::default()).unwrap();
+    /// daemon.poll(None); // only a `ManualDaemon` has `poll`
     /// ```
     pub fn spawn(config: DaemonConfig) -> io::Result<Daemon> {
         let (shared, event_loop) = Self::build(config)?;
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("gudp-daemon".into())
+            .name(shared.config.thread_name.clone())
             .spawn(move || run(thread_shared, event_loop))?;
         Ok(Daemon {
             shared,
@@ -343,7 +400,10 @@ impl Daemon {
         })
     }
 
-    /// Creates a daemon that runs only when the caller calls [`poll`](Self::poll).
+    /// Creates a daemon that runs only when the caller calls [`ManualDaemon::poll`]: for an
+    /// engine that owns its threads and drives the network once per frame. A
+    /// [`ManualDaemon`] is a `Daemon` (it derefs to one) that can also be polled; a spawned
+    /// daemon has no `poll` to call by mistake.
     ///
     /// ```
     /// use gudp::{Daemon, DaemonConfig};
@@ -366,12 +426,14 @@ impl Daemon {
     /// };
     /// assert_eq!(&packet[..], b"frame 1");
     /// ```
-    pub fn manual(config: DaemonConfig) -> io::Result<Daemon> {
+    pub fn manual(config: DaemonConfig) -> io::Result<ManualDaemon> {
         let (shared, event_loop) = Self::build(config)?;
-        Ok(Daemon {
-            shared,
-            poll: Some(Mutex::new(event_loop)),
-            thread: None,
+        Ok(ManualDaemon {
+            daemon: Daemon {
+                shared,
+                poll: Some(Mutex::new(event_loop)),
+                thread: None,
+            },
         })
     }
 
@@ -386,22 +448,10 @@ impl Daemon {
         Ok((shared, Loop { poll, events }))
     }
 
-    /// Manual mode: runs one turn of the event loop, sleeping at most `timeout` (or until the
-    /// nearest protocol deadline) for something to do. In spawned mode this returns an error.
-    ///
-    /// ```
-    /// use gudp::{Daemon, DaemonConfig};
-    /// use std::time::Duration;
-    /// let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
-    /// daemon.poll(Some(Duration::ZERO)).unwrap(); // nothing to do: returns at once
-    /// daemon.shutdown();
-    /// assert!(daemon.poll(Some(Duration::ZERO)).is_err()); // stopped
-    /// ```
-    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
+    /// One turn of a manual daemon's loop (the thread of a spawned one runs its own).
+    fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let Some(event_loop) = &self.poll else {
-            return Err(io::Error::other(
-                "Daemon::poll drives a manual daemon; this one runs on its own thread",
-            ));
+            return Err(io::Error::other("a spawned daemon runs its own loop"));
         };
         if self.shared.stop.load(Ordering::Acquire) {
             return Err(io::Error::other("the daemon has stopped"));

@@ -16,7 +16,7 @@
 
 use clap::Args as ClapArgs;
 use gudp::protocol::PacingRate;
-use gudp::{Connection, Daemon, DaemonConfig, RecvTimeoutError};
+use gudp::{Connection, Daemon, DaemonConfig, ManualDaemon, RecvTimeoutError};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::net::UdpSocket;
@@ -482,6 +482,32 @@ fn gudp_ping_pong(span: Duration) -> Result<Sample, String> {
 
 /// Ping-pong with no daemon threads: each side's own thread runs its daemon with
 /// `Daemon::poll`, as a game's frame loop would, so a round trip wakes two threads, not six.
+/// The many-connections server's daemon: polled by its own thread, or spawned.
+enum ServerDaemon {
+    Manual(ManualDaemon),
+    Spawned(Daemon),
+}
+
+impl ServerDaemon {
+    /// One turn of a manual daemon (a spawned one runs itself).
+    fn poll(&self, timeout: Duration) {
+        if let ServerDaemon::Manual(daemon) = self {
+            let _ = daemon.poll(Some(timeout));
+        }
+    }
+}
+
+impl std::ops::Deref for ServerDaemon {
+    type Target = Daemon;
+
+    fn deref(&self) -> &Daemon {
+        match self {
+            ServerDaemon::Manual(daemon) => daemon,
+            ServerDaemon::Spawned(daemon) => daemon,
+        }
+    }
+}
+
 fn gudp_ping_pong_manual(span: Duration) -> Result<Sample, String> {
     let default_batch = DaemonConfig::default().io_batch;
     let manual = || Daemon::manual(unpaced(default_batch)).map_err(|e| e.to_string());
@@ -494,7 +520,7 @@ fn gudp_ping_pong_manual(span: Duration) -> Result<Sample, String> {
     let echo = {
         let stop = stop.clone();
         thread::spawn(move || {
-            let poll = |daemon: &Daemon| daemon.poll(Some(Duration::from_millis(5))).is_ok();
+            let poll = |daemon: &ManualDaemon| daemon.poll(Some(Duration::from_millis(5))).is_ok();
             let server = loop {
                 if stop.load(Ordering::Relaxed) || !poll(&server_daemon) {
                     return;
@@ -582,13 +608,14 @@ fn many_connections_with(
         args.many_seconds
     );
     let config = DaemonConfig::default();
-    let server_daemon = Arc::new(
-        match server_loop {
-            ServerLoop::Manual => Daemon::manual(config.clone()),
-            ServerLoop::Spawned => Daemon::spawn(config.clone()),
+    let server_daemon = Arc::new(match server_loop {
+        ServerLoop::Manual => {
+            ServerDaemon::Manual(Daemon::manual(config.clone()).map_err(|e| e.to_string())?)
         }
-        .map_err(|e| e.to_string())?,
-    );
+        ServerLoop::Spawned => {
+            ServerDaemon::Spawned(Daemon::spawn(config.clone()).map_err(|e| e.to_string())?)
+        }
+    });
     // Before the client daemon exists, the only daemon thread is the server's.
     let daemon_tid = match server_loop {
         ServerLoop::Manual => None,
@@ -611,9 +638,7 @@ fn many_connections_with(
                 let mut frame = Vec::with_capacity(4096);
                 while !stop.load(Ordering::Relaxed) {
                     match server_loop {
-                        ServerLoop::Manual => {
-                            let _ = daemon.poll(Some(Duration::from_millis(5)));
-                        }
+                        ServerLoop::Manual => daemon.poll(Duration::from_millis(5)),
                         ServerLoop::Spawned => {
                             next_frame += frame_period;
                             if let Some(wait) = next_frame.checked_duration_since(Instant::now()) {
