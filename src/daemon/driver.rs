@@ -342,6 +342,9 @@ impl Driver {
                     let packet = Packet::new(shared.pool.copy_of(payload), shared.pool.clone());
                     if state.shared.inbox.push(packet).is_ok() {
                         self.counters.payloads_delivered += 1;
+                    } else if state.shared.inbox.status().is_finished() {
+                        // Refused after a close: no handle will read it.
+                        self.counters.dropped_no_handle += 1;
                     } else {
                         // The packet (handed back) is dropped here and its buffer recycled.
                         self.counters.dropped_inbox_full += 1;
