@@ -599,6 +599,7 @@ fn drain_into_frame_loop_mixed_with_blocking_consumers() {
 /// item counted, its own next `try_recv` must return one. (It used to answer `Empty` in about
 /// one check in ten: `len` counted a slot the producer had claimed but not yet published.)
 #[test]
+#[allow(clippy::len_zero)] // `len() > 0` is one of the two checks under test
 fn len_and_is_empty_agree_with_try_recv_with_one_producer() {
     const ITEMS: u32 = 200_000;
     let progress = Arc::new(AtomicUsize::new(0));
@@ -793,7 +794,11 @@ fn nothing_follows_the_close_reason_when_the_producer_finishes() {
             }
             inbox.finish(CloseReason::ClosedByPeer);
             for item in pushed..pushed + 50 {
-                assert_eq!(inbox.push(item), Err(item), "a push after finish");
+                assert_eq!(
+                    inbox.push(item),
+                    Err(item),
+                    "round {round}: a push after finish"
+                );
                 assert!(inbox.status().is_finished());
             }
             let received: Vec<Vec<u32>> = consumers

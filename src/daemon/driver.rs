@@ -681,6 +681,20 @@ impl Driver {
             }
         }
         self.touched = touched;
+        // Live as `fire_timers` judges them; link deliveries are always live.
+        let sockets = &self.sockets;
+        self.timers.compact(|at, timer| match timer {
+            Timer::Endpoint(slot) => sockets
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|socket| socket.deadline == Some(at)),
+            Timer::Pacing(slot, conn) => sockets
+                .get(slot)
+                .and_then(Option::as_ref)
+                .and_then(|socket| socket.conn(conn))
+                .is_some_and(|state| state.pacing_at == Some(at)),
+            Timer::Link => true,
+        });
     }
 
     fn release_socket(&mut self, slot: usize) {

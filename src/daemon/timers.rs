@@ -21,14 +21,41 @@ pub(crate) enum Timer {
     Link,
 }
 
-#[derive(Default)]
+/// Entries allowed before the first compaction; the heap is allocated for them up front.
+const MIN_LIMIT: usize = 64;
+
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Compact when the heap is longer: twice the live entries the last compaction kept.
+    limit: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            heap: BinaryHeap::with_capacity(MIN_LIMIT + 1),
+            limit: MIN_LIMIT,
+        }
+    }
 }
 
 impl Timers {
     pub(crate) fn push(&mut self, at: Instant, timer: Timer) {
         self.heap.push(Reverse((at, timer)));
+    }
+
+    /// Drops superseded entries once the heap is over its limit, so their number (which
+    /// depends on how often deadlines moved earlier, that is on timing) cannot make the heap
+    /// grow in the steady state. `is_live` says whether an entry would still fire; it must
+    /// answer as `fire_timers` does, so that dropping the others changes nothing.
+    pub(crate) fn compact(&mut self, mut is_live: impl FnMut(Instant, Timer) -> bool) {
+        if self.heap.len() <= self.limit {
+            return;
+        }
+        self.heap
+            .retain(|Reverse((at, timer))| is_live(*at, *timer));
+        self.limit = MIN_LIMIT.max(2 * self.heap.len());
+        self.heap.reserve(self.limit + 1 - self.heap.len());
     }
 
     /// The earliest deadline.

@@ -423,6 +423,10 @@ impl Endpoint {
         };
         self.by_addr.insert(peer, id);
         self.live += 1;
+        // Room for the heap up to its compaction bound (see `reschedule`): it then never grows
+        // in the steady state, where how many superseded entries pile up depends on timing.
+        let bound = self.timer_bound() + 1;
+        self.timers.reserve(bound.saturating_sub(self.timers.len()));
         id
     }
 
@@ -479,10 +483,15 @@ impl Endpoint {
             conn.timer_token = conn.timer_token.wrapping_add(1);
             let entry = (deadline, id.index, id.generation, conn.timer_token);
             self.timers.push(Reverse(entry));
-            if self.timers.len() > 2 * self.live + 64 {
+            if self.timers.len() > self.timer_bound() {
                 self.compact_timers();
             }
         }
+    }
+
+    /// How many heap entries, live and superseded, `reschedule` allows before compacting.
+    fn timer_bound(&self) -> usize {
+        2 * self.live + 64
     }
 
     /// Drops heap entries that no longer match their connection's scheduled deadline.
