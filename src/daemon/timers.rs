@@ -71,3 +71,41 @@ impl Timers {
         self.heap.pop().map(|Reverse(entry)| entry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Superseded entries, however many pile up, never grow the heap past its first
+    /// allocation while the live ones stay few; the live ones all survive compaction.
+    #[test]
+    fn superseded_entries_do_not_grow_the_heap() {
+        let mut timers = Timers::default();
+        let capacity = timers.heap.capacity();
+        let start = Instant::now();
+        // One live entry per socket (the latest), as `finish_turn` pushes them.
+        let mut live = [None; 4];
+        for i in 0..10_000u64 {
+            let slot = (i % 4) as usize;
+            let at = start + Duration::from_secs(100) - Duration::from_millis(i);
+            live[slot] = Some(at);
+            timers.push(at, Timer::Endpoint(slot));
+            timers.compact(|at, timer| match timer {
+                Timer::Endpoint(slot) => live[slot] == Some(at),
+                _ => true,
+            });
+        }
+        assert_eq!(timers.heap.capacity(), capacity, "the heap grew");
+        let mut fired = Vec::new();
+        while let Some((at, Timer::Endpoint(slot))) =
+            timers.pop_due(start + Duration::from_secs(200))
+        {
+            if live[slot] == Some(at) {
+                fired.push(slot);
+            }
+        }
+        fired.sort();
+        assert_eq!(fired, [0, 1, 2, 3], "every live entry fires");
+    }
+}

@@ -126,7 +126,7 @@ impl<T> Shared<T> {
                 }
                 chunk.len = n;
                 // The last chunk leaves items behind: as in `take`, wake the next consumer.
-                if taken + n == max && !queue.is_empty() {
+                if n > 0 && taken + n == max && !queue.is_empty() {
                     self.readable.notify_one();
                 }
             }
