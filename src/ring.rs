@@ -82,20 +82,42 @@ unsafe impl<T: Send> Send for Ring<T> {}
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
+    /// The largest capacity [`new`](Self::new) accepts: `2^(usize::BITS - 8)` (2^56 on 64-bit
+    /// targets, 2^24 on 32-bit ones, where it equals `DaemonConfig`'s limit). A position keeps
+    /// its index in the low bits and its lap in the rest; this bound leaves at least 7 lap bits,
+    /// so a thread preempted between reading a position and its CAS would have to sleep
+    /// through 128 laps of the whole ring before the CAS could succeed on a reused value.
+    ///
+    /// ```
+    /// use gudp::ring::Ring;
+    /// assert!(Ring::<u8>::MAX_CAPACITY >= 1 << 24); // every capacity DaemonConfig allows
+    /// ```
+    pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 8);
+
     /// Creates a ring that holds up to `capacity` items.
     ///
     /// # Panics
-    /// If `capacity` is zero or so large that positions could not encode it.
+    /// If `capacity` is zero or above [`MAX_CAPACITY`](Self::MAX_CAPACITY), with a message
+    /// naming the capacity.
     ///
     /// ```
     /// let ring: gudp::ring::Ring<u32> = gudp::ring::Ring::new(1000);
     /// assert_eq!(ring.capacity(), 1000);
     /// ```
+    ///
+    /// ```should_panic
+    /// // Rejected before anything is computed from it: `capacity + 1` would overflow.
+    /// let _ = gudp::ring::Ring::<u8>::new(usize::MAX);
+    /// ```
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "ring capacity must be at least 1");
-        let one_lap = (capacity + 1)
-            .checked_next_power_of_two()
-            .expect("ring capacity too large");
+        assert!(
+            capacity <= Self::MAX_CAPACITY,
+            "ring capacity {capacity} is above Ring::MAX_CAPACITY ({})",
+            Self::MAX_CAPACITY
+        );
+        // Cannot overflow: capacity + 1 <= 2^(BITS - 8) + 1, whose next power of two fits.
+        let one_lap = (capacity + 1).next_power_of_two();
         let slots = (0..capacity)
             .map(|index| Slot {
                 stamp: AtomicUsize::new(index),
@@ -319,7 +341,19 @@ impl<T> Ring<T> {
         }
     }
 
-    /// The number of items in the ring (a snapshot: it may change at once).
+    /// The number of published items in the ring (a snapshot: it may change at once).
+    ///
+    /// It linearizes with [`pop_ready`](Self::pop_ready): a position a producer has claimed
+    /// but not yet published is not counted while it is the newest claim. With one producer
+    /// that is the only position that can be unpublished (it publishes before it claims the
+    /// next), so the count is exact, and a consumer that reads `len() > 0` gets an item from
+    /// its next `pop_ready` unless another consumer takes it first.
+    ///
+    /// With several producers pushing at once, older claims can be unpublished too: `len`
+    /// counts them (at most one per producer still writing, besides the newest), and
+    /// `pop_ready` answers `None` while the *oldest* claim is unpublished, even if newer
+    /// items, this thread's own among them, are ready behind it: items leave in claim order.
+    /// [`try_pop`](Self::try_pop) waits for such a producer instead.
     ///
     /// ```
     /// let ring = gudp::ring::Ring::new(4);
@@ -335,13 +369,24 @@ impl<T> Ring<T> {
             // SeqCst loads: a consistent pair, re-read until tail did not move in between.
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
-            if self.tail.load(Ordering::SeqCst) == tail {
-                return self.distance(head, tail);
+            if self.tail.load(Ordering::SeqCst) != tail {
+                continue;
             }
+            let claimed = self.distance(head, tail);
+            if claimed == 0 {
+                return 0;
+            }
+            // Acquire: our tail load synchronized with the CAS that claimed `newest`, after
+            // its producer read the stamp `newest`; so we read that stamp or a later one, and
+            // `newest` means claimed and not yet published. Acquire also makes a published
+            // value visible to this thread's next pop, so "counted" implies "poppable".
+            let newest = self.retreat(tail);
+            let unpublished = self.slot(newest).stamp.load(Ordering::Acquire) == newest;
+            return claimed - usize::from(unpublished);
         }
     }
 
-    /// Whether the ring is empty (a snapshot).
+    /// Whether [`len`](Self::len) is 0 (a snapshot, with the same meaning).
     ///
     /// ```
     /// let ring = gudp::ring::Ring::new(2);
@@ -350,9 +395,21 @@ impl<T> Ring<T> {
     /// assert!(!ring.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        let head = self.head.load(Ordering::SeqCst);
-        let tail = self.tail.load(Ordering::SeqCst);
-        head == tail
+        self.len() == 0
+    }
+
+    /// The position before `position`: the previous index, or the last index of the previous
+    /// lap (the inverse of `advance`).
+    #[inline]
+    fn retreat(&self, position: usize) -> usize {
+        let index = position & (self.one_lap - 1);
+        if index > 0 {
+            position - 1
+        } else {
+            (position & !(self.one_lap - 1))
+                .wrapping_sub(self.one_lap)
+                .wrapping_add(self.capacity - 1)
+        }
     }
 
     fn distance(&self, head: usize, tail: usize) -> usize {
@@ -438,6 +495,53 @@ mod tests {
         ring.try_pop();
         ring.try_push(3).unwrap();
         assert_eq!(ring.len(), 3);
+    }
+
+    #[test]
+    fn retreat_inverts_advance_across_laps() {
+        for capacity in [1, 2, 3, 5, 8] {
+            let ring = Ring::<u8>::new(capacity);
+            let mut position = 0;
+            for _ in 0..4 * capacity {
+                let next = ring.advance(position);
+                assert_eq!(ring.retreat(next), position, "capacity {capacity}");
+                position = next;
+            }
+        }
+    }
+
+    /// A claimed slot whose producer has not yet published it is not counted by `len`, so
+    /// `len() > 0` always means the next `pop_ready` finds an item (with one producer).
+    #[test]
+    fn len_skips_a_claimed_unpublished_slot() {
+        for capacity in [1, 3] {
+            let ring = Ring::new(capacity);
+            for lap in 0..3 {
+                // Each round leaves head and tail one lap further; claim as a producer does.
+                let position = ring.tail.load(Ordering::SeqCst);
+                ring.tail.store(ring.advance(position), Ordering::SeqCst);
+                assert_eq!(ring.len(), 0, "capacity {capacity}, lap {lap}");
+                assert!(ring.is_empty());
+                assert_eq!(ring.pop_ready(), None);
+                // Publish it, as the producer would.
+                let slot = ring.slot(position);
+                // SAFETY: we claimed the position above and nobody else touches this ring.
+                slot.value.with_mut(|cell| unsafe { (*cell).write(lap) });
+                slot.stamp.store(position + 1, Ordering::Release);
+                assert_eq!(ring.len(), 1);
+                assert_eq!(ring.pop_ready(), Some(lap));
+                for item in 0..capacity - 1 {
+                    ring.try_push(item).unwrap();
+                    ring.try_pop().unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "above Ring::MAX_CAPACITY")]
+    fn absurd_capacity_is_rejected_with_a_message() {
+        let _ = Ring::<u8>::new(usize::MAX);
     }
 
     struct Counted(Arc<StdAtomicUsize>);

@@ -128,6 +128,45 @@ fn exchange(p: &Pair, batches: &mut [Vec<Packet>; 2], first: u64, n: u64, window
     c.lost + s.lost
 }
 
+/// Holds `burst` packets on each side at once, so each daemon's buffer pool ends up with at
+/// least `burst` spare buffers. A pool allocates only when more buffers are out at once than
+/// ever before; the exchanges alone reach a peak that depends on scheduling (a preempted
+/// daemon lets packets pile up), so without this a loaded machine could see a higher peak in
+/// the measured window than in the warm-up, and a first buffer allocated there.
+fn fill_pools(p: &Pair, first: u64, burst: u64) {
+    let (client, server) = (&p.client, &p.server);
+    let send = |conn: &Connection, bytes: &[u8]| loop {
+        match conn.try_send(bytes) {
+            Ok(_) => return,
+            Err(SendError::OutboxFull | SendError::Paced) => {
+                std::thread::sleep(Duration::from_micros(100))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let gather = |conn: &Connection, held: &mut Vec<Packet>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while held.len() < burst as usize {
+            assert!(Instant::now() < deadline, "warm-up burst stalled");
+            let room = burst as usize - held.len();
+            if conn.drain_into(held, room).expect("open") == 0 {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    };
+    for i in 0..burst {
+        send(client, &(first + i).to_le_bytes());
+    }
+    let mut held = Vec::with_capacity(burst as usize);
+    gather(server, &mut held);
+    for packet in &held {
+        send(server, packet);
+    }
+    let mut echoes = Vec::with_capacity(burst as usize);
+    gather(client, &mut echoes);
+    drop((held, echoes));
+}
+
 #[test]
 fn steady_state_echo_allocates_nothing_on_user_threads_or_daemons() {
     let _watchdog = watchdog("allocation count", Duration::from_secs(120));
@@ -136,10 +175,12 @@ fn steady_state_echo_allocates_nothing_on_user_threads_or_daemons() {
     // Allocated once: `drain_into` moves at most a batch's capacity into it.
     let mut batches = [Vec::with_capacity(64), Vec::with_capacity(64)];
     // Warm-up: buffer pools, rings, timer heaps and ready lists reach their working sizes.
-    // The first phase keeps more packets in flight than the measured one, so the pools
-    // hold more spare buffers than it can need.
+    // The burst holds twice the measured window on each side at once, so the pools hold
+    // more spare buffers than the measured phase can have out (at most its window of
+    // unanswered packets per side, plus the few being copied).
     exchange(&p, &mut batches, 0, 2_000, 128);
-    exchange(&p, &mut batches, 2_000, 2_000, 32);
+    fill_pools(&p, 2_000, 64);
+    exchange(&p, &mut batches, 2_064, 1_936, 32);
     std::thread::sleep(Duration::from_millis(50));
 
     TRACE.store(trace, Ordering::Relaxed);

@@ -144,20 +144,45 @@ fn one_producer_four_blocking_consumers_million_items() {
     });
 }
 
-/// One item in flight: the producer pushes the next item the moment the previous one is
-/// received, which lands each push in the window where the consumer that just received is
-/// going back to sleep. In a stream a lost wakeup is healed by the next push (or by `finish`);
+/// How long a consumer of an empty inbox looks before it parks: `recv_timeout(ZERO)` runs
+/// the whole path (the look before the first sleep, announcing itself, the re-check, the park)
+/// and times out at once. The median of many tries, so one preemption does not skew it.
+fn time_to_park(inbox: &Inbox<u32>) -> Duration {
+    let mut samples: Vec<Duration> = (0..201)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(
+                inbox.recv_timeout(Duration::ZERO),
+                Err(RecvTimeoutError::Timeout)
+            );
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// One item in flight: the producer pushes the next item just as the consumer that received
+/// the previous one goes back to sleep. A consumer first looks for a while before it parks, so
+/// an immediate push would be caught awake; instead each push waits a delay swept around the
+/// measured time to park (`time_to_park`), landing pushes all around the moment the consumer
+/// announces itself. In a stream a lost wakeup is healed by the next push (or by `finish`);
 /// here nothing follows it, so a lost wakeup stalls the hand-off and fails the test.
 #[test]
 fn hand_off_one_item_in_flight_loses_no_wakeup() {
     const ITEMS: usize = 20_000;
     /// A hand-off takes microseconds; a consumer asleep next to the item never ends it.
     const ITEM_LIMIT: Duration = Duration::from_secs(10);
+    /// Per round of consumers: on a loaded machine the time to park (its yields) grows, and
+    /// a round stops early rather than run into the watchdog.
+    const ROUND_BUDGET: Duration = Duration::from_secs(8);
     let progress = Arc::new(AtomicUsize::new(0));
     let received_count = progress.clone();
     with_watchdog("hand_off", WATCHDOG, progress, move || {
+        let mut rng = XorShift(0xbb67_ae85_84ca_a73b);
         for consumers in [1, 2, 4] {
             let inbox = Inbox::new(4);
+            let park = time_to_park(&inbox);
             let received_count = received_count.clone();
             received_count.store(0, Ordering::Relaxed);
             let handles: Vec<_> = (0..consumers)
@@ -166,7 +191,20 @@ fn hand_off_one_item_in_flight_loses_no_wakeup() {
                     thread::spawn(move || recv_until_closed(&inbox, &count).0)
                 })
                 .collect();
+            let round_start = Instant::now();
+            let mut pushed = 0;
             for item in 0..ITEMS as u32 {
+                if round_start.elapsed() > ROUND_BUDGET {
+                    break;
+                }
+                pushed += 1;
+                // Uniform in [park / 2, 3 park / 2): the consumer counts the previous item a
+                // little before it starts looking, and its time to park varies.
+                let delay = park.mul_f64(0.5 + rng.below(1000) as f64 / 1000.0);
+                let landed = Instant::now();
+                while landed.elapsed() < delay {
+                    std::hint::spin_loop();
+                }
                 inbox.push(item).expect("one item in flight fits");
                 let start = Instant::now();
                 while received_count.load(Ordering::Acquire) <= item as usize {
@@ -184,7 +222,11 @@ fn hand_off_one_item_in_flight_loses_no_wakeup() {
                 .into_iter()
                 .map(|consumer| consumer.join().expect("consumer panicked"))
                 .collect();
-            assert_exactly_once(&received, ITEMS);
+            assert_exactly_once(&received, pushed);
+            eprintln!(
+                "hand-off ({IMPLEMENTATION}), {consumers} consumer(s): {pushed} items, \
+                 time to park {park:?}"
+            );
         }
     });
 }
@@ -560,5 +602,231 @@ fn drain_into_frame_loop_mixed_with_blocking_consumers() {
             received[2].len()
         );
         assert_exactly_once(&received, ITEMS);
+    });
+}
+
+/// One producer, capacity 1, a consumer that trusts `len` and `is_empty`: whenever it sees an
+/// item counted, its own next `try_recv` must return one. (It used to answer `Empty` in about
+/// one check in ten: `len` counted a slot the producer had claimed but not yet published.)
+#[test]
+#[allow(clippy::len_zero)] // `len() > 0` is one of the two checks under test
+fn len_and_is_empty_agree_with_try_recv_with_one_producer() {
+    const ITEMS: u32 = 200_000;
+    /// Enough for thousands of checks on a loaded machine, well inside the watchdog.
+    const BUDGET: Duration = Duration::from_secs(10);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let received = progress.clone();
+    with_watchdog("len_agrees", WATCHDOG, progress, move || {
+        let inbox = Inbox::new(1);
+        let producer = {
+            let inbox = inbox.clone();
+            thread::spawn(move || {
+                let start = Instant::now();
+                for item in 0..ITEMS {
+                    if start.elapsed() > BUDGET {
+                        return item;
+                    }
+                    push_all(&inbox, item);
+                }
+                ITEMS
+            })
+        };
+        let (mut next, mut disagreements) = (0, 0u32);
+        while next < ITEMS && !(producer.is_finished() && inbox.is_empty()) {
+            let counted = if next % 2 == 0 {
+                !inbox.is_empty()
+            } else {
+                inbox.len() > 0
+            };
+            if !counted {
+                // Look as often as we can: the window is the producer's few instructions
+                // between claim and publish.
+                std::hint::spin_loop();
+                continue;
+            }
+            match inbox.try_recv() {
+                Ok(item) => {
+                    assert_eq!(item, next, "FIFO");
+                    next += 1;
+                    received.store(next as usize, Ordering::Relaxed);
+                }
+                Err(_) => disagreements += 1,
+            }
+        }
+        let pushed = producer.join().expect("producer panicked");
+        assert_eq!(next, pushed, "every item pushed was received");
+        assert_eq!(
+            disagreements, 0,
+            "{disagreements} times in {pushed} items, len() > 0 or !is_empty() was followed \
+             by an empty try_recv"
+        );
+    });
+}
+
+/// A caller's `Extend` that records items and, for each, what the inbox said its length was
+/// (a call back into the inbox, if it has the inbox); it panics when given `panic_at`.
+struct Nosy<'a> {
+    inbox: Option<&'a Inbox<u32>>,
+    got: Vec<(u32, usize)>,
+    panic_at: Option<u32>,
+}
+
+impl Extend<u32> for Nosy<'_> {
+    fn extend<I: IntoIterator<Item = u32>>(&mut self, items: I) {
+        for item in items {
+            assert_ne!(Some(item), self.panic_at, "the caller's Extend panics");
+            self.got
+                .push((item, self.inbox.map_or(0, |inbox| inbox.len())));
+        }
+    }
+}
+
+/// `drain_into` hands items to the caller's `Extend` with no lock held, so the `Extend` may
+/// call back into the inbox (in the naive mode it deadlocked on the inbox lock).
+#[test]
+fn drain_into_extend_may_call_back_into_the_inbox() {
+    let progress = Arc::new(AtomicUsize::new(0));
+    with_watchdog(
+        "drain_into_callback",
+        Duration::from_secs(10),
+        progress,
+        move || {
+            let inbox = Inbox::new(64);
+            for item in 0..40 {
+                inbox.push(item).unwrap();
+            }
+            let mut nosy = Nosy {
+                inbox: Some(&inbox),
+                got: Vec::new(),
+                panic_at: None,
+            };
+            assert_eq!(inbox.drain_into(&mut nosy, 30), Ok(30));
+            let items: Vec<u32> = nosy.got.iter().map(|&(item, _)| item).collect();
+            assert_eq!(items, (0..30).collect::<Vec<_>>());
+            // Each length was read after its item left: at most the items behind it.
+            assert!(nosy
+                .got
+                .iter()
+                .all(|&(item, len)| len <= (40 - 1 - item) as usize));
+        },
+    );
+}
+
+/// A panicking `Extend` loses only the item it was being given: the rest stay in the inbox,
+/// in order (in the naive mode the whole batch taken under the lock was lost).
+#[test]
+fn drain_into_panicking_extend_loses_only_its_item() {
+    let inbox = Inbox::new(64);
+    for item in 0..10 {
+        inbox.push(item).unwrap();
+    }
+    // Panics on its 4th item: 0..3 were handed over, 3 was being handed over.
+    let mut panicky = Nosy {
+        inbox: None,
+        got: Vec::new(),
+        panic_at: Some(3),
+    };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        inbox.drain_into(&mut panicky, 10)
+    }));
+    assert!(caught.is_err(), "the Extend panicked");
+    let handed: Vec<u32> = panicky.got.iter().map(|&(item, _)| item).collect();
+    assert_eq!(handed, [0, 1, 2]);
+    let mut rest = Vec::new();
+    assert_eq!(
+        inbox.drain_into(&mut rest, 64),
+        Ok(6),
+        "items not handed over were lost"
+    );
+    assert_eq!(rest, (4..10).collect::<Vec<_>>());
+    inbox.push(99).unwrap();
+    assert_eq!(inbox.try_recv(), Ok(99));
+}
+
+/// `drain_into(out, 0)` takes nothing, and on a finished inbox reports the close reason once
+/// nothing is left, like any other `max`.
+#[test]
+fn drain_into_zero_reports_the_close_once_drained() {
+    let inbox = Inbox::new(4);
+    let mut out = Vec::new();
+    assert_eq!(inbox.drain_into(&mut out, 0), Ok(0));
+    inbox.push(1).unwrap();
+    inbox.finish(CloseReason::TimedOut);
+    assert_eq!(
+        inbox.drain_into(&mut out, 0),
+        Ok(0),
+        "an item is still there"
+    );
+    assert_eq!(inbox.len(), 1, "max 0 takes nothing");
+    assert_eq!(inbox.drain_into(&mut out, 0), Ok(0));
+    assert_eq!(inbox.drain_into(&mut out, 8), Ok(1));
+    assert_eq!(inbox.drain_into(&mut out, 0), Err(CloseReason::TimedOut));
+    assert_eq!(inbox.drain_into(&mut out, 8), Err(CloseReason::TimedOut));
+    assert_eq!(out, [1]);
+}
+
+/// The producer pushes, finishes, and keeps trying to push (as a daemon that finished a
+/// connection on its own thread might): every push after `finish` is refused, and consumers
+/// that were told the close reason never find an item after it.
+#[test]
+fn nothing_follows_the_close_reason_when_the_producer_finishes() {
+    const ROUNDS: usize = 500;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let rounds_done = progress.clone();
+    with_watchdog("nothing_after_close", WATCHDOG, progress, move || {
+        let mut rng = XorShift(0x6a09_e667_f3bc_c909);
+        for round in 0..ROUNDS {
+            let inbox = Inbox::new(1 + rng.below(8) as usize);
+            let pushed = rng.below(64) as u32;
+            let consumers: Vec<_> = (0..2)
+                .map(|index| {
+                    let inbox = inbox.clone();
+                    thread::spawn(move || {
+                        let mut got = Vec::new();
+                        let reason = loop {
+                            let next = if index == 0 {
+                                inbox.recv().map_err(Some)
+                            } else {
+                                inbox.try_recv().map_err(|error| match error {
+                                    TryRecvError::Closed(reason) => Some(reason),
+                                    TryRecvError::Empty => None,
+                                })
+                            };
+                            match next {
+                                Ok(item) => got.push(item),
+                                Err(Some(reason)) => break reason,
+                                Err(None) => std::hint::spin_loop(),
+                            }
+                        };
+                        // Told the reason: from now on nothing may be received.
+                        for _ in 0..200 {
+                            if let Ok(item) = inbox.try_recv() {
+                                panic!("item {item} received after the close ({reason})");
+                            }
+                            std::hint::spin_loop();
+                        }
+                        got
+                    })
+                })
+                .collect();
+            for item in 0..pushed {
+                push_all(&inbox, item);
+            }
+            inbox.finish(CloseReason::ClosedByPeer);
+            for item in pushed..pushed + 50 {
+                assert_eq!(
+                    inbox.push(item),
+                    Err(item),
+                    "round {round}: a push after finish"
+                );
+                assert!(inbox.status().is_finished());
+            }
+            let received: Vec<Vec<u32>> = consumers
+                .into_iter()
+                .map(|c| c.join().expect("consumer panicked"))
+                .collect();
+            assert_exactly_once(&received, pushed as usize);
+            rounds_done.fetch_add(1, Ordering::Relaxed);
+        }
     });
 }

@@ -222,3 +222,90 @@ fn drain_into_gets_everything_then_close() {
         assert_eq!(reason, CloseReason::Closed);
     });
 }
+
+/// **Property (`len` agrees with `try_recv`, one producer):** a consumer that reads
+/// `!is_empty()` (or `len() > 0`) gets an item from its own next `try_recv`; it never answers
+/// `Empty` for an item it has just counted.
+///
+/// **Why it holds:** `len` counts claimed positions minus the newest one if its stamp still
+/// says "claimed, not published". The tail load that saw the claim synchronizes with the
+/// claiming CAS, after which the stamp can only move forward, so the stamp read is not stale.
+/// With one producer every older position was published before the newest was claimed. The
+/// Acquire stamp load (or the tail load, for older positions) makes the publication visible
+/// to the `try_recv` that follows on the same thread, and with one consumer nobody moves head
+/// in between.
+#[test]
+fn len_agrees_with_try_recv_one_producer() {
+    check("inbox::len_agrees_with_try_recv_one_producer", 3, || {
+        let inbox = Inbox::new(1);
+        let producer = {
+            let inbox = inbox.clone();
+            thread::spawn(move || {
+                inbox.push(1).unwrap();
+                // The second push lands only after the consumer took the first.
+                while inbox.push(2).is_err() {
+                    thread::yield_now();
+                }
+            })
+        };
+        let mut next = 1;
+        while next <= 2 {
+            let counted = if next == 1 {
+                !inbox.is_empty()
+            } else {
+                inbox.len() > 0
+            };
+            if counted {
+                assert_eq!(inbox.try_recv(), Ok(next), "counted, but not received");
+                next += 1;
+            } else {
+                thread::yield_now();
+            }
+        }
+        producer.join().unwrap();
+    });
+}
+
+/// **Property (nothing follows the close):** the producer pushes items and then finishes on
+/// its own thread, and keeps trying to push; a consumer that has been told the close reason
+/// never receives an item after it, and receives every item pushed before it.
+///
+/// **Why it holds:** `push` refuses once it sees a final bit, and a `finish` on the
+/// producer's own thread is sequenced before its later pushes, whose status load therefore
+/// sees the bit (coherence), so the pushed items are exactly those before `finish`. Their
+/// publications happen before `finish`'s Release `fetch_or`; a consumer whose Acquire load sees
+/// the final bit sees them all, and reports the reason only after one more pop finds nothing,
+/// that is after every one of them was taken.
+#[test]
+fn nothing_follows_the_close_reason() {
+    check("inbox::nothing_follows_the_close_reason", 3, || {
+        let inbox = Inbox::new(2);
+        let consumer = {
+            let inbox = inbox.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match inbox.try_recv() {
+                        Ok(item) => got.push(item),
+                        Err(TryRecvError::Empty) => thread::yield_now(),
+                        Err(TryRecvError::Closed(reason)) => {
+                            assert_eq!(reason, CloseReason::ClosedByPeer);
+                            break;
+                        }
+                    }
+                }
+                // Told the reason: nothing may follow it.
+                assert_eq!(
+                    inbox.try_recv(),
+                    Err(TryRecvError::Closed(CloseReason::ClosedByPeer)),
+                    "an item after the close"
+                );
+                got
+            })
+        };
+        inbox.push(1).unwrap();
+        inbox.finish(CloseReason::ClosedByPeer);
+        assert_eq!(inbox.push(2), Err(2), "a push after finish");
+        assert_eq!(consumer.join().unwrap(), [1]);
+    });
+}

@@ -399,6 +399,18 @@ impl Driver {
             }
         }
         self.touched = touched;
+        // Live as `fire_timers` judges them; link deliveries and linger ends are always live.
+        let sockets = &self.sockets;
+        self.out.timers.compact(|at, timer| match timer {
+            Timer::Endpoint(key) => sockets
+                .get(key)
+                .is_some_and(|socket| socket.deadline == Some(at)),
+            Timer::Pacing(key, conn) => sockets
+                .get(key)
+                .and_then(|socket| socket.conn(conn))
+                .is_some_and(|state| state.pacing_at == Some(at)),
+            Timer::Linger(..) | Timer::Link => true,
+        });
     }
 
     pub(super) fn release_socket(&mut self, slot: usize) {

@@ -100,9 +100,15 @@ impl DaemonShared {
     }
 
     /// Event loop: takes everything in the ready list into `into` (which must be empty; the
-    /// two vectors trade places, so neither reallocates).
+    /// two vectors trade places, so neither reallocates once both reached the peak).
     pub(crate) fn take_ready(&self, into: &mut Vec<Ready>) {
-        std::mem::swap(&mut *self.lock_ready(), into);
+        let mut ready = self.lock_ready();
+        // The two vectors alternate every turn, so one could stay unallocated through any
+        // warm-up whose wakes happen to fall on the same parity, and a sender would then
+        // allocate in the steady state. Growing the daemon's one to match keeps the list
+        // that senders push into at its peak capacity whichever vector it is.
+        into.reserve(ready.capacity());
+        std::mem::swap(&mut *ready, into);
     }
 
     fn lock_ready(&self) -> MutexGuard<'_, Vec<Ready>> {

@@ -27,12 +27,26 @@ pub(crate) enum Timer {
     Link,
 }
 
-#[derive(Default)]
+/// Entries allowed before the first compaction; the heap is allocated for them up front.
+const MIN_LIMIT: usize = 64;
+
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// The instants of the `Timer::Link` entries in the heap. Each is pushed only if earlier
     /// than all of them, so this is decreasing and its last is the next to fire.
     link: Vec<Instant>,
+    /// Compact when the heap is longer: twice the live entries the last compaction kept.
+    limit: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            heap: BinaryHeap::with_capacity(MIN_LIMIT + 1),
+            link: Vec::new(),
+            limit: MIN_LIMIT,
+        }
+    }
 }
 
 impl Timers {
@@ -50,6 +64,20 @@ impl Timers {
             self.link.push(at);
             self.heap.push(Reverse((at, Timer::Link)));
         }
+    }
+
+    /// Drops superseded entries once the heap is over its limit, so their number (which
+    /// depends on how often deadlines moved earlier, that is on timing) cannot make the heap
+    /// grow in the steady state. `is_live` says whether an entry would still fire; it must
+    /// answer as `fire_timers` does, so that dropping the others changes nothing.
+    pub(crate) fn compact(&mut self, mut is_live: impl FnMut(Instant, Timer) -> bool) {
+        if self.heap.len() <= self.limit {
+            return;
+        }
+        self.heap
+            .retain(|Reverse((at, timer))| is_live(*at, *timer));
+        self.limit = MIN_LIMIT.max(2 * self.heap.len());
+        self.heap.reserve(self.limit + 1 - self.heap.len());
     }
 
     /// The earliest deadline.
@@ -81,7 +109,7 @@ impl Timers {
 
 #[cfg(test)]
 mod tests {
-    use super::{Timer, Timers};
+    use super::{SocketKey, Timer, Timers};
     use crate::conditioner::LinkConfig;
     use crate::{Daemon, DaemonConfig, LinkSetup};
     use std::time::{Duration, Instant};
@@ -160,5 +188,41 @@ mod tests {
         // Only the shorter link explains this: the first one's round trip was at least 30 ms.
         let rtt = client.stats().unwrap().protocol.rtt;
         assert!(rtt < Duration::from_millis(25), "{rtt:?}");
+    }
+
+    /// Superseded entries, however many pile up, never grow the heap past its first
+    /// allocation while the live ones stay few; the live ones all survive compaction.
+    #[test]
+    fn superseded_entries_do_not_grow_the_heap() {
+        let mut timers = Timers::default();
+        let capacity = timers.heap.capacity();
+        let start = Instant::now();
+        // One live entry per socket (the latest), as `finish_turn` pushes them.
+        let mut live = [None; 4];
+        for i in 0..10_000u64 {
+            let slot = (i % 4) as usize;
+            let at = start + Duration::from_secs(100) - Duration::from_millis(i);
+            live[slot] = Some(at);
+            let key = SocketKey {
+                slot,
+                generation: 0,
+            };
+            timers.push(at, Timer::Endpoint(key));
+            timers.compact(|at, timer| match timer {
+                Timer::Endpoint(key) => live[key.slot] == Some(at),
+                _ => true,
+            });
+        }
+        assert_eq!(timers.heap.capacity(), capacity, "the heap grew");
+        let mut fired = Vec::new();
+        while let Some((at, Timer::Endpoint(key))) =
+            timers.pop_due(start + Duration::from_secs(200))
+        {
+            if live[key.slot] == Some(at) {
+                fired.push(key.slot);
+            }
+        }
+        fired.sort();
+        assert_eq!(fired, [0, 1, 2, 3], "every live entry fires");
     }
 }

@@ -43,6 +43,12 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        // Nothing may follow the close reason: once a final bit is set, refuse. This holds
+        // for a `finish` on this thread (program order: our load sees our own `fetch_or`);
+        // a `finish` racing on another thread may still let this one item in.
+        if self.status.is_finished() {
+            return Err(item);
+        }
         self.ring.try_push(item)?;
         // One wake per item; free when nobody sleeps.
         self.parker.notify_one();
@@ -86,20 +92,31 @@ impl<T> Shared<T> {
         out: &mut impl Extend<T>,
         max: usize,
     ) -> Result<usize, CloseReason> {
+        if max == 0 {
+            // Report the close if there is nothing left, without taking anything. Drain rule:
+            // the Acquire load that sees the final bit makes every item pushed before
+            // `finish` visible to `has_ready`.
+            return match self.status.load().close_reason() {
+                Some(reason) if !self.ring.has_ready() => Err(reason),
+                _ => Ok(0),
+            };
+        }
         let mut taken = 0;
-        while taken < max {
-            match self.ring.pop_ready() {
-                Some(item) => {
-                    out.extend(Some(item));
-                    taken += 1;
-                }
-                None => break,
+        {
+            // Dropped on the way out, even if `out.extend` panics: items we leave behind may
+            // be next to sleepers whose wakes went to items we took.
+            let _pass_on = PassWakeOn(self);
+            // Each item is handed over as soon as it is popped, so a panicking `extend`
+            // loses only the item it was given; the rest stay in the ring.
+            while taken < max {
+                let Some(item) = self.ring.pop_ready() else {
+                    break;
+                };
+                taken += 1;
+                out.extend(Some(item));
             }
         }
         if taken > 0 {
-            if self.ring.has_ready() {
-                self.parker.notify_one(); // we leave items behind: pass the wake on
-            }
             return Ok(taken);
         }
         match self.try_recv() {
@@ -143,6 +160,18 @@ impl<T> Shared<T> {
                     Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
                 };
             }
+        }
+    }
+}
+
+/// Wakes the next sleeper when dropped if items are left ready: the wake-next of a batch
+/// drain, run on unwind too.
+struct PassWakeOn<'a, T>(&'a Shared<T>);
+
+impl<T> Drop for PassWakeOn<'_, T> {
+    fn drop(&mut self) {
+        if self.0.ring.has_ready() {
+            self.0.parker.notify_one();
         }
     }
 }

@@ -105,7 +105,7 @@ impl<T> Inbox<T> {
     /// Creates an inbox that holds up to `capacity` items.
     ///
     /// # Panics
-    /// If `capacity` is zero.
+    /// If `capacity` is zero or above [`Ring::MAX_CAPACITY`](crate::ring::Ring::MAX_CAPACITY).
     ///
     /// ```
     /// let inbox: gudp::inbox::Inbox<Vec<u8>> = gudp::inbox::Inbox::new(256);
@@ -117,13 +117,26 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Producer: adds `item` without ever blocking, or hands it back if the inbox is full so
-    /// the caller can count the drop.
+    /// Producer: adds `item` without ever blocking, or hands it back so the caller can count
+    /// the drop: when the inbox is full, and once it is finished (then
+    /// [`status`](Self::status)`().is_finished()` tells the two apart).
+    ///
+    /// Refusing after `finish` keeps the rule that nothing follows the close reason: a
+    /// consumer told the reason never finds an item after it. That is guaranteed when
+    /// `finish` is called on the producer's own thread (the daemon's case); a `finish` racing
+    /// on another thread may let one concurrent push in after it.
     ///
     /// ```
+    /// use gudp::status::CloseReason;
     /// let inbox = gudp::inbox::Inbox::new(1);
     /// assert_eq!(inbox.push(1), Ok(()));
-    /// assert_eq!(inbox.push(2), Err(2));
+    /// assert_eq!(inbox.push(2), Err(2)); // full
+    /// assert!(!inbox.status().is_finished());
+    /// assert_eq!(inbox.recv(), Ok(1));
+    /// inbox.finish(CloseReason::Closed);
+    /// assert_eq!(inbox.push(3), Err(3)); // finished
+    /// assert!(inbox.status().is_finished());
+    /// assert_eq!(inbox.recv(), Err(CloseReason::Closed));
     /// ```
     pub fn push(&self, item: T) -> Result<(), T> {
         self.shared.push(item)
@@ -202,9 +215,14 @@ impl<T> Inbox<T> {
 
     /// Moves up to `max` ready items into `out` without blocking: the once-per-frame drain of
     /// a game loop. Returns how many were moved (possibly 0), or the close reason once the
-    /// inbox is finished and empty. Nothing is allocated if `out` has room.
+    /// inbox is finished and empty (also for `max == 0`). Nothing is allocated if `out` has
+    /// room.
+    ///
+    /// `out.extend` is never called with a lock held, so it may call back into the inbox. If
+    /// it panics, only the items already handed to it are gone: the rest stay in the inbox.
     ///
     /// ```
+    /// use gudp::status::CloseReason;
     /// let inbox = gudp::inbox::Inbox::new(8);
     /// for i in 0..5 {
     ///     inbox.push(i).unwrap();
@@ -213,15 +231,23 @@ impl<T> Inbox<T> {
     /// assert_eq!(inbox.drain_into(&mut frame, 3), Ok(3));
     /// assert_eq!(inbox.drain_into(&mut frame, 64), Ok(2));
     /// assert_eq!(frame, [0, 1, 2, 3, 4]);
+    /// inbox.finish(CloseReason::Closed);
+    /// assert_eq!(inbox.drain_into(&mut frame, 0), Err(CloseReason::Closed));
     /// ```
     pub fn drain_into(&self, out: &mut impl Extend<T>, max: usize) -> Result<usize, CloseReason> {
-        if max == 0 {
-            return Ok(0);
-        }
         self.shared.drain_into(out, max)
     }
 
     /// The number of items waiting (a snapshot).
+    ///
+    /// It counts only items a consumer can take: an item the producer is still writing is
+    /// not counted. So with one producer, a consumer that reads `len() > 0` (or
+    /// `!is_empty()`) gets an item from its next `try_recv` unless another consumer takes it
+    /// first. With several producers pushing at once (nothing forbids it), `len` may also
+    /// count items other producers are still writing, and `try_recv` takes items in the
+    /// order their pushes claimed a place: it answers `Empty` while the oldest claimed item
+    /// is still being written, even if newer ones, such as one this thread just pushed, are
+    /// ready behind it ([`Ring::len`](crate::ring::Ring::len) has the details).
     ///
     /// ```
     /// let inbox = gudp::inbox::Inbox::new(4);
@@ -235,7 +261,7 @@ impl<T> Inbox<T> {
         self.shared.len()
     }
 
-    /// Whether no item is waiting (a snapshot).
+    /// Whether no item is waiting (a snapshot, with the meaning of [`len`](Self::len)).
     ///
     /// ```
     /// let inbox = gudp::inbox::Inbox::new(4);

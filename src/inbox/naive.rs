@@ -21,6 +21,11 @@ pub(crate) struct Shared<T> {
 impl<T> Shared<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "inbox capacity must be at least 1");
+        // The same limit as the lock-free inbox's ring, so both modes accept the same sizes.
+        assert!(
+            capacity <= crate::ring::Ring::<T>::MAX_CAPACITY,
+            "inbox capacity {capacity} is above Ring::MAX_CAPACITY"
+        );
         Self {
             // Allocated once: the queue never grows past `capacity`.
             queue: Mutex::new(VecDeque::with_capacity(capacity)),
@@ -52,7 +57,10 @@ impl<T> Shared<T> {
 
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
         let mut queue = self.lock();
-        if queue.len() >= self.capacity {
+        // Nothing may follow the close reason. Checked under the lock, but a `finish` on
+        // another thread does not take it before setting the bit, so only a `finish` on
+        // this thread is sure to be seen, as in the lock-free inbox.
+        if queue.len() >= self.capacity || self.status.is_finished() {
             return Err(item);
         }
         queue.push_back(item);
@@ -92,24 +100,47 @@ impl<T> Shared<T> {
         self.take(&mut self.lock())
     }
 
+    /// Moves items out in chunks of at most `CHUNK`: popped under the lock into a stack
+    /// array, handed to `out` after unlocking, so the caller's `Extend` never runs under the
+    /// lock (it may call back into the inbox) and nothing is allocated.
     pub(crate) fn drain_into(
         &self,
         out: &mut impl Extend<T>,
         max: usize,
     ) -> Result<usize, CloseReason> {
-        let mut queue = self.lock();
-        let taken = max.min(queue.len());
-        if taken == 0 {
-            return match self.status.load().close_reason() {
-                Some(reason) => Err(reason),
-                None => Ok(0),
-            };
+        let mut taken = 0;
+        loop {
+            let mut chunk = Chunk::new(self);
+            {
+                let mut queue = self.lock();
+                if taken == 0 && queue.is_empty() {
+                    // Nothing left (and `max` may be 0): the close reason, once finished.
+                    return match self.status.load().close_reason() {
+                        Some(reason) => Err(reason),
+                        None => Ok(0),
+                    };
+                }
+                let n = (max - taken).min(CHUNK).min(queue.len());
+                for slot in &mut chunk.items[..n] {
+                    *slot = queue.pop_front();
+                }
+                chunk.len = n;
+                // The last chunk leaves items behind: as in `take`, wake the next consumer.
+                if n > 0 && taken + n == max && !queue.is_empty() {
+                    self.readable.notify_one();
+                }
+            }
+            let n = chunk.len;
+            if n == 0 {
+                return Ok(taken);
+            }
+            out.extend(&mut chunk);
+            // What `out` actually pulled; anything it left goes back when `chunk` drops.
+            taken += chunk.next;
+            if chunk.next < n || taken == max {
+                return Ok(taken);
+            }
         }
-        out.extend(queue.drain(..taken));
-        if !queue.is_empty() {
-            self.readable.notify_one();
-        }
-        Ok(taken)
     }
 
     pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
@@ -147,5 +178,67 @@ impl<T> Shared<T> {
                 }
             }
         }
+    }
+}
+
+/// Items per chunk of `drain_into`: small enough for the stack, large enough that a frame
+/// loop's batch takes the lock a few times, not once per item.
+const CHUNK: usize = 16;
+
+/// Items taken out of the queue for `drain_into`, handed out in order by `next`. Dropping it
+/// with items not yet handed out (the caller's `Extend` panicked or stopped early) puts them
+/// back at the front of the queue, in order: nothing the caller was not given is lost.
+struct Chunk<'a, T> {
+    shared: &'a Shared<T>,
+    items: [Option<T>; CHUNK],
+    next: usize,
+    len: usize,
+}
+
+impl<'a, T> Chunk<'a, T> {
+    fn new(shared: &'a Shared<T>) -> Self {
+        Self {
+            shared,
+            items: std::array::from_fn(|_| None),
+            next: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<T> Iterator for Chunk<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.next == self.len {
+            return None;
+        }
+        self.next += 1;
+        self.items[self.next - 1].take()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<T> Drop for Chunk<'_, T> {
+    fn drop(&mut self) {
+        if self.next == self.len {
+            return;
+        }
+        let mut queue = self.shared.lock();
+        // They were the oldest items, so they go back to the front, newest first. The queue
+        // may briefly hold more than `capacity` (a push filled the room meanwhile); `push`
+        // refuses until it is back under.
+        for item in self.items[self.next..self.len].iter_mut().rev() {
+            if let Some(item) = item.take() {
+                queue.push_front(item);
+            }
+        }
+        drop(queue);
+        // Another consumer may be asleep, having found the queue empty while we held these.
+        self.shared.readable.notify_one();
     }
 }

@@ -294,6 +294,7 @@ impl Endpoint {
         self.nonce_counter += 1;
         let conn = Connection::client(now, server, nonce, &self.config);
         let id = self.table.insert(conn);
+        self.timers.reserve_for(&self.table);
         self.reschedule(id, now);
         Ok(id)
     }

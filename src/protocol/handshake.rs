@@ -137,6 +137,7 @@ impl Endpoint {
         let id = self
             .table
             .insert(Connection::server(now, from, nonce, &self.config));
+        self.timers.reserve_for(&self.table);
         self.counters.connections_opened += 1;
         self.events.push_back(Event::Connected {
             conn: id,

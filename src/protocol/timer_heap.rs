@@ -24,11 +24,19 @@ impl TimerHeap {
     pub(crate) fn push(&mut self, deadline: Instant, id: ConnectionId, token: u32, table: &Table) {
         self.heap
             .push(Reverse((deadline, id.index, id.generation, token)));
-        if self.heap.len() > 2 * table.len() + 64 {
+        if self.heap.len() > bound(table) {
             self.heap.retain(|Reverse((_, index, generation, token))| {
                 table.is_timer_live(*index, *generation, *token)
             });
         }
+    }
+
+    /// Room for the heap up to its compaction bound: it then never grows in the steady
+    /// state, where how many superseded entries pile up depends on timing. Called when a
+    /// connection is added.
+    pub(crate) fn reserve_for(&mut self, table: &Table) {
+        let bound = bound(table) + 1;
+        self.heap.reserve(bound.saturating_sub(self.heap.len()));
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
@@ -48,4 +56,9 @@ impl TimerHeap {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+}
+
+/// How many entries, live and superseded, the heap may hold before it compacts.
+fn bound(table: &Table) -> usize {
+    2 * table.len() + 64
 }
