@@ -224,16 +224,17 @@ impl ConnShared {
         }
     }
 
-    fn enqueue(self: &Arc<Self>, payload: &[u8], wait: Wait) -> Result<PacketId, SendError> {
+    fn enqueue(self: &Arc<Self>, payload: Payload<'_>, wait: Wait) -> Result<PacketId, SendError> {
         if let Some(reason) = self.inbox.status().close_reason() {
             return Err(SendError::Closed(reason));
         }
         if self.close_requested.load(Ordering::Relaxed) {
             return Err(SendError::Closed(CloseReason::Closed));
         }
-        if payload.len() > self.max_payload {
+        let len = payload.len();
+        if len > self.max_payload {
             return Err(SendError::TooLarge {
-                len: payload.len(),
+                len,
                 max: self.max_payload,
             });
         }
@@ -241,9 +242,13 @@ impl ConnShared {
         // order may differ, and notifications must name the packet the user got back.
         let id = self.next_packet_id.fetch_add(1, Ordering::Relaxed);
         let pool = &self.daemon.pool;
+        let bytes = match payload {
+            Payload::Borrowed(bytes) => pool.copy_of(bytes),
+            Payload::Owned(packet) => packet.into_bytes(),
+        };
         let packet = OutPacket {
             id,
-            bytes: pool.copy_of(payload),
+            bytes,
             queued_at: Instant::now(),
         };
         let pushed = match wait {
@@ -287,6 +292,22 @@ impl ConnShared {
             SendError::Paced
         } else {
             SendError::OutboxFull
+        }
+    }
+}
+
+/// What a send queues: bytes to copy into a pool buffer, or a received packet whose buffer
+/// moves into the outbox as it is.
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Packet),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Borrowed(bytes) => bytes.len(),
+            Payload::Owned(packet) => packet.len(),
         }
     }
 }
@@ -371,7 +392,8 @@ impl Connection {
     /// assert_eq!(&server.recv().unwrap()[..], b"hello");
     /// ```
     pub fn send(&self, payload: &[u8]) -> Result<PacketId, SendError> {
-        self.shared().enqueue(payload, Wait::Until(None))
+        self.shared()
+            .enqueue(Payload::Borrowed(payload), Wait::Until(None))
     }
 
     /// Queues one packet if the outbox has room; never blocks and, in steady state, never
@@ -397,7 +419,8 @@ impl Connection {
     /// assert!(matches!(conn.try_send(&too_big), Err(SendError::TooLarge { .. })));
     /// ```
     pub fn try_send(&self, payload: &[u8]) -> Result<PacketId, SendError> {
-        self.shared().enqueue(payload, Wait::Never)
+        self.shared()
+            .enqueue(Payload::Borrowed(payload), Wait::Never)
     }
 
     /// Like [`send`](Self::send), but gives up with [`SendError::OutboxFull`] (or `Paced`)
@@ -416,8 +439,48 @@ impl Connection {
     /// assert_eq!(full, Err(SendError::OutboxFull));
     /// ```
     pub fn send_timeout(&self, payload: &[u8], timeout: Duration) -> Result<PacketId, SendError> {
+        self.shared().enqueue(
+            Payload::Borrowed(payload),
+            Wait::Until(Instant::now().checked_add(timeout)),
+        )
+    }
+
+    /// Like [`try_send`](Self::try_send), for a packet received on any connection of the
+    /// same daemon (or another): its buffer moves into the outbox, so forwarding or echoing
+    /// costs no copy. The packet is consumed either way; on an error its buffer is recycled.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// client.send(b"echo me").unwrap();
+    /// let packet = server.recv().unwrap();
+    /// server.try_send_packet(packet).unwrap(); // the same buffer goes back out
+    /// assert_eq!(&client.recv().unwrap()[..], b"echo me");
+    /// ```
+    pub fn try_send_packet(&self, packet: Packet) -> Result<PacketId, SendError> {
+        self.shared().enqueue(Payload::Owned(packet), Wait::Never)
+    }
+
+    /// Like [`send`](Self::send) (waits while the outbox is full), for a received packet:
+    /// see [`try_send_packet`](Self::try_send_packet).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// client.send(b"forward me").unwrap();
+    /// server.send_packet(server.recv().unwrap()).unwrap();
+    /// assert_eq!(&client.recv().unwrap()[..], b"forward me");
+    /// ```
+    pub fn send_packet(&self, packet: Packet) -> Result<PacketId, SendError> {
         self.shared()
-            .enqueue(payload, Wait::Until(Instant::now().checked_add(timeout)))
+            .enqueue(Payload::Owned(packet), Wait::Until(None))
     }
 
     /// Takes a received packet if one is ready; never blocks.

@@ -46,6 +46,9 @@ impl BufferPool {
         if buffer.capacity() > self.buffer_size.max(64) * 2 {
             return; // an oversized buffer would pin memory: let it go
         }
+        if buffer.capacity() == 0 {
+            return; // nothing to reuse (a packet whose buffer moved on)
+        }
         buffer.clear();
         let _ = self.spare.try_push(buffer);
     }
@@ -88,6 +91,12 @@ impl Packet {
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Takes the buffer out (to send it on without a copy); the packet gives nothing back to
+    /// the pool when it is dropped.
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
     }
 
     /// Copies the payload into a new `Vec` (allocates). The packet keeps its own buffer, which
