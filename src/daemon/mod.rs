@@ -6,6 +6,8 @@
 //! protocol deadline, or a wake from an outbox that went from empty to non-empty.
 
 mod batch;
+mod config;
+mod counters;
 pub(crate) mod driver;
 mod lifecycle;
 mod output;
@@ -14,6 +16,8 @@ mod sending;
 pub(crate) mod shared;
 mod timers;
 
+pub use config::{DaemonConfig, LinkSetup};
+pub use counters::DaemonCounters;
 pub(crate) use registry::SocketKey;
 
 use crate::conditioner::LinkConfig;
@@ -21,7 +25,7 @@ use crate::connection::Connection;
 use crate::error::ConnectError;
 use crate::inbox::TryRecvError;
 use crate::listener::Listener;
-use crate::protocol::{self, EndpointCounters};
+
 use crate::status::CloseReason;
 use driver::{Driver, WAKER};
 use shared::DaemonShared;
@@ -33,238 +37,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
-///
-/// ```
-/// use gudp::{conditioner::LinkConfig, Daemon, DaemonConfig, LinkSetup};
-/// use std::time::Duration;
-/// let latency = Duration::from_millis(5);
-/// let bad_wifi = LinkConfig { latency, loss_percent: 1.0, ..LinkConfig::default() };
-/// let link = Some(LinkSetup { config: bad_wifi, seed: 7 });
-/// let daemon = Daemon::spawn(DaemonConfig { link, ..DaemonConfig::default() }).unwrap();
-/// assert!(daemon.set_link(LinkConfig::default())); // it has a conditioner to adjust
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LinkSetup {
-    /// Latency, jitter, loss and duplication to apply.
-    pub config: LinkConfig,
-    /// Seed of the conditioner's random choices.
-    pub seed: u64,
-}
-
-/// How a daemon and its connections are sized.
-///
-/// ```
-/// let config = gudp::DaemonConfig {
-///     inbox_capacity: 4096,
-///     ..gudp::DaemonConfig::default()
-/// };
-/// assert_eq!(config.protocol.max_payload, 1200);
-/// ```
-#[derive(Clone, Debug)]
-pub struct DaemonConfig {
-    /// Protocol settings (MTU, timeouts, congestion avoidance, connection limit per socket).
-    pub protocol: protocol::Config,
-    /// Received packets each connection buffers before new ones are dropped and counted.
-    pub inbox_capacity: usize,
-    /// Packets each connection queues for sending before `try_send` refuses.
-    pub outbox_capacity: usize,
-    /// Delivery notifications each connection keeps before new ones are dropped and counted.
-    pub delivery_capacity: usize,
-    /// Handshaken connections a listener queues until `accept`.
-    pub accept_backlog: usize,
-    /// Spare packet buffers the daemon keeps for reuse.
-    pub pool_capacity: usize,
-    /// Socket readiness events handled per wake.
-    pub events_capacity: usize,
-    /// Datagrams moved per system call, 1 to 64 (default 64): on Linux the daemon reads with
-    /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
-    /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
-    pub io_batch: usize,
-    /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
-    /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
-    /// sends in this time (at least one packet), so `try_send` refuses with
-    /// [`SendError::Paced`](crate::SendError::Paced) rather than build a backlog, and a
-    /// packet that still waits longer is dropped and reported lost
-    /// ([`DaemonCounters::sends_expired`]), never delivered late.
-    pub max_send_delay: Duration,
-    /// Longest a closed connection lingers to send what its outbox holds and to learn the
-    /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
-    /// unresolved is reported lost. Also bounds how long a shutdown waits.
-    pub close_linger: Duration,
-    /// Name of the daemon's thread (default `gudp-daemon`), so that two daemons can be told
-    /// apart in a profiler or a debugger. A manual daemon has no thread of its own.
-    pub thread_name: String,
-    /// Optional link conditioner in front of every socket.
-    pub link: Option<LinkSetup>,
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        Self {
-            protocol: protocol::Config::default(),
-            inbox_capacity: 1024,
-            outbox_capacity: 1024,
-            delivery_capacity: 4096,
-            accept_backlog: 1024,
-            pool_capacity: 8192,
-            events_capacity: 1024,
-            io_batch: batch::MAX_BATCH,
-            max_send_delay: Duration::from_millis(100),
-            close_linger: Duration::from_secs(1),
-            thread_name: "gudp-daemon".into(),
-            link: None,
-        }
-    }
-}
-
-impl DaemonConfig {
-    fn validate(&self) -> io::Result<()> {
-        let sizes = [
-            ("inbox_capacity", self.inbox_capacity),
-            ("outbox_capacity", self.outbox_capacity),
-            ("delivery_capacity", self.delivery_capacity),
-            ("accept_backlog", self.accept_backlog),
-            ("events_capacity", self.events_capacity),
-        ];
-        for (name, value) in sizes {
-            check_range(name, value, 1, 1 << 24)?;
-        }
-        check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
-        if self.thread_name.is_empty() || self.thread_name.contains('\0') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "DaemonConfig::thread_name must be non-empty and contain no NUL byte",
-            ));
-        }
-        let durations = [
-            ("max_send_delay", self.max_send_delay),
-            ("close_linger", self.close_linger),
-        ];
-        for (name, value) in durations {
-            if value > protocol::config::MAX_DURATION {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("DaemonConfig::{name} must be at most one day, got {value:?}"),
-                ));
-            }
-        }
-        // The largest IPv4 UDP payload is 65,507 bytes, and a datagram adds its header.
-        let max_payload = 65_507 - protocol::wire::CONNECTED_HEADER_LEN;
-        check_range(
-            "protocol.max_payload",
-            self.protocol.max_payload,
-            0,
-            max_payload,
-        )
-    }
-}
-
-fn check_range(name: &str, value: usize, min: usize, max: usize) -> io::Result<()> {
-    if (min..=max).contains(&value) {
-        return Ok(());
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("DaemonConfig::{name} must be between {min} and {max}, got {value}"),
-    ))
-}
-
-/// What the daemon counted. Every datagram read ends in exactly one of `payloads_delivered`,
-/// `protocol_packets`, `dropped_by_protocol` (by reason in `endpoints`), `dropped_inbox_full`,
-/// `dropped_no_handle` or `dropped_unknown_source`, so their sum equals `datagrams_received` — see
-/// [`DaemonCounters::unaccounted`].
-///
-/// ```
-/// # use gudp::{Daemon, DaemonConfig};
-/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
-/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
-/// # let client = daemon.connect(listener.local_addr()).unwrap();
-/// # let server = listener.accept().unwrap();
-/// // `client` and `server` are the two ends of one connection over loopback.
-/// client.send(b"x").unwrap();
-/// server.recv().unwrap();
-/// let counters: gudp::DaemonCounters = daemon.counters();
-/// assert_eq!(counters.payloads_delivered, 1);
-/// assert!(counters.protocol_packets >= 4); // the handshake, both ends on this daemon
-/// assert_eq!(counters.unaccounted(), 0);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DaemonCounters {
-    /// Datagrams read from sockets.
-    pub datagrams_received: u64,
-    /// Datagrams written to sockets.
-    pub datagrams_sent: u64,
-    /// Payloads pushed into a connection's inbox.
-    pub payloads_delivered: u64,
-    /// Valid protocol-only datagrams (handshake, keepalive, ack, disconnect).
-    pub protocol_packets: u64,
-    /// Datagrams the protocol dropped (invalid, wrong protocol id, unknown peer, duplicate,
-    /// stale, too large, bad token, ...): see `endpoints` for the reasons.
-    pub dropped_by_protocol: u64,
-    /// Payloads dropped because the connection's inbox was full.
-    pub dropped_inbox_full: u64,
-    /// Payloads for a connection the application has closed (the daemon may still be sending
-    /// its outbox) or that has no handle. Never acked: the sender sees them lost.
-    pub dropped_no_handle: u64,
-    /// Datagrams whose source the kernel gave in an address family other than IPv4 or IPv6
-    /// (not seen on an IP socket; counted so that no datagram can vanish uncounted).
-    pub dropped_unknown_source: u64,
-    /// Datagrams the kernel dropped before the daemon could read them, because a socket's
-    /// receive buffer was full (Linux, from `SO_RXQ_OVFL`). Not part of `datagrams_received`:
-    /// the count arrives with the next datagram the socket receives.
-    pub dropped_by_kernel: u64,
-    /// Handshaken connections closed because the accept queue was full.
-    pub accept_queue_full: u64,
-    /// Handshaken connections closed because their socket no longer had a listener.
-    pub refused_no_listener: u64,
-    /// Packets a connection could not send any more (reported to it as lost).
-    pub sends_refused: u64,
-    /// Packets that waited in an outbox longer than `DaemonConfig::max_send_delay` and were
-    /// dropped unsent (reported to their connection as lost).
-    pub sends_expired: u64,
-    /// Datagrams the kernel refused with "would block" (dropped; the protocol sees a loss).
-    pub send_would_block: u64,
-    /// Other send errors (dropped; the protocol sees a loss).
-    pub send_errors: u64,
-    /// ICMP errors (port unreachable) reported on a receive and skipped.
-    pub icmp_errors: u64,
-    /// Sockets that failed; their connections ended with `SocketError`.
-    pub sockets_failed: u64,
-    /// Link-conditioner datagrams whose socket had closed before their delivery time.
-    pub link_orphans: u64,
-    /// Failed wake-ups of the event loop.
-    pub wake_errors: u64,
-    /// The protocol endpoints' counters, summed over every socket, closed ones included.
-    pub endpoints: EndpointCounters,
-}
-
-impl DaemonCounters {
-    /// Datagrams read that no counter accounts for: always 0.
-    ///
-    /// ```
-    /// let daemon = gudp::Daemon::spawn(gudp::DaemonConfig::default()).unwrap();
-    /// assert_eq!(daemon.counters().unaccounted(), 0);
-    /// ```
-    pub fn unaccounted(&self) -> i128 {
-        i128::from(self.datagrams_received)
-            - i128::from(self.payloads_delivered)
-            - i128::from(self.protocol_packets)
-            - i128::from(self.dropped_by_protocol)
-            - i128::from(self.dropped_inbox_full)
-            - i128::from(self.dropped_no_handle)
-            - i128::from(self.dropped_unknown_source)
-    }
-
-    /// Adds what one flush of a send batch did.
-    fn add_flushed(&mut self, flushed: batch::Flushed) {
-        self.datagrams_sent += flushed.sent;
-        self.send_would_block += flushed.would_block;
-        self.send_errors += flushed.errors;
-    }
-}
 
 /// The GUDP daemon: owns the sockets and runs the protocol for every connection.
 ///

@@ -1,0 +1,144 @@
+//! How a daemon and its connections are sized, and the check that refuses a bad size by name.
+
+use super::batch;
+use crate::conditioner::LinkConfig;
+use crate::protocol;
+use std::io;
+use std::time::Duration;
+
+/// A link conditioner to put in front of every socket's outgoing datagrams (tests, demos).
+///
+/// ```
+/// use gudp::{conditioner::LinkConfig, Daemon, DaemonConfig, LinkSetup};
+/// use std::time::Duration;
+/// let latency = Duration::from_millis(5);
+/// let bad_wifi = LinkConfig { latency, loss_percent: 1.0, ..LinkConfig::default() };
+/// let link = Some(LinkSetup { config: bad_wifi, seed: 7 });
+/// let daemon = Daemon::spawn(DaemonConfig { link, ..DaemonConfig::default() }).unwrap();
+/// assert!(daemon.set_link(LinkConfig::default())); // it has a conditioner to adjust
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkSetup {
+    /// Latency, jitter, loss and duplication to apply.
+    pub config: LinkConfig,
+    /// Seed of the conditioner's random choices.
+    pub seed: u64,
+}
+
+/// How a daemon and its connections are sized.
+///
+/// ```
+/// let config = gudp::DaemonConfig {
+///     inbox_capacity: 4096,
+///     ..gudp::DaemonConfig::default()
+/// };
+/// assert_eq!(config.protocol.max_payload, 1200);
+/// ```
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Protocol settings (MTU, timeouts, congestion avoidance, connection limit per socket).
+    pub protocol: protocol::Config,
+    /// Received packets each connection buffers before new ones are dropped and counted.
+    pub inbox_capacity: usize,
+    /// Packets each connection queues for sending before `try_send` refuses.
+    pub outbox_capacity: usize,
+    /// Delivery notifications each connection keeps before new ones are dropped and counted.
+    pub delivery_capacity: usize,
+    /// Handshaken connections a listener queues until `accept`.
+    pub accept_backlog: usize,
+    /// Spare packet buffers the daemon keeps for reuse.
+    pub pool_capacity: usize,
+    /// Socket readiness events handled per wake.
+    pub events_capacity: usize,
+    /// Datagrams moved per system call, 1 to 64 (default 64): on Linux the daemon reads with
+    /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
+    /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
+    pub io_batch: usize,
+    /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
+    /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
+    /// sends in this time (at least one packet), so `try_send` refuses with
+    /// [`SendError::Paced`](crate::SendError::Paced) rather than build a backlog, and a
+    /// packet that still waits longer is dropped and reported lost
+    /// ([`DaemonCounters::sends_expired`]), never delivered late.
+    pub max_send_delay: Duration,
+    /// Longest a closed connection lingers to send what its outbox holds and to learn the
+    /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
+    /// unresolved is reported lost. Also bounds how long a shutdown waits.
+    pub close_linger: Duration,
+    /// Name of the daemon's thread (default `gudp-daemon`), so that two daemons can be told
+    /// apart in a profiler or a debugger. A manual daemon has no thread of its own.
+    pub thread_name: String,
+    /// Optional link conditioner in front of every socket.
+    pub link: Option<LinkSetup>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            protocol: protocol::Config::default(),
+            inbox_capacity: 1024,
+            outbox_capacity: 1024,
+            delivery_capacity: 4096,
+            accept_backlog: 1024,
+            pool_capacity: 8192,
+            events_capacity: 1024,
+            io_batch: batch::MAX_BATCH,
+            max_send_delay: Duration::from_millis(100),
+            close_linger: Duration::from_secs(1),
+            thread_name: "gudp-daemon".into(),
+            link: None,
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub(super) fn validate(&self) -> io::Result<()> {
+        let sizes = [
+            ("inbox_capacity", self.inbox_capacity),
+            ("outbox_capacity", self.outbox_capacity),
+            ("delivery_capacity", self.delivery_capacity),
+            ("accept_backlog", self.accept_backlog),
+            ("events_capacity", self.events_capacity),
+        ];
+        for (name, value) in sizes {
+            check_range(name, value, 1, 1 << 24)?;
+        }
+        check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
+        if self.thread_name.is_empty() || self.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DaemonConfig::thread_name must be non-empty and contain no NUL byte",
+            ));
+        }
+        let durations = [
+            ("max_send_delay", self.max_send_delay),
+            ("close_linger", self.close_linger),
+        ];
+        for (name, value) in durations {
+            if value > protocol::config::MAX_DURATION {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("DaemonConfig::{name} must be at most one day, got {value:?}"),
+                ));
+            }
+        }
+        // The largest IPv4 UDP payload is 65,507 bytes, and a datagram adds its header.
+        let max_payload = 65_507 - protocol::wire::CONNECTED_HEADER_LEN;
+        check_range(
+            "protocol.max_payload",
+            self.protocol.max_payload,
+            0,
+            max_payload,
+        )
+    }
+}
+
+fn check_range(name: &str, value: usize, min: usize, max: usize) -> io::Result<()> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("DaemonConfig::{name} must be between {min} and {max}, got {value}"),
+    ))
+}
