@@ -34,6 +34,7 @@ mod sync;
 pub mod wake_gate;
 
 pub mod error;
+mod trace;
 
 // The sans-IO protocol core.
 pub mod conditioner;

@@ -19,6 +19,7 @@ use crate::listener::Listener;
 use crate::pool::Packet;
 use crate::protocol::{Event, Incoming, ProtocolStats};
 use crate::status::CloseReason;
+use crate::trace::event;
 use mio::Token;
 use std::io;
 use std::net::SocketAddr;
@@ -222,9 +223,11 @@ impl Driver {
                     ) =>
                 {
                     counters.icmp_errors += 1;
+                    event!(debug, %error, "ICMP error on a socket: skipped");
                     continue;
                 }
-                Err(_) => {
+                Err(_error) => {
+                    event!(error, error = %_error, local = %socket.local, "socket failed");
                     self.socket_failed(slot);
                     return;
                 }
@@ -234,6 +237,9 @@ impl Driver {
                 let socket = self.sockets.at_mut(slot).expect("checked above");
                 let new = total.wrapping_sub(socket.kernel_drops);
                 counters.dropped_by_kernel += u64::from(new);
+                if new > 0 {
+                    event!(warn, dropped = new, local = %socket.local, "the kernel dropped datagrams: receive buffer full");
+                }
                 socket.kernel_drops = total;
             }
             for i in 0..count {
@@ -257,6 +263,10 @@ impl Driver {
         let counters = &mut self.out.counters;
         let Some(from) = from else {
             counters.dropped_unknown_source += 1;
+            event!(
+                warn,
+                "datagram dropped: source address of an unknown family"
+            );
             return;
         };
         let socket = self.sockets.at_mut(slot).expect("caller checked");
@@ -277,6 +287,7 @@ impl Driver {
                         // The packet (handed back) is dropped here and its buffer recycled;
                         // without its receipt the protocol never acks it.
                         counters.dropped_inbox_full += 1;
+                        event!(debug, ?conn, "payload dropped: inbox full (not acked)");
                         state
                             .shared
                             .counters
@@ -284,10 +295,20 @@ impl Driver {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                _ => counters.dropped_no_handle += 1,
+                _ => {
+                    counters.dropped_no_handle += 1;
+                    event!(
+                        debug,
+                        ?conn,
+                        "payload dropped: connection closed (not acked)"
+                    );
+                }
             },
             Incoming::Consumed => counters.protocol_packets += 1,
-            Incoming::Dropped(_) => counters.dropped_by_protocol += 1,
+            Incoming::Dropped(_reason) => {
+                counters.dropped_by_protocol += 1;
+                event!(debug, %from, reason = ?_reason, "datagram dropped by the protocol");
+            }
         }
         // Events first: a connection the protocol just created must have its handle before
         // the next datagram, which may carry its first payload.

@@ -10,6 +10,7 @@ use super::timers::Timer;
 use crate::connection::{ConnKey, ConnShared, Connection, Delivery};
 use crate::protocol::{ConnectionId, DisconnectReason, Event, Role};
 use crate::status::CloseReason;
+use crate::trace::event;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,7 @@ impl Driver {
         socket.insert(conn, ConnState::new(conn_shared.clone()));
         self.update_send_limit(slot, conn);
         let socket = self.sockets.at_mut(slot).expect("caller checked");
+        event!(info, %peer, local = %socket.local, ?role, ?conn, "connection established");
         let handle = Connection::new(conn_shared);
         let counters = &mut self.out.counters;
         let delivered = match role {
@@ -46,11 +48,13 @@ impl Driver {
                     Ok(()) => true,
                     Err(_refused) => {
                         counters.accept_queue_full += 1;
+                        event!(warn, %peer, "connection closed: the accept queue is full");
                         false
                     }
                 },
                 _ => {
                     counters.refused_no_listener += 1;
+                    event!(warn, %peer, "connection closed: no listener on its socket");
                     false
                 }
             },
@@ -85,6 +89,7 @@ impl Driver {
             }
         }
         if let Some(state) = socket.remove(conn) {
+            event!(info, peer = %state.shared.peer, %reason, "connection ended");
             state.shared.finish(reason);
         }
     }
@@ -102,6 +107,7 @@ impl Driver {
             return; // already gone (the peer closed it, or it timed out)
         };
         if state.closing_until.is_none() {
+            event!(debug, peer = %state.shared.peer, %reason, "closing: sending what was accepted");
             state.shared.close_inbox(reason);
             state.closing_until = Some(until);
             self.out

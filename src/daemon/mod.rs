@@ -27,6 +27,7 @@ use crate::inbox::TryRecvError;
 use crate::listener::Listener;
 
 use crate::status::CloseReason;
+use crate::trace::event;
 use driver::{Driver, WAKER};
 use shared::DaemonShared;
 use std::fmt;
@@ -389,6 +390,10 @@ fn run(shared: Arc<DaemonShared>, mut event_loop: Loop) {
 /// the loop keeps running until every connection has sent what it accepted and learned its
 /// fate, or until `close_linger`; then the rest is dropped and every peer told.
 fn linger(shared: &Arc<DaemonShared>, event_loop: &mut Loop) {
+    event!(
+        info,
+        "daemon stopping: connections linger to send what they accepted"
+    );
     let until = shared.driver().begin_shutdown(Instant::now());
     if let Some(until) = until {
         loop {
@@ -405,6 +410,7 @@ fn linger(shared: &Arc<DaemonShared>, event_loop: &mut Loop) {
         }
     }
     shared.driver().shutdown(Instant::now());
+    event!(info, "daemon stopped");
 }
 
 /// A seed for the per-socket token keys, from the OS's randomness (std seeds `RandomState`

@@ -10,6 +10,7 @@ use super::timers::{Timer, Timers};
 use super::DaemonCounters;
 use crate::conditioner::{LinkConditioner, LinkConfig};
 use crate::protocol::Transmit;
+use crate::trace::event;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -130,6 +131,7 @@ impl Output {
                 .and_then(|&slot| sockets.at(slot))
             else {
                 self.counters.link_orphans += 1; // its socket closed while it was in flight
+                event!(debug, from = %delivery.from, "conditioned datagram dropped: its socket closed");
                 continue;
             };
             let result = socket

@@ -6,6 +6,7 @@ use super::registry::SocketState;
 use super::timers::Timer;
 use crate::connection::{ConnKey, Delivery, PacketId};
 use crate::protocol::{self, ConnectionId};
+use crate::trace::event;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -74,6 +75,7 @@ impl Driver {
                 paced_since.map(|since| now.saturating_duration_since(since.max(packet.queued_at)));
             if waited.is_some_and(|waited| waited > max_delay) {
                 out.counters.sends_expired += 1;
+                event!(debug, peer = %shared.peer, "packet dropped unsent: waited past max_send_delay");
                 shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
             } else {
                 // The user's id rides as the tag: it comes back in the packet's event.
@@ -87,6 +89,7 @@ impl Driver {
                         // Not sendable (the connection is ending): the packet will never be
                         // acked, so it is reported lost rather than silently dropped.
                         out.counters.sends_refused += 1;
+                        event!(debug, peer = %shared.peer, "packet dropped unsent: the connection is ending");
                         shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
                     }
                 }
