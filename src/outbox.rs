@@ -68,7 +68,18 @@ mod lock_free {
         }
 
         fn has_room(&self) -> bool {
-            self.ring.len() < self.limit.get()
+            self.limit.has_room(self.ring.len())
+        }
+
+        /// The daemon took a packet that pacing held back: it still counts as waiting.
+        pub(crate) fn hold(&self) {
+            self.limit.hold();
+        }
+
+        /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        pub(crate) fn release(&self) {
+            self.limit.release();
+            self.space.notify_one();
         }
 
         /// Pushes unless the outbox holds `limit` packets. Concurrent senders may overshoot
@@ -179,7 +190,7 @@ mod naive {
 
         pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
             let mut queue = self.lock();
-            if queue.len() >= self.limit.get() {
+            if !self.limit.has_room(queue.len()) {
                 return Err(item);
             }
             queue.push_back(item);
@@ -197,7 +208,7 @@ mod naive {
                 if let Some(reason) = status.load().close_reason() {
                     return Err(PushError::Closed(item, reason));
                 }
-                if queue.len() < self.limit.get() {
+                if self.limit.has_room(queue.len()) {
                     queue.push_back(item);
                     return Ok(());
                 }
@@ -229,6 +240,18 @@ mod naive {
             let _queue = self.lock();
             self.space.notify_all();
         }
+
+        /// The daemon took a packet that pacing held back: it still counts as waiting.
+        pub(crate) fn hold(&self) {
+            self.limit.hold();
+        }
+
+        /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        pub(crate) fn release(&self) {
+            self.limit.release();
+            let _queue = self.lock();
+            self.space.notify_one();
+        }
     }
 }
 
@@ -239,6 +262,8 @@ mod naive {
 struct Limit {
     value: AtomicUsize,
     capacity: usize,
+    /// Packets the daemon took out but holds for their pacing slot (0 or 1): they still wait.
+    held: AtomicUsize,
 }
 
 impl Limit {
@@ -246,11 +271,25 @@ impl Limit {
         Self {
             value: AtomicUsize::new(capacity),
             capacity,
+            held: AtomicUsize::new(0),
         }
     }
 
     fn get(&self) -> usize {
         self.value.load(Ordering::Relaxed)
+    }
+
+    /// Whether one more packet may wait beside `queued` ones and the held one.
+    fn has_room(&self, queued: usize) -> bool {
+        queued + self.held.load(Ordering::Relaxed) < self.get()
+    }
+
+    fn hold(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn release(&self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Returns whether the limit rose.

@@ -90,7 +90,7 @@ impl Driver {
         }
         if let Some(state) = socket.remove(conn) {
             event!(info, peer = %state.shared.peer, %reason, "connection ended");
-            state.shared.finish(reason);
+            state.finish(reason);
         }
     }
 
@@ -132,8 +132,7 @@ impl Driver {
             let until = state
                 .closing_until
                 .expect("only closing connections are listed");
-            let flushed = state.shared.outbox.len() == 0
-                && !socket.endpoint.has_unresolved_payloads(key.conn);
+            let flushed = state.is_drained() && !socket.endpoint.has_unresolved_payloads(key.conn);
             if !flushed && now < until {
                 return true;
             }
@@ -234,6 +233,9 @@ impl Driver {
             for id in ids {
                 socket.endpoint.close(now, id);
             }
+            // Every packet still in flight gets its notification (lost), as at any end.
+            self.handle_closed_events(slot);
+            let socket = self.sockets.at_mut(slot).expect("still open");
             self.out.drain_endpoint_now(socket, now);
             socket.finish_all(CloseReason::DaemonStopped);
         }

@@ -5,7 +5,7 @@
 //! connections from zero again; so every key that crosses from a handle to the daemon names
 //! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
 
-use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::connection::{ConnKey, ConnShared, Connection, Delivery, OutPacket, PacketId};
 use crate::inbox::Inbox;
 use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
 use crate::status::CloseReason;
@@ -30,6 +30,8 @@ pub(crate) type ConnectReply = Inbox<Result<Connection, CloseReason>>;
 /// What the daemon keeps for one connection that has a handle.
 pub(super) struct ConnState {
     pub(super) shared: Arc<ConnShared>,
+    /// A packet taken from the outbox that pacing did not let go: it is the next to send.
+    pub(super) held: Option<OutPacket>,
     /// The instant of this connection's live pacing entry in the timer heap, if any: one
     /// is enough, and an entry that does not match it is stale.
     pub(super) pacing_at: Option<Instant>,
@@ -45,9 +47,26 @@ pub(super) struct ConnState {
 }
 
 impl ConnState {
+    /// Whether nothing waits to be sent: the outbox is empty and no packet is held.
+    pub(super) fn is_drained(&self) -> bool {
+        self.held.is_none() && self.shared.outbox.len() == 0
+    }
+
+    /// The connection ended: its handles learn `reason`, and whatever waits to be sent is
+    /// reported lost.
+    pub(super) fn finish(self, reason: CloseReason) {
+        if let Some(packet) = self.held {
+            self.shared
+                .notify_delivery(Delivery::Lost(PacketId(packet.id)));
+            self.shared.daemon.pool.give(packet.bytes);
+        }
+        self.shared.finish(reason);
+    }
+
     pub(super) fn new(shared: Arc<ConnShared>) -> Self {
         Self {
             shared,
+            held: None,
             pacing_at: None,
             paced_since: None,
             closing_until: None,
@@ -114,7 +133,7 @@ impl SocketState {
     /// listener: nothing will be sent or received on this socket any more.
     pub(super) fn finish_all(&mut self, reason: CloseReason) {
         for state in self.conns.iter_mut().filter_map(Option::take) {
-            state.shared.finish(reason);
+            state.finish(reason);
         }
         if let Some((_, reply)) = self.connecting.take() {
             let _ = reply.push(Err(reason));

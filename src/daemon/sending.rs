@@ -41,30 +41,13 @@ impl Driver {
         let out = &mut self.out;
         // We look now: a packet pushed from here on must tell us again.
         shared.scheduled.swap(false, Ordering::AcqRel);
+        // The packet pacing held back last time goes first.
+        let mut held = socket.conn_mut(conn).and_then(|state| state.held.take());
+        if held.is_some() {
+            shared.outbox.release();
+        }
         loop {
-            if let Err(protocol::TransmitError::Paced { retry_at }) =
-                socket.endpoint.can_send(now, conn)
-            {
-                // Keep the packets in the outbox (backpressure) and come back when the budget
-                // allows. Holding `scheduled` means senders need not wake us meanwhile.
-                if shared.outbox.len() > 0 {
-                    shared.scheduled.store(true, Ordering::Release);
-                    if let Some(state) = socket.conn_mut(conn) {
-                        state.paced_since.get_or_insert(now);
-                    }
-                    // Without this check every flush while paced (a sender that slips in
-                    // between our swap and store wakes us) added one more retry timer, and
-                    // each of them re-arms itself on firing: the heap kept growing.
-                    if let Some(state) = socket.conn_mut(conn) {
-                        if state.pacing_at.is_none_or(|at| retry_at < at) {
-                            state.pacing_at = Some(retry_at);
-                            out.push_timer(retry_at, Timer::Pacing(key.socket, conn));
-                        }
-                    }
-                }
-                break;
-            }
-            let Some(packet) = shared.outbox.pop() else {
+            let Some(packet) = held.take().or_else(|| shared.outbox.pop()) else {
                 if let Some(state) = socket.conn_mut(conn) {
                     state.paced_since = None; // drained: the next wait starts afresh
                 }
@@ -77,21 +60,38 @@ impl Driver {
                 out.counters.sends_expired += 1;
                 event!(debug, peer = %shared.peer, "packet dropped unsent: waited past max_send_delay");
                 shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
-            } else {
-                // The user's id rides as the tag: it comes back in the packet's event.
-                let sent =
-                    socket
-                        .endpoint
-                        .send_tagged(now, conn, &packet.bytes, packet.id, out.slot());
-                match sent {
-                    Ok(transmit) => out.transmit(socket, now, transmit),
-                    Err(_) => {
-                        // Not sendable (the connection is ending): the packet will never be
-                        // acked, so it is reported lost rather than silently dropped.
-                        out.counters.sends_refused += 1;
-                        event!(debug, peer = %shared.peer, "packet dropped unsent: the connection is ending");
-                        shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                shared.daemon.pool.give(packet.bytes);
+                continue;
+            }
+            // The user's id rides as the tag: it comes back in the packet's event.
+            let sent = socket
+                .endpoint
+                .send_tagged(now, conn, &packet.bytes, packet.id, out.slot());
+            match sent {
+                Ok(transmit) => out.transmit(socket, now, transmit),
+                Err(protocol::TransmitError::Paced { retry_at }) => {
+                    // Hold it (backpressure: the rest stays in the outbox) and come back when
+                    // the budget allows. Holding `scheduled` means senders need not wake us.
+                    shared.scheduled.store(true, Ordering::Release);
+                    if let Some(state) = socket.conn_mut(conn) {
+                        shared.outbox.hold();
+                        state.held = Some(packet);
+                        state.paced_since.get_or_insert(now);
+                        // One live retry timer: every flush while paced (a sender slipping in
+                        // between our swap and store wakes us) must not add another.
+                        if state.pacing_at.is_none_or(|at| retry_at < at) {
+                            state.pacing_at = Some(retry_at);
+                            out.push_timer(retry_at, Timer::Pacing(key.socket, conn));
+                        }
                     }
+                    break;
+                }
+                Err(_) => {
+                    // Not sendable (the connection is ending): the packet will never be
+                    // acked, so it is reported lost rather than silently dropped.
+                    out.counters.sends_refused += 1;
+                    event!(debug, peer = %shared.peer, "packet dropped unsent: the connection is ending");
+                    shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
                 }
             }
             shared.daemon.pool.give(packet.bytes);
