@@ -27,10 +27,7 @@ const LOST: Duration = Duration::from_secs(2);
 /// Pacing lifted above what loopback carries, so the daemon is measured, not the limiter.
 fn unpaced() -> DaemonConfig {
     let mut config = DaemonConfig::default();
-    let unlimited = PacingRate {
-        packets_per_second: 100_000_000,
-        burst: 100_000,
-    };
+    let unlimited = PacingRate::new(100_000_000, 100_000);
     config.protocol.good_rate = unlimited;
     config.protocol.bad_rate = unlimited;
     config

@@ -14,7 +14,8 @@
 //! use gudp::conditioner::{LinkConditioner, LinkConfig};
 //!
 //! let t0 = Instant::now();
-//! let config = LinkConfig { latency: Duration::from_millis(50), ..LinkConfig::default() };
+//! let mut config = LinkConfig::default();
+//! config.latency = Duration::from_millis(50);
 //! let mut link = LinkConditioner::new(config, 42);
 //! let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
 //! link.send(t0, a, b, b"ping");
@@ -33,16 +34,15 @@ use std::time::{Duration, Instant};
 /// ```
 /// use std::time::Duration;
 /// use gudp::conditioner::LinkConfig;
-/// let wifi = LinkConfig {
-///     latency: Duration::from_millis(30),
-///     jitter: Duration::from_millis(10),
-///     loss_percent: 2.0,
-///     ..LinkConfig::default()
-/// };
+/// let mut wifi = LinkConfig::default();
+/// wifi.latency = Duration::from_millis(30);
+/// wifi.jitter = Duration::from_millis(10);
+/// wifi.loss_percent = 2.0;
 /// assert_eq!(wifi.duplicate_percent, 0.0);
 /// assert_eq!(LinkConfig::default().latency, Duration::ZERO);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct LinkConfig {
     /// Base one-way delay.
     pub latency: Duration,
@@ -74,7 +74,8 @@ impl Default for LinkConfig {
 /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
 /// # let t0 = Instant::now();
 /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-/// let config = LinkConfig { latency: Duration::from_millis(20), ..LinkConfig::default() };
+/// let mut config = LinkConfig::default();
+/// config.latency = Duration::from_millis(20);
 /// let mut link = LinkConditioner::new(config, 1);
 /// link.send(t0, a, b, b"hi");
 /// let d: gudp::conditioner::Arrival = link.poll_deliver(t0 + Duration::from_secs(1)).unwrap();
@@ -157,7 +158,8 @@ impl SplitMix64 {
 /// # let t0 = Instant::now();
 /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
 /// # use gudp::conditioner::LinkStats;
-/// let config = LinkConfig { loss_percent: 100.0, ..LinkConfig::default() };
+/// let mut config = LinkConfig::default();
+/// config.loss_percent = 100.0;
 /// let mut link = LinkConditioner::new(config, 1);
 /// link.send(t0, a, b, b"gone");
 /// let stats: LinkStats = link.stats();
@@ -184,7 +186,8 @@ pub struct LinkStats {
 /// # let t0 = Instant::now();
 /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
 /// // Every datagram is duplicated: each arrives twice.
-/// let config = LinkConfig { duplicate_percent: 100.0, ..LinkConfig::default() };
+/// let mut config = LinkConfig::default();
+/// config.duplicate_percent = 100.0;
 /// let mut link = LinkConditioner::new(config, 9);
 /// link.send(t0, a, b, b"twice");
 /// assert_eq!(link.poll_deliver(t0).unwrap().data, b"twice");
@@ -223,7 +226,8 @@ impl LinkConditioner {
     ///
     /// ```
     /// use gudp::conditioner::{LinkConditioner, LinkConfig};
-    /// let config = LinkConfig { loss_percent: 2.5, ..LinkConfig::default() };
+    /// let mut config = LinkConfig::default();
+    /// config.loss_percent = 2.5;
     /// assert_eq!(LinkConditioner::new(config, 1).config(), config);
     /// ```
     pub fn config(&self) -> LinkConfig {
@@ -238,7 +242,9 @@ impl LinkConditioner {
     /// # let t0 = Instant::now();
     /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
     /// let mut link = LinkConditioner::new(LinkConfig::default(), 1);
-    /// link.set_config(LinkConfig { latency: Duration::from_millis(80), ..link.config() });
+    /// let mut slower = link.config();
+    /// slower.latency = Duration::from_millis(80);
+    /// link.set_config(slower);
     /// link.send(t0, a, b, b"x");
     /// assert_eq!(link.next_delivery(), Some(t0 + Duration::from_millis(80)));
     /// ```
@@ -270,7 +276,8 @@ impl LinkConditioner {
     /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
     /// # let t0 = Instant::now();
     /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-    /// let config = LinkConfig { latency: Duration::from_millis(10), ..LinkConfig::default() };
+    /// let mut config = LinkConfig::default();
+    /// config.latency = Duration::from_millis(10);
     /// let mut link = LinkConditioner::new(config, 1);
     /// link.send(t0, a, b, b"one");
     /// link.send(t0 + Duration::from_millis(5), a, b, b"two");
@@ -314,7 +321,8 @@ impl LinkConditioner {
     /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
     /// # let t0 = Instant::now();
     /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-    /// let config = LinkConfig { loss_percent: 50.0, ..LinkConfig::default() };
+    /// let mut config = LinkConfig::default();
+    /// config.loss_percent = 50.0;
     /// let mut link = LinkConditioner::new(config, 5);
     /// for i in 0..1000u32 {
     ///     link.send(t0, a, b, &i.to_be_bytes());
@@ -343,7 +351,8 @@ impl LinkConditioner {
     /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
     /// # let t0 = Instant::now();
     /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-    /// let config = LinkConfig { latency: Duration::from_millis(30), ..LinkConfig::default() };
+    /// let mut config = LinkConfig::default();
+    /// config.latency = Duration::from_millis(30);
     /// let mut link = LinkConditioner::new(config, 1);
     /// assert_eq!(link.next_delivery(), None);
     /// link.send(t0, a, b, b"x");
@@ -360,10 +369,13 @@ impl LinkConditioner {
     /// # use gudp::conditioner::{LinkConditioner, LinkConfig};
     /// # let t0 = Instant::now();
     /// # let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-    /// let config = LinkConfig { latency: Duration::from_millis(100), ..LinkConfig::default() };
+    /// let mut config = LinkConfig::default();
+    /// config.latency = Duration::from_millis(100);
     /// let mut link = LinkConditioner::new(config, 1);
     /// link.send(t0, a, b, b"slow");
-    /// link.set_config(LinkConfig { latency: Duration::from_millis(10), ..config });
+    /// let mut faster = config;
+    /// faster.latency = Duration::from_millis(10);
+    /// link.set_config(faster);
     /// link.send(t0, a, b, b"fast");
     /// let later = t0 + Duration::from_secs(1);
     /// assert_eq!(link.poll_deliver(later).unwrap().data, b"fast"); // arrival order

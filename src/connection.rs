@@ -430,7 +430,8 @@ impl Connection {
     /// use gudp::{Daemon, DaemonConfig, SendError};
     /// use std::time::Duration;
     /// // A manual daemon that nobody polls never empties the outbox (capacity 1 here).
-    /// let config = DaemonConfig { outbox_capacity: 1, ..DaemonConfig::default() };
+    /// let mut config = DaemonConfig::default();
+    /// config.outbox_capacity = 1;
     /// let daemon = Daemon::manual(config).unwrap();
     /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
     /// let conn = daemon.connect(listener.local_addr()).unwrap();

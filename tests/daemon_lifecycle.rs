@@ -79,13 +79,8 @@ fn manual_daemon_refuses_to_poll_after_shutdown() {
 #[test]
 fn connect_to_nobody_times_out_with_its_reason() {
     let _watchdog = watchdog("connect_to_nobody", Duration::from_secs(30));
-    let config = DaemonConfig {
-        protocol: Config {
-            connect_timeout: Duration::from_millis(300),
-            ..Config::default()
-        },
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol.connect_timeout = Duration::from_millis(300);
     let daemon = Daemon::spawn(config).unwrap();
     // A bound socket that never answers: requests reach it and are ignored.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -109,33 +104,38 @@ fn connect_to_nobody_times_out_with_its_reason() {
 fn bad_configurations_are_refused_with_a_clear_error() {
     let cases = [
         (
-            DaemonConfig {
-                io_batch: 0,
-                ..DaemonConfig::default()
+            {
+                let mut config = DaemonConfig::default();
+                config.io_batch = 0;
+                config
             },
             "io_batch",
         ),
         (
-            DaemonConfig {
-                io_batch: 65,
-                ..DaemonConfig::default()
+            {
+                let mut config = DaemonConfig::default();
+                config.io_batch = 65;
+                config
             },
             "io_batch",
         ),
         (
-            DaemonConfig {
-                inbox_capacity: 0,
-                ..DaemonConfig::default()
+            {
+                let mut config = DaemonConfig::default();
+                config.inbox_capacity = 0;
+                config
             },
             "inbox_capacity",
         ),
         (
-            DaemonConfig {
-                protocol: Config {
-                    max_payload: 70_000,
-                    ..Config::default()
-                },
-                ..DaemonConfig::default()
+            {
+                let mut config = DaemonConfig::default();
+                config.protocol = {
+                    let mut protocol = Config::default();
+                    protocol.max_payload = 70_000;
+                    protocol
+                };
+                config
             },
             "max_payload",
         ),
@@ -156,10 +156,8 @@ fn bad_configurations_are_refused_with_a_clear_error() {
 fn single_datagram_system_calls_carry_the_same_traffic() {
     // io_batch = 1 takes the portable path (one recv_from / send_to per datagram).
     let _watchdog = watchdog("single_datagram_calls", Duration::from_secs(30));
-    let config = DaemonConfig {
-        io_batch: 1,
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.io_batch = 1;
     let p = pair(config.clone(), config);
     for i in 0..200u32 {
         p.client.send(&i.to_le_bytes()).unwrap();

@@ -157,10 +157,8 @@ fn two_hundred_fifty_six_clients_on_one_listener() {
 fn four_threads_share_one_connection_and_each_packet_is_received_once() {
     let _watchdog = watchdog("four threads", Duration::from_secs(60));
     const N: usize = 2000;
-    let server_config = DaemonConfig {
-        inbox_capacity: N, // room for everything: no drop at the inbox
-        ..DaemonConfig::default()
-    };
+    let mut server_config = DaemonConfig::default();
+    server_config.inbox_capacity = N; // room for everything: no drop at the inbox
     let p = pair(server_config, DaemonConfig::default());
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
@@ -229,18 +227,17 @@ fn four_threads_share_one_connection_and_each_packet_is_received_once() {
 fn a_vanished_peer_times_out_and_wakes_a_blocked_recv() {
     let _watchdog = watchdog("idle timeout", Duration::from_secs(30));
     let idle = Duration::from_millis(600);
-    let short = |link| DaemonConfig {
-        protocol: Config {
-            idle_timeout: idle,
-            ..Config::default()
-        },
-        link,
-        ..DaemonConfig::default()
+    let short = |link| {
+        let mut config = DaemonConfig::default();
+        config.protocol = {
+            let mut protocol = Config::default();
+            protocol.idle_timeout = idle;
+            protocol
+        };
+        config.link = link;
+        config
     };
-    let link = LinkSetup {
-        config: LinkConfig::default(),
-        seed: 7,
-    };
+    let link = LinkSetup::new(LinkConfig::default(), 7);
     let p = pair(short(None), short(Some(link)));
     p.client.send(b"alive").unwrap();
     assert_eq!(&p.server.recv_timeout(WAIT).unwrap()[..], b"alive");
@@ -251,9 +248,10 @@ fn a_vanished_peer_times_out_and_wakes_a_blocked_recv() {
     thread::sleep(Duration::from_millis(50)); // let it block
                                               // The client goes silent without a disconnect: everything it sends is lost.
     let vanished = Instant::now();
-    assert!(p.client_daemon.set_link(LinkConfig {
-        loss_percent: 100.0,
-        ..LinkConfig::default()
+    assert!(p.client_daemon.set_link({
+        let mut link = LinkConfig::default();
+        link.loss_percent = 100.0;
+        link
     }));
     let (result, woke) = blocked.join().unwrap();
     assert_eq!(result.unwrap_err(), CloseReason::TimedOut);
@@ -368,13 +366,8 @@ fn close_reports_every_queued_packet() {
 #[test]
 fn oversize_payload_is_refused_and_consumes_no_packet_id() {
     let _watchdog = watchdog("oversize", Duration::from_secs(30));
-    let config = DaemonConfig {
-        protocol: Config {
-            max_payload: 100,
-            ..Config::default()
-        },
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol.max_payload = 100;
     let p = pair(config.clone(), config);
     let too_big = [1u8; 101];
     let refused = Err(SendError::TooLarge { len: 101, max: 100 });
@@ -407,10 +400,8 @@ fn inbox_full_drops_are_counted_and_the_rest_is_readable() {
     let _watchdog = watchdog("inbox full", Duration::from_secs(30));
     const CAPACITY: usize = 8;
     const N: usize = 100;
-    let server_config = DaemonConfig {
-        inbox_capacity: CAPACITY,
-        ..DaemonConfig::default()
-    };
+    let mut server_config = DaemonConfig::default();
+    server_config.inbox_capacity = CAPACITY;
     let p = pair(server_config, DaemonConfig::default());
     for i in 0..N {
         p.client.send(&(i as u32).to_le_bytes()).unwrap();

@@ -17,14 +17,12 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A protocol config whose pacing lets `pps` packets a second through in either mode.
 fn paced(pps: u32, burst: u32) -> Config {
-    let rate = PacingRate {
-        packets_per_second: pps,
-        burst,
-    };
-    Config {
-        good_rate: rate,
-        bad_rate: rate,
-        ..Config::default()
+    let rate = PacingRate::new(pps, burst);
+    {
+        let mut protocol = Config::default();
+        protocol.good_rate = rate;
+        protocol.bad_rate = rate;
+        protocol
     }
 }
 
@@ -34,14 +32,10 @@ fn paced(pps: u32, burst: u32) -> Config {
 fn acked_means_the_receiving_application_got_it() {
     let _watchdog = watchdog("acked means delivered", Duration::from_secs(60));
     const N: u64 = 3_000;
-    let server_config = DaemonConfig {
-        inbox_capacity: 16,
-        ..DaemonConfig::default()
-    };
-    let client_config = DaemonConfig {
-        protocol: paced(50_000, 64),
-        ..DaemonConfig::default()
-    };
+    let mut server_config = DaemonConfig::default();
+    server_config.inbox_capacity = 16;
+    let mut client_config = DaemonConfig::default();
+    client_config.protocol = paced(50_000, 64);
     let p = pair(server_config, client_config);
     let received = Arc::new(Mutex::new(HashSet::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -95,10 +89,8 @@ fn acked_means_the_receiving_application_got_it() {
 #[test]
 fn pacing_never_builds_a_hidden_backlog() {
     let _watchdog = watchdog("no hidden backlog", Duration::from_secs(60));
-    let config = DaemonConfig {
-        protocol: paced(30, 1),
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol = paced(30, 1);
     let max_delay = config.max_send_delay;
     let p = pair(DaemonConfig::default(), config);
     let t0 = Instant::now();
@@ -143,11 +135,9 @@ fn a_packet_older_than_max_send_delay_is_dropped_and_reported_lost() {
     let _watchdog = watchdog("expired sends", Duration::from_secs(30));
     // 10 packets a second, burst 1, a 50 ms bound: the outbox holds one packet, which waits
     // 100 ms for its slot and so expires.
-    let config = DaemonConfig {
-        protocol: paced(10, 1),
-        max_send_delay: Duration::from_millis(50),
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol = paced(10, 1);
+    config.max_send_delay = Duration::from_millis(50);
     let p = pair(DaemonConfig::default(), config);
     let first = p.client.try_send(b"now").unwrap();
     wait_for(WAIT, "the first packet to go", || {
@@ -325,10 +315,8 @@ fn no_packet_follows_the_close_reason() {
     let _watchdog = watchdog("close is terminal", Duration::from_secs(60));
     for trial in 0..10 {
         // A fast stream, so that packets arrive during every step of the close.
-        let fast = DaemonConfig {
-            protocol: paced(200_000, 256),
-            ..DaemonConfig::default()
-        };
+        let mut fast = DaemonConfig::default();
+        fast.protocol = paced(200_000, 256);
         let p = pair(DaemonConfig::default(), fast);
         let (client, server) = (p.client.clone(), p.server.clone());
         let streaming = Arc::new(AtomicBool::new(true));

@@ -171,26 +171,31 @@ fn serve(listener: Listener, stop: Arc<AtomicBool>) -> u64 {
 fn lossy_duplicating_link_with_churn_keeps_every_book_exact() {
     let duration = soak_duration();
     let _watchdog = watchdog("soak", duration * 3 + Duration::from_secs(60));
-    let link = LinkSetup {
-        config: LinkConfig {
-            latency: Duration::from_millis(15),
-            jitter: Duration::from_millis(10),
-            loss_percent: 10.0,
-            duplicate_percent: 10.0,
+    let link = LinkSetup::new(
+        {
+            let mut link = LinkConfig::default();
+            link.latency = Duration::from_millis(15);
+            link.jitter = Duration::from_millis(10);
+            link.loss_percent = 10.0;
+            link.duplicate_percent = 10.0;
+            link
         },
-        seed: 0x50a6,
-    };
-    let server_daemon = Daemon::spawn(DaemonConfig {
-        link: Some(link),
-        ..DaemonConfig::default()
+        0x50a6,
+    );
+    let server_daemon = Daemon::spawn({
+        let mut config = DaemonConfig::default();
+        config.link = Some(link);
+        config
     })
     .unwrap();
-    let client_daemon = Daemon::spawn(DaemonConfig {
-        link: Some(LinkSetup {
-            seed: 0xc11e,
-            ..link
-        }),
-        ..DaemonConfig::default()
+    let client_daemon = Daemon::spawn({
+        let mut config = DaemonConfig::default();
+        config.link = Some({
+            let mut value = link;
+            value.seed = 0xc11e;
+            value
+        });
+        config
     })
     .unwrap();
     let listener = server_daemon.listen(loopback()).unwrap();

@@ -166,12 +166,10 @@ fn client(i: u32) -> SocketAddr {
 fn a_server_at_its_limit_denies_and_allocates_nothing() {
     let t0 = Instant::now();
     // Small windows keep 16,384 connections cheap; the limit is the default one.
-    let config = Config {
-        sent_window: 33,
-        received_window: 33,
-        loss_window: 1,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.sent_window = 33;
+    config.received_window = 33;
+    config.loss_window = 1;
     let mut server = Endpoint::new(config, [3; 16]);
     let max = server.config().max_connections;
     assert_eq!(max, 16_384);

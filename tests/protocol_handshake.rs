@@ -7,11 +7,9 @@ use gudp::protocol::{Config, DisconnectReason, DropReason, Endpoint, Event, Inco
 use protocol_sim::{link, secs, Sim, MS};
 
 fn exchange_under(latency: u64, jitter: u64, loss: f64, dup: f64, seed: u64) {
-    let config = Config {
-        connect_timeout: secs(30),
-        token_lifetime: secs(30),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.connect_timeout = secs(30);
+    config.token_lifetime = secs(30);
     let mut sim = Sim::new(
         link(latency, jitter, loss, dup),
         seed,
@@ -102,9 +100,10 @@ fn request(nonce: u64) -> Vec<u8> {
 fn spoofed_requests_allocate_no_state_and_replies_never_amplify() {
     let t0 = std::time::Instant::now();
     let mut server = Endpoint::new(
-        Config {
-            max_queued_replies: 100,
-            ..Config::default()
+        {
+            let mut protocol = Config::default();
+            protocol.max_queued_replies = 100;
+            protocol
         },
         [9; 16],
     );
@@ -273,10 +272,8 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
 
 #[test]
 fn server_at_its_limit_denies() {
-    let config = Config {
-        max_connections: 1,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_connections = 1;
     let mut sim = Sim::new(
         link(20, 0, 0.0, 0.0),
         3,
@@ -399,13 +396,8 @@ fn clean_close_from_either_side() {
 fn daemon_listener_at_its_limit_denies_until_a_slot_frees() {
     use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};
     use std::time::Duration;
-    let config = DaemonConfig {
-        protocol: Config {
-            max_connections: 4,
-            ..Config::default()
-        },
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol.max_connections = 4;
     let server = Daemon::spawn(config.clone()).unwrap();
     let clients = Daemon::spawn(config).unwrap();
     let listener = server.listen(addr("127.0.0.1:0")).unwrap();

@@ -112,10 +112,8 @@ fn rtt_estimate_within_ten_percent_without_jitter() {
 #[test]
 fn loss_estimate_within_two_points_over_ten_thousand_packets() {
     for (seed, loss) in [(14, 10.0), (15, 25.0), (16, 2.0)] {
-        let config = Config {
-            loss_window: 10_000,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.loss_window = 10_000;
         let mut sim = Sim::new(link(30, 5, 0.0, 0.0), seed, vec![config.clone(), config]);
         let (c, _) = sim.connect(0, 1, secs(2)).unwrap();
         sim.link.set_config(link(30, 5, loss, 0.0));
@@ -133,10 +131,8 @@ fn loss_estimate_within_two_points_over_ten_thousand_packets() {
 #[test]
 fn duplicates_and_stale_packets_are_dropped_and_counted() {
     // Jitter of ±190 ms at 1000 packets/s reorders far beyond a 64-packet window.
-    let config = Config {
-        received_window: 64,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.received_window = 64;
     let mut sim = Sim::new(link(200, 190, 0.0, 30.0), 17, vec![config.clone(), config]);
     let (c, _) = sim.connect(0, 1, secs(5)).unwrap();
     sim.exchange(&[(0, c)], MS, secs(5), 16);
@@ -162,10 +158,8 @@ fn duplicates_and_stale_packets_are_dropped_and_counted() {
 
 #[test]
 fn oversize_and_paced_sends_consume_no_sequence_number() {
-    let config = Config {
-        max_payload: 100,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_payload = 100;
     let mut sim = Sim::new(link(10, 0, 0.0, 0.0), 18, vec![config.clone(), config]);
     let (c, _) = sim.connect(0, 1, secs(1)).unwrap();
     let first = sim.send(0, c, 100).unwrap();
@@ -215,13 +209,11 @@ fn oversize_datagrams_are_dropped_on_receipt() {
     let mut sim = Sim::new(
         link(10, 0, 0.0, 0.0),
         19,
-        vec![
-            Config::default(),
-            Config {
-                max_payload: 100,
-                ..Config::default()
-            },
-        ],
+        vec![Config::default(), {
+            let mut protocol = Config::default();
+            protocol.max_payload = 100;
+            protocol
+        }],
     );
     let (c, _) = sim.connect(0, 1, secs(1)).unwrap();
     sim.send(0, c, 101).unwrap();
@@ -270,13 +262,8 @@ fn garbage_is_counted_by_reason_and_never_panics() {
 /// longer than the ack bitfield lies between it and the next one taken.
 #[test]
 fn refused_payloads_are_lost_and_taken_ones_acked() {
-    let fast = Config {
-        good_rate: gudp::protocol::PacingRate {
-            packets_per_second: 100_000,
-            burst: 128,
-        },
-        ..Config::default()
-    };
+    let mut fast = Config::default();
+    fast.good_rate = gudp::protocol::PacingRate::new(100_000, 128);
     let mut sim = Sim::new(link(20, 0, 0.0, 0.0), 17, vec![fast, Config::default()]);
     let (c, _s) = sim.connect(0, 1, secs(2)).unwrap();
     // Runs of 40 refused payloads (more than the 33 sequences one ack covers) between runs

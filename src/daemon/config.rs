@@ -12,12 +12,17 @@ use std::time::Duration;
 /// use gudp::{conditioner::LinkConfig, Daemon, DaemonConfig, LinkSetup};
 /// use std::time::Duration;
 /// let latency = Duration::from_millis(5);
-/// let bad_wifi = LinkConfig { latency, loss_percent: 1.0, ..LinkConfig::default() };
-/// let link = Some(LinkSetup { config: bad_wifi, seed: 7 });
-/// let daemon = Daemon::spawn(DaemonConfig { link, ..DaemonConfig::default() }).unwrap();
+/// let mut bad_wifi = LinkConfig::default();
+/// bad_wifi.latency = latency;
+/// bad_wifi.loss_percent = 1.0;
+/// let link = Some(LinkSetup::new(bad_wifi, 7));
+/// let mut config = DaemonConfig::default();
+/// config.link = link;
+/// let daemon = Daemon::spawn(config).unwrap();
 /// assert!(daemon.set_link(LinkConfig::default())); // it has a conditioner to adjust
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LinkSetup {
     /// Latency, jitter, loss and duplication to apply.
     pub config: LinkConfig,
@@ -25,16 +30,28 @@ pub struct LinkSetup {
     pub seed: u64,
 }
 
+impl LinkSetup {
+    /// A conditioner applying `config`, its random choices fixed by `seed`.
+    ///
+    /// ```
+    /// use gudp::{conditioner::LinkConfig, LinkSetup};
+    /// let setup = LinkSetup::new(LinkConfig::default(), 7);
+    /// assert_eq!(setup.seed, 7);
+    /// ```
+    pub fn new(config: LinkConfig, seed: u64) -> Self {
+        Self { config, seed }
+    }
+}
+
 /// How a daemon and its connections are sized.
 ///
 /// ```
-/// let config = gudp::DaemonConfig {
-///     inbox_capacity: 4096,
-///     ..gudp::DaemonConfig::default()
-/// };
+/// let mut config = gudp::DaemonConfig::default();
+/// config.inbox_capacity = 4096;
 /// assert_eq!(config.protocol.max_payload, 1200);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DaemonConfig {
     /// Protocol settings (MTU, timeouts, congestion avoidance, connection limit per socket).
     pub protocol: protocol::Config,

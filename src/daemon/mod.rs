@@ -150,7 +150,8 @@ impl Daemon {
     /// ```
     /// use gudp::{Daemon, DaemonConfig};
     /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
-    /// let bad = DaemonConfig { io_batch: 0, ..DaemonConfig::default() };
+    /// let mut bad = DaemonConfig::default();
+    /// bad.io_batch = 0;
     /// assert_eq!(Daemon::spawn(bad).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     ///

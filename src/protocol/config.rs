@@ -2,8 +2,9 @@
 //!
 //! ```
 //! use gudp::protocol::config::{Config, PacingRate};
-//! let bad_rate = PacingRate { packets_per_second: 10, burst: 2 };
-//! let config = Config { bad_rate, ..Config::default() };
+//! let bad_rate = PacingRate::new(10, 2);
+//! let mut config = Config::default();
+//! config.bad_rate = bad_rate;
 //! assert_eq!(config.sanitized().bad_rate.packets_per_second, 10); // valid: kept
 //! ```
 
@@ -17,7 +18,9 @@ use super::wire::DEFAULT_PROTOCOL_ID;
 /// ```
 /// use gudp::protocol::{config::MAX_DURATION, Config};
 /// use std::time::Duration;
-/// let config = Config { idle_timeout: Duration::MAX, ..Config::default() }.sanitized();
+/// let mut config = Config::default();
+/// config.idle_timeout = Duration::MAX;
+/// let config = config.sanitized();
 /// assert_eq!(config.idle_timeout, MAX_DURATION);
 /// ```
 pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
@@ -27,16 +30,35 @@ pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 /// ```
 /// use gudp::protocol::{Config, PacingRate};
 /// // One packet per frame at 60 Hz, no bursts, while conditions are bad.
-/// let bad_rate = PacingRate { packets_per_second: 60, burst: 1 };
-/// let config = Config { bad_rate, ..Config::default() };
-/// assert_eq!(config.good_rate, PacingRate { packets_per_second: 2000, burst: 64 });
+/// let bad_rate = PacingRate::new(60, 1);
+/// let mut config = Config::default();
+/// config.bad_rate = bad_rate;
+/// assert_eq!(config.good_rate, PacingRate::new(2000, 64));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PacingRate {
     /// Sustained application packets per second (at least 1).
     pub packets_per_second: u32,
     /// Packets that may be sent back to back after a quiet period (at least 1).
     pub burst: u32,
+}
+
+impl PacingRate {
+    /// `packets_per_second` sustained, up to `burst` back to back (each at least 1 once
+    /// sanitized).
+    ///
+    /// ```
+    /// use gudp::protocol::PacingRate;
+    /// let rate = PacingRate::new(60, 1); // one packet per 60 Hz frame
+    /// assert_eq!((rate.packets_per_second, rate.burst), (60, 1));
+    /// ```
+    pub const fn new(packets_per_second: u32, burst: u32) -> Self {
+        Self {
+            packets_per_second,
+            burst,
+        }
+    }
 }
 
 /// Configuration of an [`Endpoint`](super::Endpoint). Both peers must agree on
@@ -45,10 +67,12 @@ pub struct PacingRate {
 /// ```
 /// use std::time::Duration;
 /// use gudp::protocol::Config;
-/// let config = Config { idle_timeout: Duration::from_secs(5), ..Config::default() };
+/// let mut config = Config::default();
+/// config.idle_timeout = Duration::from_secs(5);
 /// assert_eq!(config.max_payload, 1200);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// Protocol id at the start of every datagram (default `0x47554401`, "GUD" v1).
     pub protocol_id: u32,
@@ -176,15 +200,13 @@ impl Config {
     ///
     /// ```
     /// use gudp::protocol::{Config, PacingRate};
-    /// let wild = Config {
-    ///     sent_window: 1,
-    ///     rtt_smoothing: 5.0,
-    ///     good_rate: PacingRate { packets_per_second: 0, burst: 0 },
-    ///     ..Config::default()
-    /// };
+    /// let mut wild = Config::default();
+    /// wild.sent_window = 1;
+    /// wild.rtt_smoothing = 5.0;
+    /// wild.good_rate = PacingRate::new(0, 0);
     /// let fixed = wild.sanitized();
     /// assert_eq!((fixed.sent_window, fixed.rtt_smoothing), (33, 0.1));
-    /// assert_eq!(fixed.good_rate, PacingRate { packets_per_second: 1, burst: 1 });
+    /// assert_eq!(fixed.good_rate, PacingRate::new(1, 1));
     /// ```
     pub fn sanitized(mut self) -> Self {
         let min = Duration::from_millis(1);

@@ -250,7 +250,7 @@ impl CongestionController {
 /// ```
 /// use std::time::{Duration, Instant};
 /// use gudp::protocol::{PacingRate, Pacer};
-/// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 1000, burst: 1 });
+/// let (t0, rate) = (Instant::now(), PacingRate::new(1000, 1));
 /// let (mut pacer, mut now, mut sent) = (Pacer::new(), t0, 0);
 /// while now < t0 + Duration::from_millis(100) {
 ///     match pacer.try_acquire(now, rate) {
@@ -270,7 +270,7 @@ impl Pacer {
     ///
     /// ```
     /// use gudp::protocol::{PacingRate, Pacer};
-    /// let rate = PacingRate { packets_per_second: 1, burst: 3 };
+    /// let rate = PacingRate::new(1, 3);
     /// let (mut pacer, now) = (Pacer::new(), std::time::Instant::now());
     /// assert!((0..3).all(|_| pacer.try_acquire(now, rate).is_ok())); // a full bucket: the burst
     /// assert!(pacer.check(now, rate).is_err());
@@ -289,7 +289,7 @@ impl Pacer {
     /// ```
     /// use std::time::{Duration, Instant};
     /// use gudp::protocol::{PacingRate, Pacer};
-    /// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 10, burst: 1 });
+    /// let (t0, rate) = (Instant::now(), PacingRate::new(10, 1));
     /// let mut pacer = Pacer::new();
     /// assert_eq!(pacer.check(t0, rate), Ok(()));
     /// assert_eq!(pacer.check(t0, rate), Ok(())); // checking takes nothing
@@ -305,7 +305,7 @@ impl Pacer {
     /// ```
     /// use std::time::{Duration, Instant};
     /// use gudp::protocol::{PacingRate, Pacer};
-    /// let (t0, rate) = (Instant::now(), PacingRate { packets_per_second: 10, burst: 2 });
+    /// let (t0, rate) = (Instant::now(), PacingRate::new(10, 2));
     /// let mut p = Pacer::new();
     /// assert!(p.try_acquire(t0, rate).is_ok());
     /// assert!(p.try_acquire(t0, rate).is_ok());

@@ -72,7 +72,9 @@ impl Endpoint {
     ///
     /// ```
     /// use gudp::protocol::{Config, Endpoint};
-    /// let endpoint = Endpoint::new(Config { sent_window: 0, ..Config::default() }, [0; 16]);
+    /// let mut config = Config::default();
+    /// config.sent_window = 0;
+    /// let endpoint = Endpoint::new(config, [0; 16]);
     /// assert_eq!(endpoint.config().sent_window, 33); // sanitized to the smallest valid window
     /// assert_eq!(endpoint.connection_count(), 0);
     /// ```
@@ -98,7 +100,8 @@ impl Endpoint {
     ///
     /// ```
     /// use gudp::protocol::{Config, Endpoint};
-    /// let config = Config { max_payload: 500, ..Config::default() };
+    /// let mut config = Config::default();
+    /// config.max_payload = 500;
     /// let endpoint = Endpoint::new(config.clone(), [0; 16]);
     /// assert_eq!(endpoint.config(), &config); // already valid: kept as it was
     /// ```
@@ -112,7 +115,8 @@ impl Endpoint {
     /// use gudp::protocol::{Config, Endpoint};
     /// assert_eq!(Endpoint::new(Config::default(), [0; 16]).max_datagram_size(), 1216);
     /// // Small payloads: the padded handshake packets are the largest datagrams.
-    /// let small = Config { max_payload: 100, ..Config::default() };
+    /// let mut small = Config::default();
+    /// small.max_payload = 100;
     /// assert_eq!(Endpoint::new(small, [0; 16]).max_datagram_size(), 1200);
     /// ```
     pub fn max_datagram_size(&self) -> usize {

@@ -201,7 +201,9 @@ pub enum Role {
 /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
 /// # let mut buf = [0u8; 1500];
 /// // A server at its connection limit denies the request.
-/// let mut server = Endpoint::new(Config { max_connections: 0, ..Config::default() }, [2; 16]);
+/// let mut full = Config::default();
+/// full.max_connections = 0;
+/// let mut server = Endpoint::new(full, [2; 16]);
 /// let mut client = Endpoint::new(Config::default(), [1; 16]);
 /// let conn = client.connect(t0, sa).unwrap();
 /// let t = client.poll_transmit(t0, &mut buf).unwrap();
@@ -535,7 +537,9 @@ impl std::error::Error for TransmitError {}
 /// # let (ca, sa): (std::net::SocketAddr, std::net::SocketAddr) =
 /// #     ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
 /// # let mut buf = [0u8; 1500];
-/// let mut endpoint = Endpoint::new(Config { max_connections: 1, ..Config::default() }, [0; 16]);
+/// let mut config = Config::default();
+/// config.max_connections = 1;
+/// let mut endpoint = Endpoint::new(config, [0; 16]);
 /// endpoint.connect(t0, sa).unwrap();
 /// assert_eq!(endpoint.connect(t0, sa), Err(ConnectRefused::AlreadyConnected));
 /// assert_eq!(endpoint.connect(t0, ca), Err(ConnectRefused::ConnectionLimit));

@@ -385,14 +385,9 @@ fn sample(done: u64, offered: u64, elapsed: Duration, dropped_counted: u64) -> S
 
 /// Pacing lifted far above what loopback can carry: the bench measures the daemon.
 fn unpaced(io_batch: usize) -> DaemonConfig {
-    let mut config = DaemonConfig {
-        io_batch,
-        ..DaemonConfig::default()
-    };
-    let unlimited = PacingRate {
-        packets_per_second: 100_000_000,
-        burst: 100_000,
-    };
+    let mut config = DaemonConfig::default();
+    config.io_batch = io_batch;
+    let unlimited = PacingRate::new(100_000_000, 100_000);
     config.protocol.good_rate = unlimited;
     config.protocol.bad_rate = unlimited;
     config

@@ -16,22 +16,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn link(one_way_ms: u64) -> LinkConfig {
-    LinkConfig {
-        latency: Duration::from_millis(one_way_ms),
-        jitter: Duration::from_millis(one_way_ms / 10),
-        loss_percent: 1.0,
-        duplicate_percent: 0.5,
+    {
+        let mut link = LinkConfig::default();
+        link.latency = Duration::from_millis(one_way_ms);
+        link.jitter = Duration::from_millis(one_way_ms / 10);
+        link.loss_percent = 1.0;
+        link.duplicate_percent = 0.5;
+        link
     }
 }
 
 pub fn run(duration: Duration, rate: u32) -> Result<(), String> {
-    let config = DaemonConfig {
-        link: Some(LinkSetup {
-            config: link(25),
-            seed: 2008,
-        }),
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.link = Some(LinkSetup::new(link(25), 2008));
     let daemon = Daemon::spawn(config).map_err(|e| format!("cannot start the daemon: {e}"))?;
     let listener = daemon
         .listen(([127, 0, 0, 1], 0).into())

@@ -46,13 +46,8 @@ pub fn serve(
     duration: Option<Duration>,
     max_connections: usize,
 ) -> Result<(), String> {
-    let config = DaemonConfig {
-        protocol: gudp::protocol::Config {
-            max_connections,
-            ..gudp::protocol::Config::default()
-        },
-        ..DaemonConfig::default()
-    };
+    let mut config = DaemonConfig::default();
+    config.protocol.max_connections = max_connections;
     let daemon =
         Daemon::spawn(config).map_err(|error| format!("cannot start the daemon: {error}"))?;
     let listener = daemon
