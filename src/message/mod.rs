@@ -1,0 +1,822 @@
+//! The sans-IO message layer: channels of messages over the packet layer's payloads.
+//!
+//! A [`MessageConnection`] is one connection's message state. It never reads a clock or
+//! touches a socket: every call that needs the time takes `now`. The caller glues it to the
+//! packet layer ([`crate::protocol::Endpoint`]):
+//!
+//! * after [`send`](MessageConnection::send)ing messages, call
+//!   [`poll_payload`](MessageConnection::poll_payload) until it returns `None` (while the
+//!   endpoint's `can_send` allows), pass each payload to `Endpoint::send` and report the id
+//!   it assigned with [`on_packet_sent`](MessageConnection::on_packet_sent) (or
+//!   [`on_packet_unsent`](MessageConnection::on_packet_unsent) if it refused);
+//! * forward the endpoint's `Event::Acked` / `Event::Lost` to
+//!   [`on_packet_acked`](MessageConnection::on_packet_acked) /
+//!   [`on_packet_lost`](MessageConnection::on_packet_lost);
+//! * pass each received payload to [`handle_payload`](MessageConnection::handle_payload) and
+//!   call `Endpoint::deliver(receipt)` only if it returns `Ok` (acked then means the message
+//!   layer took it); read messages with [`poll_message`](MessageConnection::poll_message)
+//!   and outcomes with [`poll_event`](MessageConnection::poll_event);
+//! * call [`handle_timeout`](MessageConnection::handle_timeout) at
+//!   [`next_deadline`](MessageConnection::next_deadline), then poll payloads again.
+//!
+//! `docs/message-layer.md` specifies the framing, channels, resend rules and limits.
+//!
+//! ```
+//! use std::time::Instant;
+//! use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
+//! use gudp::protocol::PacketId;
+//!
+//! let now = Instant::now();
+//! let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
+//! let mut b = MessageConnection::new(MessageConfig::default()).unwrap();
+//! let id = a.send(3, b"reliable, ordered").unwrap();
+//! a.send(0, b"unreliable").unwrap();
+//! let mut payload = [0u8; 1200];
+//! let n = a.poll_payload(now, &mut payload).unwrap(); // both messages in one payload
+//! assert!(a.poll_payload(now, &mut payload[n..]).is_none());
+//! a.on_packet_sent(now, PacketId(0)); // the id Endpoint::send assigned
+//! b.handle_payload(now, &payload[..n]).unwrap();
+//! assert_eq!(b.poll_message().unwrap().data, b"unreliable");
+//! assert_eq!(b.poll_message().unwrap().data, b"reliable, ordered");
+//! a.on_packet_acked(now, PacketId(0)); // the endpoint reported Event::Acked
+//! assert_eq!(a.poll_event(), Some(MessageEvent::Acked(id)));
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::{Duration, Instant};
+
+mod buffers;
+pub mod config;
+mod fragment;
+pub mod frame;
+mod recv;
+mod rto;
+mod send;
+mod tracker;
+mod types;
+
+pub use config::{ChannelConfig, ChannelKind, ConfigError, MessageConfig};
+pub use frame::FrameError;
+pub use rto::Rto;
+pub use types::{Message, MessageCounters, MessageEvent, MessageId, MessageSendError, ReceiveError};
+
+use buffers::BufferPool;
+use fragment::{PartialOutcome, UnreliablePartials};
+use frame::{decode, Frame, MAX_CHANNELS};
+use recv::{Received, ReliableRecv};
+use send::{Geometry, Refusal, SendChannel, SentItem};
+use tracker::Tracker;
+
+use crate::protocol::seq::sequence_greater_than;
+use crate::protocol::PacketId;
+
+/// Deficit round-robin quantum per unit of channel weight, in bytes.
+const QUANTUM: usize = 256;
+/// Small-message buffers kept for reuse.
+const POOLED_BUFFERS: usize = 1024;
+
+/// A resend timer: (deadline, channel, wire id, fragment, transmission).
+type Timer = (Instant, u8, u16, Option<u16>, u32);
+
+#[derive(Debug)]
+enum RecvChannel {
+    Unreliable { sequenced: bool, latest: Option<u16> },
+    Reliable(ReliableRecv),
+}
+
+/// Outcome so far of an unreliable message sent as fragments.
+#[derive(Debug)]
+struct FragmentedOutcome {
+    msg: MessageId,
+    remaining: u16,
+    lost: bool,
+}
+
+/// One connection's message-layer state (see the [module docs](self)).
+///
+/// ```
+/// use gudp::message::{MessageConfig, MessageConnection};
+/// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
+/// assert_eq!(conn.next_deadline(), None); // idle
+/// ```
+#[derive(Debug)]
+pub struct MessageConnection {
+    config: MessageConfig,
+    geometry: Geometry,
+    send: Vec<SendChannel>,
+    recv: Vec<RecvChannel>,
+    partials: UnreliablePartials,
+    pool: BufferPool,
+    ready: VecDeque<(u8, Vec<u8>)>,
+    ready_bytes: usize,
+    current: Option<(u8, Vec<u8>)>,
+    tracker: Tracker,
+    /// Items of the payload last written, until `on_packet_sent` names its packet.
+    pending: Vec<SentItem>,
+    scratch: Vec<SentItem>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    fragmented: VecDeque<FragmentedOutcome>,
+    events: VecDeque<MessageEvent>,
+    rto: Rto,
+    next_id: u64,
+    next_tx: u32,
+    rr: usize,
+    counters: MessageCounters,
+}
+
+impl MessageConnection {
+    /// A connection with nothing sent or received.
+    ///
+    /// ```
+    /// use gudp::message::{ConfigError, MessageConfig, MessageConnection};
+    /// let bad = MessageConfig { channels: vec![], ..MessageConfig::default() };
+    /// assert_eq!(MessageConnection::new(bad).unwrap_err(), ConfigError::ChannelCount);
+    /// ```
+    pub fn new(config: MessageConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let geometry = Geometry {
+            max_unfragmented: config.max_unfragmented(),
+            fragment_size: config.fragment_size(),
+            window: config.reliable_window,
+            fragment_window: config.fragment_window,
+        };
+        let send = config
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| SendChannel::new(i as u8, c))
+            .collect();
+        let recv = config
+            .channels
+            .iter()
+            .map(|c| match c.kind {
+                ChannelKind::Unreliable | ChannelKind::UnreliableSequenced => {
+                    RecvChannel::Unreliable {
+                        sequenced: c.kind == ChannelKind::UnreliableSequenced,
+                        latest: None,
+                    }
+                }
+                kind => RecvChannel::Reliable(ReliableRecv::new(
+                    kind == ChannelKind::ReliableOrdered,
+                    config.reliable_window,
+                    c.budget,
+                )),
+            })
+            .collect();
+        Ok(Self {
+            partials: UnreliablePartials::new(
+                config.unreliable_reassembly_budget,
+                config.max_unreliable_partials,
+                config.unreliable_reassembly_timeout,
+            ),
+            pool: BufferPool::new(POOLED_BUFFERS, config.max_payload),
+            ready: VecDeque::new(),
+            ready_bytes: 0,
+            current: None,
+            tracker: Tracker::new(config.max_tracked_packets),
+            pending: Vec::new(),
+            scratch: Vec::new(),
+            timers: BinaryHeap::new(),
+            fragmented: VecDeque::new(),
+            events: VecDeque::new(),
+            rto: Rto::new(config.initial_rtt, config.min_rto, config.max_rto),
+            next_id: 0,
+            next_tx: 0,
+            rr: 0,
+            counters: MessageCounters::default(),
+            geometry,
+            send,
+            recv,
+            config,
+        })
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert_eq!(conn.config().max_payload, 1200);
+    /// ```
+    pub fn config(&self) -> &MessageConfig {
+        &self.config
+    }
+
+    /// What the message layer did so far.
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert_eq!(conn.counters().resends, 0);
+    /// ```
+    pub fn counters(&self) -> &MessageCounters {
+        &self.counters
+    }
+
+    /// Queues a message on `channel` and returns its id. It goes out with the next
+    /// [`poll_payload`](Self::poll_payload)s, sharing payloads with whatever else is due.
+    /// No time is needed: nothing about queuing depends on it.
+    ///
+    /// ```
+    /// use gudp::message::{MessageConfig, MessageConnection, MessageSendError};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert!(conn.send(3, &vec![0; 1 << 20]).is_ok()); // 1 MiB: sent as fragments
+    /// assert_eq!(conn.send(9, b"x"), Err(MessageSendError::UnknownChannel { channel: 9 }));
+    /// ```
+    pub fn send(&mut self, channel: u8, data: &[u8]) -> Result<MessageId, MessageSendError> {
+        let ch = self
+            .send
+            .get_mut(usize::from(channel))
+            .ok_or(MessageSendError::UnknownChannel { channel })?;
+        let id = MessageId(self.next_id);
+        match ch.push(id, data, &self.geometry, &mut self.pool) {
+            Ok(()) => {
+                self.next_id += 1;
+                self.counters.messages_sent += 1;
+                Ok(id)
+            }
+            Err(Refusal::TooLarge { len, max }) => Err(MessageSendError::TooLarge { len, max }),
+            Err(Refusal::Full { needed, available }) => {
+                self.counters.sends_refused += 1;
+                Err(MessageSendError::ChannelFull {
+                    channel,
+                    needed,
+                    available,
+                })
+            }
+        }
+    }
+
+    /// Bytes `channel` holds against its budget (queued plus unacked messages).
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.send(2, &[0; 100]).unwrap();
+    /// assert_eq!(conn.channel_held(2), 100);
+    /// ```
+    pub fn channel_held(&self, channel: u8) -> usize {
+        self.send.get(usize::from(channel)).map_or(0, |c| c.held())
+    }
+
+    /// Would [`poll_payload`](Self::poll_payload) write something? (It may still find
+    /// nothing when the only entries are stale.)
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert!(!conn.wants_to_send());
+    /// conn.send(0, b"x").unwrap();
+    /// assert!(conn.wants_to_send());
+    /// ```
+    pub fn wants_to_send(&self) -> bool {
+        !self.tracker.is_full() && self.send.iter().any(|c| c.has_due(&self.geometry))
+    }
+
+    /// Writes the next packet payload into `out` (at most `max_payload` bytes) and returns
+    /// its length, or `None` when nothing is due. Frames from every channel with something
+    /// due share the payload under deficit round-robin by channel weight; resends come
+    /// before new messages within a channel. Report the packet with
+    /// [`on_packet_sent`](Self::on_packet_sent) before the next call (a payload not reported
+    /// by then is treated as [unsent](Self::on_packet_unsent)).
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// for _ in 0..300 {
+    ///     conn.send(0, &[7; 10]).unwrap(); // 15 bytes each on the wire
+    /// }
+    /// let mut out = [0u8; 1200];
+    /// assert_eq!(conn.poll_payload(Instant::now(), &mut out), Some(1200)); // 80 messages
+    /// ```
+    pub fn poll_payload(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if !self.pending.is_empty() {
+            self.on_packet_unsent();
+        }
+        if self.tracker.is_full() {
+            self.counters.tracker_full += 1;
+            return None;
+        }
+        let limit = self.config.max_payload.min(out.len());
+        let mut used = 0;
+        let n = self.send.len();
+        loop {
+            let (mut progressed, mut fits) = (false, false);
+            for k in 0..n {
+                let c = (self.rr + k) % n;
+                let Some(first) = self.send[c].peek(&self.geometry) else {
+                    self.send[c].deficit = 0;
+                    continue;
+                };
+                if first.len > limit - used {
+                    continue;
+                }
+                fits = true;
+                let ch = &mut self.send[c];
+                ch.deficit += usize::from(ch.weight) * QUANTUM;
+                let mut next = Some(first);
+                while let Some(f) = next.filter(|f| f.len <= limit - used && f.len <= ch.deficit)
+                {
+                    ch.deficit -= f.len;
+                    let tx = self.next_tx;
+                    self.next_tx = tx.wrapping_add(1);
+                    let w = ch.write(f, &mut out[used..], tx, &self.geometry, &mut self.pool);
+                    used += f.len;
+                    progressed = true;
+                    self.counters.frames_sent += 1;
+                    if w.resend {
+                        self.counters.resends += 1;
+                    }
+                    if let Some(expiries) = w.expiries {
+                        let at = now + self.rto.backed_off(expiries);
+                        self.timers.push(Reverse((at, w.item.channel, w.item.wire, w.item.frag, tx)));
+                    }
+                    if let Some(count) = w.first_of {
+                        self.fragmented.push_back(FragmentedOutcome {
+                            msg: w.item.msg,
+                            remaining: count,
+                            lost: false,
+                        });
+                    }
+                    self.pending.push(w.item);
+                    next = ch.peek(&self.geometry);
+                }
+                if next.is_none() {
+                    ch.deficit = 0;
+                }
+            }
+            if !progressed && !fits {
+                break;
+            }
+        }
+        self.rr = (self.rr + 1) % n;
+        self.prune_timers();
+        if used == 0 {
+            return None;
+        }
+        self.counters.payloads_sent += 1;
+        Some(used)
+    }
+
+    /// Stale timer entries (parts acked or resent since) are dropped when they fire; if too
+    /// many pile up (many losses within one timeout), drop them early to bound the heap.
+    fn prune_timers(&mut self) {
+        if self.timers.len() <= 4 * self.config.max_tracked_packets {
+            return;
+        }
+        let send = &mut self.send;
+        self.timers.retain(|Reverse((_, c, wire, frag, tx))| {
+            send[usize::from(*c)].is_current(*wire, *frag, *tx)
+        });
+    }
+
+    /// The payload last written by [`poll_payload`](Self::poll_payload) went out as packet
+    /// `packet_id` (the id `Endpoint::send` returned). Ids must increase; a repeated or
+    /// lower id is treated as [`on_packet_unsent`](Self::on_packet_unsent).
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// # use gudp::protocol::PacketId;
+    /// let now = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.send(2, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(now, &mut out).unwrap();
+    /// conn.on_packet_sent(now, PacketId(7));
+    /// assert!(conn.next_deadline().is_some()); // its resend timer
+    /// ```
+    pub fn on_packet_sent(&mut self, now: Instant, packet_id: PacketId) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if !self.tracker.push(packet_id, now, &mut self.pending) {
+            self.counters.unknown_packets += 1;
+            self.on_packet_unsent();
+        }
+    }
+
+    /// The payload last written was not sent (e.g. `Endpoint::send` refused it): its
+    /// reliable frames are queued again, its unreliable messages reported
+    /// [`Lost`](MessageEvent::Lost). Checking `Endpoint::can_send` before polling avoids it.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// let id = conn.send(0, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(Instant::now(), &mut out).unwrap();
+    /// conn.on_packet_unsent();
+    /// assert_eq!(conn.poll_event(), Some(MessageEvent::Lost(id)));
+    /// ```
+    pub fn on_packet_unsent(&mut self) {
+        let mut items = std::mem::take(&mut self.pending);
+        for item in items.drain(..) {
+            self.resolve_item(item, false);
+        }
+        self.pending = items;
+    }
+
+    /// The packet layer reported packet `packet_id` acked (`Event::Acked`): every message
+    /// part it carried is acked. Its round trip also feeds the resend timeout.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
+    /// # use gudp::protocol::PacketId;
+    /// let t0 = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// let id = conn.send(3, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(t0, &mut out).unwrap();
+    /// conn.on_packet_sent(t0, PacketId(0));
+    /// conn.on_packet_acked(t0 + Duration::from_millis(40), PacketId(0));
+    /// assert_eq!(conn.poll_event(), Some(MessageEvent::Acked(id)));
+    /// assert_eq!(conn.rto().smoothed(), Duration::from_millis(40));
+    /// ```
+    pub fn on_packet_acked(&mut self, now: Instant, packet_id: PacketId) {
+        let mut items = std::mem::take(&mut self.scratch);
+        match self.tracker.resolve(packet_id, &mut items) {
+            Some(sent_at) => self.rto.sample(now.saturating_duration_since(sent_at)),
+            None => self.counters.unknown_packets += 1,
+        }
+        for item in items.drain(..) {
+            self.resolve_item(item, true);
+        }
+        self.scratch = items;
+    }
+
+    /// The packet layer reported packet `packet_id` lost (`Event::Lost`): its reliable
+    /// parts are resent (unless another copy is in flight), its unreliable messages are
+    /// [`Lost`](MessageEvent::Lost).
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// # use gudp::protocol::PacketId;
+    /// let now = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.send(3, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(now, &mut out).unwrap();
+    /// conn.on_packet_sent(now, PacketId(0));
+    /// conn.on_packet_lost(PacketId(0));
+    /// assert_eq!(conn.poll_payload(now, &mut out), Some(6)); // resent at once
+    /// assert_eq!(conn.counters().resends, 1);
+    /// ```
+    pub fn on_packet_lost(&mut self, packet_id: PacketId) {
+        let mut items = std::mem::take(&mut self.scratch);
+        if self.tracker.resolve(packet_id, &mut items).is_none() {
+            self.counters.unknown_packets += 1;
+        }
+        for item in items.drain(..) {
+            self.resolve_item(item, false);
+        }
+        self.scratch = items;
+    }
+
+    fn resolve_item(&mut self, item: SentItem, acked: bool) {
+        if self.is_reliable(item.channel) {
+            let ch = &mut self.send[usize::from(item.channel)];
+            if acked {
+                if let Some(id) = ch.on_acked(item.wire, item.frag, &mut self.pool) {
+                    self.counters.messages_acked += 1;
+                    self.push_event(MessageEvent::Acked(id));
+                }
+            } else {
+                ch.on_lost(item.wire, item.frag);
+            }
+            return;
+        }
+        if item.frag.is_none() {
+            return self.unreliable_outcome(item.msg, acked);
+        }
+        let Some(i) = self.fragmented.iter().position(|f| f.msg == item.msg) else {
+            return;
+        };
+        let f = &mut self.fragmented[i];
+        f.remaining -= 1;
+        f.lost |= !acked;
+        if f.remaining == 0 {
+            let f = self.fragmented.remove(i).expect("found");
+            self.unreliable_outcome(f.msg, !f.lost);
+        }
+    }
+
+    fn is_reliable(&self, channel: u8) -> bool {
+        self.config.channels[usize::from(channel)].kind.is_reliable()
+    }
+
+    fn unreliable_outcome(&mut self, msg: MessageId, acked: bool) {
+        if acked {
+            self.counters.messages_acked += 1;
+            self.push_event(MessageEvent::Acked(msg));
+        } else {
+            self.counters.messages_lost += 1;
+            self.push_event(MessageEvent::Lost(msg));
+        }
+    }
+
+    fn push_event(&mut self, e: MessageEvent) {
+        if self.events.len() >= self.config.max_events {
+            self.events.pop_front();
+            self.counters.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    /// Replaces the RTT estimate behind the resend timeout, e.g. with the packet layer's
+    /// `ConnectionStats::rtt` and `rtt_variation` (optional: acks already give samples).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.set_rtt(Duration::from_millis(2000), Duration::from_millis(100));
+    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(2400));
+    /// ```
+    pub fn set_rtt(&mut self, srtt: Duration, rttvar: Duration) {
+        self.rto.set(srtt, rttvar);
+    }
+
+    /// The resend-timeout estimator.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(750)); // 250 + 4 × 125
+    /// ```
+    pub fn rto(&self) -> &Rto {
+        &self.rto
+    }
+
+    /// The next outcome of a sent message, oldest first.
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert_eq!(conn.poll_event(), None);
+    /// ```
+    pub fn poll_event(&mut self) -> Option<MessageEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due: the earliest resend
+    /// timeout or unreliable reassembly deadline (possibly of an entry since resolved: the
+    /// call then does nothing).
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// # use gudp::protocol::PacketId;
+    /// let now = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.send(2, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(now, &mut out).unwrap();
+    /// conn.on_packet_sent(now, PacketId(0));
+    /// assert_eq!(conn.next_deadline(), Some(now + conn.rto().timeout()));
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timer = self.timers.peek().map(|Reverse(t)| t.0);
+        match (timer, self.partials.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires what is due at `now`: reliable parts whose resend timeout expired with no
+    /// outcome are queued again (the tail-loss case: the packet layer reports a loss only
+    /// once later packets are acked or its own timeout passes); partial unreliable messages
+    /// past their deadline are dropped.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// # use gudp::protocol::PacketId;
+    /// let now = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// conn.send(2, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(now, &mut out).unwrap();
+    /// conn.on_packet_sent(now, PacketId(0));
+    /// let later = conn.next_deadline().unwrap();
+    /// conn.handle_timeout(later);
+    /// assert_eq!(conn.counters().rto_expiries, 1);
+    /// assert!(conn.poll_payload(later, &mut out).is_some()); // resent
+    /// ```
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, c, wire, frag, tx))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.send[usize::from(c)].on_timeout(wire, frag, tx) {
+                self.counters.rto_expiries += 1;
+            }
+        }
+        self.counters.reassembly_timed_out += self.partials.expire(now);
+    }
+
+    /// Bytes of received message data held: out-of-order and partial reliable messages,
+    /// partial unreliable messages, and messages waiting for
+    /// [`poll_message`](Self::poll_message). Never above
+    /// [`MessageConfig::max_receive_memory`].
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert_eq!(conn.receive_memory(), 0);
+    /// ```
+    pub fn receive_memory(&self) -> usize {
+        let reliable: usize = self
+            .recv
+            .iter()
+            .map(|r| match r {
+                RecvChannel::Reliable(r) => r.held(),
+                RecvChannel::Unreliable { .. } => 0,
+            })
+            .sum();
+        reliable + self.partials.bytes() + self.ready_bytes
+    }
+
+    /// Takes one received packet payload. `Ok`: pass the packet's receipt to
+    /// `Endpoint::deliver` (so it is acked). `Err`: nothing was taken; do not deliver, and
+    /// the sender will resend what was reliable. A payload is taken whole or not at all.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{FrameError, MessageConfig, MessageConnection, ReceiveError};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// let now = Instant::now();
+    /// // "hi" on channel 1 (sequenced), id 5; then a truncated frame.
+    /// assert_eq!(conn.handle_payload(now, &[0x01, 0, 5, 0, 2, b'h', b'i']), Ok(()));
+    /// assert_eq!(conn.handle_payload(now, &[0x01, 0, 6, 0, 2, b'h']), Err(ReceiveError::Frame(FrameError::Truncated)));
+    /// assert_eq!(conn.poll_message().unwrap().data, b"hi");
+    /// ```
+    pub fn handle_payload(&mut self, now: Instant, payload: &[u8]) -> Result<(), ReceiveError> {
+        let checked = self.check_payload(payload);
+        if let Err(e) = checked {
+            match e {
+                ReceiveError::Full => self.counters.payloads_refused += 1,
+                _ => self.counters.payloads_malformed += 1,
+            }
+            return checked;
+        }
+        self.counters.payloads_received += 1;
+        let fs = self.geometry.fragment_size;
+        for frame in decode(payload, fs) {
+            let (channel, id, data, fragment) = match frame.expect("checked") {
+                Frame::Message { channel, id, data } => (channel, id, data, None),
+                Frame::Fragment {
+                    channel,
+                    id,
+                    total,
+                    index,
+                    data,
+                } => (channel, id, data, Some((index, total as usize))),
+            };
+            let c = usize::from(channel);
+            match &mut self.recv[c] {
+                RecvChannel::Reliable(r) => {
+                    let pool = &mut self.pool;
+                    let got =
+                        r.receive(id, data, fragment.map(|(i, t)| (i, t, fs)), |b| {
+                            pool.copy_of(b)
+                        });
+                    match got {
+                        // Only a payload contradicting itself (one id both whole and in
+                        // fragments) gets here past the check: skip the frame.
+                        Err(_) => self.counters.payloads_malformed += 1,
+                        Ok(Received::Duplicate) => self.counters.duplicates += 1,
+                        Ok(Received::Stored) => {}
+                        Ok(Received::Ready(data)) => {
+                            self.push_ready(channel, data);
+                            while let RecvChannel::Reliable(r) = &mut self.recv[c] {
+                                let Some(data) = r.next_ready() else { break };
+                                self.push_ready(channel, data);
+                            }
+                        }
+                    }
+                }
+                RecvChannel::Unreliable { .. } => {
+                    let data = match fragment {
+                        None => self.pool.copy_of(data),
+                        Some((index, total)) => {
+                            let got = self.partials.insert(
+                                now,
+                                channel,
+                                id,
+                                total,
+                                index,
+                                data,
+                                fs,
+                                &mut self.counters.reassembly_evicted,
+                            );
+                            match got {
+                                PartialOutcome::Stored => continue,
+                                PartialOutcome::TooLarge => {
+                                    self.counters.reassembly_too_large += 1;
+                                    continue;
+                                }
+                                PartialOutcome::Complete(data) => data,
+                            }
+                        }
+                    };
+                    let RecvChannel::Unreliable { sequenced, latest } = &mut self.recv[c] else {
+                        unreachable!("matched above")
+                    };
+                    if *sequenced {
+                        if latest.is_some_and(|l| !sequence_greater_than(id, l)) {
+                            self.counters.sequenced_dropped += 1;
+                            self.pool.put(data);
+                            continue;
+                        }
+                        *latest = Some(id);
+                    }
+                    self.push_ready(channel, data);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a whole payload and checks that its reliable frames fit their channels'
+    /// budgets, changing nothing.
+    fn check_payload(&self, payload: &[u8]) -> Result<(), ReceiveError> {
+        if self.ready_bytes >= self.config.max_ready_bytes {
+            return Err(ReceiveError::Full);
+        }
+        let fs = self.geometry.fragment_size;
+        let mut need = [0usize; MAX_CHANNELS];
+        for frame in decode(payload, fs) {
+            let (channel, id, len, total) = match frame? {
+                Frame::Message { channel, id, data } => (channel, id, data.len(), None),
+                Frame::Fragment {
+                    channel,
+                    id,
+                    total,
+                    data,
+                    ..
+                } => (channel, id, data.len(), Some(total as usize)),
+            };
+            let c = usize::from(channel);
+            let config = self
+                .config
+                .channels
+                .get(c)
+                .ok_or(FrameError::UnknownChannel(channel))?;
+            let size = total.unwrap_or(len);
+            if size > config.max_message_size {
+                return Err(FrameError::TooLarge {
+                    len: size,
+                    max: config.max_message_size,
+                }
+                .into());
+            }
+            if let RecvChannel::Reliable(r) = &self.recv[c] {
+                need[c] += r.cost_of(id, total.map(|t| (t, fs)), len)?;
+            }
+        }
+        for (c, r) in self.recv.iter().enumerate() {
+            if let RecvChannel::Reliable(r) = r {
+                if need[c] > 0 && r.held() + need[c] > r.budget() {
+                    return Err(ReceiveError::Full);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_ready(&mut self, channel: u8, data: Vec<u8>) {
+        self.counters.messages_received += 1;
+        self.ready_bytes += data.len();
+        self.ready.push_back((channel, data));
+    }
+
+    /// The next received message, in delivery order across channels. It borrows the
+    /// connection's buffer until the next call, which recycles it: no allocation per small
+    /// message once warm.
+    ///
+    /// ```
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert!(conn.poll_message().is_none());
+    /// ```
+    pub fn poll_message(&mut self) -> Option<Message<'_>> {
+        if let Some((_, data)) = self.current.take() {
+            self.pool.put(data);
+        }
+        let (channel, data) = self.ready.pop_front()?;
+        self.ready_bytes -= data.len();
+        let (channel, data) = self.current.insert((channel, data));
+        Some(Message {
+            channel: *channel,
+            data,
+        })
+    }
+}
