@@ -67,7 +67,7 @@ impl ChannelKind {
 ///
 /// ```
 /// use gudp::message::ChannelConfig;
-/// let input = ChannelConfig { weight: 8, ..ChannelConfig::unreliable_sequenced() };
+/// let input = ChannelConfig::unreliable_sequenced().with_weight(8);
 /// assert_eq!(input.weight, 8);
 /// ```
 #[non_exhaustive]
@@ -128,6 +128,40 @@ impl ChannelConfig {
     /// ```
     pub fn reliable_unordered() -> Self {
         Self::with_kind(ChannelKind::ReliableUnordered)
+    }
+
+    /// This channel with another weight.
+    ///
+    /// ```
+    /// use gudp::message::ChannelConfig;
+    /// assert_eq!(ChannelConfig::unreliable().with_weight(4).weight, 4);
+    /// ```
+    pub fn with_weight(mut self, weight: u8) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// This channel with another largest message size.
+    ///
+    /// ```
+    /// use gudp::message::ChannelConfig;
+    /// let c = ChannelConfig::reliable_ordered().with_max_message_size(16 << 20);
+    /// assert_eq!(c.max_message_size, 16 << 20);
+    /// ```
+    pub fn with_max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// This channel with another memory budget.
+    ///
+    /// ```
+    /// use gudp::message::ChannelConfig;
+    /// assert_eq!(ChannelConfig::reliable_ordered().with_budget(1 << 10).budget, 1 << 10);
+    /// ```
+    pub fn with_budget(mut self, budget: usize) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// A [`ReliableOrdered`](ChannelKind::ReliableOrdered) channel, sized as
@@ -203,7 +237,8 @@ impl Default for MessageConfig {
 ///
 /// ```
 /// use gudp::message::{ConfigError, MessageConfig};
-/// let c = MessageConfig { max_payload: 8, ..MessageConfig::default() };
+/// let mut c = MessageConfig::default();
+/// c.max_payload = 8;
 /// assert_eq!(c.validate(), Err(ConfigError::MaxPayload));
 /// ```
 #[non_exhaustive]
@@ -272,7 +307,8 @@ impl MessageConfig {
     ///
     /// ```
     /// use gudp::message::MessageConfig;
-    /// let c = MessageConfig { max_payload: 500, ..MessageConfig::default() };
+    /// let mut c = MessageConfig::default();
+    /// c.max_payload = 500;
     /// assert_eq!(c.fragment_size(), 491);
     /// ```
     pub fn fragment_size(&self) -> usize {
@@ -293,7 +329,7 @@ impl MessageConfig {
     ///
     /// ```
     /// use gudp::message::{ChannelConfig, ConfigError, MessageConfig};
-    /// let c = MessageConfig::new(vec![ChannelConfig { weight: 0, ..ChannelConfig::unreliable() }]);
+    /// let c = MessageConfig::new(vec![ChannelConfig::unreliable().with_weight(0)]);
     /// assert_eq!(c.validate(), Err(ConfigError::Channel(0)));
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {

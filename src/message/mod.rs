@@ -130,7 +130,8 @@ impl MessageConnection {
     ///
     /// ```
     /// use gudp::message::{ConfigError, MessageConfig, MessageConnection};
-    /// let bad = MessageConfig { channels: vec![], ..MessageConfig::default() };
+    /// let mut bad = MessageConfig::default();
+    /// bad.channels.clear();
     /// assert_eq!(MessageConnection::new(bad).unwrap_err(), ConfigError::ChannelCount);
     /// ```
     pub fn new(config: MessageConfig) -> Result<Self, ConfigError> {

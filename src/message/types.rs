@@ -99,7 +99,7 @@ impl MessageEvent {
 /// ```
 /// use std::time::Instant;
 /// use gudp::message::{ChannelConfig, MessageConfig, MessageConnection, MessageSendError};
-/// let small = ChannelConfig { budget: 1000, max_message_size: 1000, ..ChannelConfig::reliable_ordered() };
+/// let small = ChannelConfig::reliable_ordered().with_budget(1000).with_max_message_size(1000);
 /// let mut conn = MessageConnection::new(MessageConfig::new(vec![small])).unwrap();
 /// let now = Instant::now();
 /// conn.send(now, 0, &[0; 600]).unwrap();
