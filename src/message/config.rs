@@ -17,7 +17,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::frame::{FRAGMENT_HEADER_LEN, MESSAGE_HEADER_LEN, MAX_CHANNELS};
+use super::frame::{FRAGMENT_HEADER_LEN, MAX_CHANNELS, MESSAGE_HEADER_LEN};
 
 /// How a channel treats its messages.
 ///
@@ -92,7 +92,11 @@ impl ChannelConfig {
         Self {
             kind,
             weight: 1,
-            max_message_size: if kind.is_reliable() { 1 << 20 } else { 256 << 10 },
+            max_message_size: if kind.is_reliable() {
+                1 << 20
+            } else {
+                256 << 10
+            },
             budget: if kind.is_reliable() { 4 << 20 } else { 1 << 20 },
         }
     }

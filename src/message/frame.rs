@@ -234,7 +234,9 @@ impl<'a> Frames<'a> {
                 let header = b.get(..MESSAGE_HEADER_LEN).ok_or(FrameError::Truncated)?;
                 let n = usize::from(u16::from_be_bytes([header[3], header[4]]));
                 let end = MESSAGE_HEADER_LEN + n;
-                let data = b.get(MESSAGE_HEADER_LEN..end).ok_or(FrameError::Truncated)?;
+                let data = b
+                    .get(MESSAGE_HEADER_LEN..end)
+                    .ok_or(FrameError::Truncated)?;
                 let id = u16::from_be_bytes([header[1], header[2]]);
                 (Frame::Message { channel, id, data }, end)
             }
@@ -247,7 +249,9 @@ impl<'a> Frames<'a> {
                     .filter(|_| self.fragment_size > 0)
                     .ok_or(FrameError::BadFragment)?;
                 let end = FRAGMENT_HEADER_LEN + n;
-                let data = b.get(FRAGMENT_HEADER_LEN..end).ok_or(FrameError::Truncated)?;
+                let data = b
+                    .get(FRAGMENT_HEADER_LEN..end)
+                    .ok_or(FrameError::Truncated)?;
                 let frame = Frame::Fragment {
                     channel,
                     id,

@@ -59,7 +59,9 @@ mod types;
 pub use config::{ChannelConfig, ChannelKind, ConfigError, MessageConfig};
 pub use frame::FrameError;
 pub use rto::Rto;
-pub use types::{Message, MessageCounters, MessageEvent, MessageId, MessageSendError, ReceiveError};
+pub use types::{
+    Message, MessageCounters, MessageEvent, MessageId, MessageSendError, ReceiveError,
+};
 
 use buffers::BufferPool;
 use fragment::{PartialOutcome, UnreliablePartials};
@@ -81,7 +83,10 @@ type Timer = (Instant, u8, u16, Option<u16>, u32);
 
 #[derive(Debug)]
 enum RecvChannel {
-    Unreliable { sequenced: bool, latest: Option<u16> },
+    Unreliable {
+        sequenced: bool,
+        latest: Option<u16>,
+    },
     Reliable(ReliableRecv),
 }
 
@@ -318,8 +323,7 @@ impl MessageConnection {
                 let ch = &mut self.send[c];
                 ch.deficit += usize::from(ch.weight) * QUANTUM;
                 let mut next = Some(first);
-                while let Some(f) = next.filter(|f| f.len <= limit - used && f.len <= ch.deficit)
-                {
+                while let Some(f) = next.filter(|f| f.len <= limit - used && f.len <= ch.deficit) {
                     ch.deficit -= f.len;
                     let tx = self.next_tx;
                     self.next_tx = tx.wrapping_add(1);
@@ -332,7 +336,13 @@ impl MessageConnection {
                     }
                     if let Some(expiries) = w.expiries {
                         let at = now + self.rto.backed_off(expiries);
-                        self.timers.push(Reverse((at, w.item.channel, w.item.wire, w.item.frag, tx)));
+                        self.timers.push(Reverse((
+                            at,
+                            w.item.channel,
+                            w.item.wire,
+                            w.item.frag,
+                            tx,
+                        )));
                     }
                     if let Some(count) = w.first_of {
                         self.fragmented.push_back(FragmentedOutcome {
@@ -508,7 +518,9 @@ impl MessageConnection {
     }
 
     fn is_reliable(&self, channel: u8) -> bool {
-        self.config.channels[usize::from(channel)].kind.is_reliable()
+        self.config.channels[usize::from(channel)]
+            .kind
+            .is_reliable()
     }
 
     fn unreliable_outcome(&mut self, msg: MessageId, acked: bool) {
@@ -685,10 +697,9 @@ impl MessageConnection {
             match &mut self.recv[c] {
                 RecvChannel::Reliable(r) => {
                     let pool = &mut self.pool;
-                    let got =
-                        r.receive(id, data, fragment.map(|(i, t)| (i, t, fs)), |b| {
-                            pool.copy_of(b)
-                        });
+                    let got = r.receive(id, data, fragment.map(|(i, t)| (i, t, fs)), |b| {
+                        pool.copy_of(b)
+                    });
                     match got {
                         // Only a payload contradicting itself (one id both whole and in
                         // fragments) gets here past the check: skip the frame.

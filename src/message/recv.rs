@@ -179,8 +179,7 @@ impl ReliableRecv {
         let Slot::Done(Some(_)) = self.slots[s] else {
             return None;
         };
-        let Slot::Done(Some(data)) = std::mem::replace(&mut self.slots[s], Slot::Done(None))
-        else {
+        let Slot::Done(Some(data)) = std::mem::replace(&mut self.slots[s], Slot::Done(None)) else {
             unreachable!("checked above")
         };
         self.held -= data.len();
@@ -232,12 +231,10 @@ mod tests {
             Ok(Received::Ready(b"x".to_vec()))
         );
         assert_eq!(r.next, 0); // 0 still missing
-        r.receive(3, b"abcdefghij", Some((1, 25, 10)), copy).unwrap();
+        r.receive(3, b"abcdefghij", Some((1, 25, 10)), copy)
+            .unwrap();
         let done = r.receive(3, b"ABCDE", Some((2, 25, 10)), copy).unwrap();
-        assert_eq!(
-            done,
-            Received::Ready(b"0123456789abcdefghijABCDE".to_vec())
-        );
+        assert_eq!(done, Received::Ready(b"0123456789abcdefghijABCDE".to_vec()));
         assert_eq!(r.held(), 0);
     }
 }

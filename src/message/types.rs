@@ -71,6 +71,7 @@ pub struct Message<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageEvent {
     /// The peer's message layer has it (every fragment): reliable and unreliable messages.
+    /// On a sequenced channel the peer may then have dropped it as superseded.
     Acked(MessageId),
     /// An unreliable message will not arrive (a packet carrying it, or one of its fragments,
     /// was lost). Reliable messages are never lost: they are resent.
