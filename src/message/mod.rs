@@ -30,15 +30,16 @@
 //! let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
 //! let mut b = MessageConnection::new(MessageConfig::default()).unwrap();
 //! let id = a.send(3, b"reliable, ordered").unwrap();
-//! a.send(0, b"unreliable").unwrap();
+//! let u = a.send(0, b"unreliable").unwrap();
 //! let mut payload = [0u8; 1200];
 //! let n = a.poll_payload(now, &mut payload).unwrap(); // both messages in one payload
-//! assert!(a.poll_payload(now, &mut payload[n..]).is_none());
 //! a.on_packet_sent(now, PacketId(0)); // the id Endpoint::send assigned
+//! assert!(a.poll_payload(now, &mut payload[n..]).is_none()); // nothing else due
 //! b.handle_payload(now, &payload[..n]).unwrap();
 //! assert_eq!(b.poll_message().unwrap().data, b"unreliable");
 //! assert_eq!(b.poll_message().unwrap().data, b"reliable, ordered");
 //! a.on_packet_acked(now, PacketId(0)); // the endpoint reported Event::Acked
+//! assert_eq!(a.poll_event(), Some(MessageEvent::Acked(u))); // in payload order
 //! assert_eq!(a.poll_event(), Some(MessageEvent::Acked(id)));
 //! ```
 

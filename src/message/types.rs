@@ -11,8 +11,8 @@ use super::frame::FrameError;
 /// use gudp::message::{MessageConfig, MessageConnection};
 /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
 /// let now = std::time::Instant::now();
-/// let a = conn.send(now, 0, b"a").unwrap();
-/// let b = conn.send(now, 3, b"b").unwrap();
+/// let a = conn.send(0, b"a").unwrap();
+/// let b = conn.send(3, b"b").unwrap();
 /// assert_eq!((a.get(), b.get()), (0, 1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,7 +24,7 @@ impl MessageId {
     /// ```
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// # let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
-    /// let id = conn.send(std::time::Instant::now(), 2, b"x").unwrap();
+    /// let id = conn.send(2, b"x").unwrap();
     /// assert_eq!(id.get(), 0);
     /// ```
     pub fn get(self) -> u64 {
@@ -41,7 +41,7 @@ impl MessageId {
 /// let now = Instant::now();
 /// let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
 /// let mut b = MessageConnection::new(MessageConfig::default()).unwrap();
-/// a.send(now, 3, b"hello").unwrap();
+/// a.send(3, b"hello").unwrap();
 /// let mut payload = [0u8; 1200];
 /// let n = a.poll_payload(now, &mut payload).unwrap();
 /// b.handle_payload(now, &payload[..n]).unwrap();
@@ -63,7 +63,7 @@ pub struct Message<'a> {
 /// use gudp::message::MessageEvent;
 /// # use gudp::message::{MessageConfig, MessageConnection};
 /// # let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
-/// # let id = conn.send(std::time::Instant::now(), 0, b"x").unwrap();
+/// # let id = conn.send(0, b"x").unwrap();
 /// let e = MessageEvent::Acked(id);
 /// assert_eq!(e.id(), id);
 /// ```
@@ -84,7 +84,7 @@ impl MessageEvent {
     /// ```
     /// # use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
     /// # let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
-    /// # let id = conn.send(std::time::Instant::now(), 0, b"x").unwrap();
+    /// # let id = conn.send(0, b"x").unwrap();
     /// assert_eq!(MessageEvent::Lost(id).id(), id);
     /// ```
     pub fn id(self) -> MessageId {
@@ -103,8 +103,8 @@ impl MessageEvent {
 /// let small = ChannelConfig::reliable_ordered().with_budget(1000).with_max_message_size(1000);
 /// let mut conn = MessageConnection::new(MessageConfig::new(vec![small])).unwrap();
 /// let now = Instant::now();
-/// conn.send(now, 0, &[0; 600]).unwrap();
-/// let full = conn.send(now, 0, &[0; 600]);
+/// conn.send(0, &[0; 600]).unwrap();
+/// let full = conn.send(0, &[0; 600]);
 /// assert_eq!(full, Err(MessageSendError::ChannelFull { channel: 0, needed: 600, available: 400 }));
 /// ```
 #[non_exhaustive]
@@ -196,7 +196,7 @@ impl From<FrameError> for ReceiveError {
 /// ```
 /// use gudp::message::{MessageConfig, MessageConnection};
 /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
-/// conn.send(std::time::Instant::now(), 0, b"x").unwrap();
+/// conn.send(0, b"x").unwrap();
 /// assert_eq!(conn.counters().messages_sent, 1);
 /// ```
 #[non_exhaustive]
