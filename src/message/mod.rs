@@ -79,8 +79,8 @@ const QUANTUM: usize = 256;
 /// Small-message buffers kept for reuse.
 const POOLED_BUFFERS: usize = 1024;
 
-/// A resend timer: (deadline, channel, wire id, fragment, transmission).
-type Timer = (Instant, u8, u16, Option<u16>, u32);
+/// A resend timer: the deadline and the transmission it watches.
+type Timer = (Instant, SentItem);
 
 #[derive(Debug)]
 enum RecvChannel {
@@ -344,13 +344,7 @@ impl MessageConnection {
                     }
                     if let Some(expiries) = w.expiries {
                         let at = now + self.rto.backed_off(expiries);
-                        self.timers.push(Reverse((
-                            at,
-                            w.item.channel,
-                            w.item.wire,
-                            w.item.frag,
-                            tx,
-                        )));
+                        self.timers.push(Reverse((at, w.item)));
                     }
                     if let Some(count) = w.first_of {
                         self.fragmented.push_back(FragmentedOutcome {
@@ -386,9 +380,8 @@ impl MessageConnection {
             return;
         }
         let send = &mut self.send;
-        self.timers.retain(|Reverse((_, c, wire, frag, tx))| {
-            send[usize::from(*c)].is_current(*wire, *frag, *tx)
-        });
+        self.timers
+            .retain(|Reverse((_, item))| send[usize::from(item.channel)].is_current(item));
         // Amortised: the next prune waits until the heap has doubled again.
         self.prune_at = (4 * self.config.max_tracked_packets).max(2 * self.timers.len());
     }
@@ -503,12 +496,12 @@ impl MessageConnection {
         if self.is_reliable(item.channel) {
             let ch = &mut self.send[usize::from(item.channel)];
             if acked {
-                if let Some(id) = ch.on_acked(item.wire, item.frag, &mut self.pool) {
+                if let Some(id) = ch.on_acked(&item, &mut self.pool) {
                     self.counters.messages_acked += 1;
                     self.push_event(MessageEvent::Acked(id));
                 }
             } else {
-                ch.on_lost(item.wire, item.frag);
+                ch.on_lost(&item);
             }
             return;
         }
@@ -633,12 +626,12 @@ impl MessageConnection {
     /// assert!(conn.poll_payload(later, &mut out).is_some()); // resent
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, c, wire, frag, tx))) = self.timers.peek() {
+        while let Some(&Reverse((at, item))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            if self.send[usize::from(c)].on_timeout(wire, frag, tx) {
+            if self.send[usize::from(item.channel)].on_timeout(&item) {
                 self.counters.rto_expiries += 1;
             }
         }

@@ -81,7 +81,7 @@ enum Source {
 }
 
 /// What one written frame was, for the packet tracker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SentItem {
     pub(crate) msg: MessageId,
     pub(crate) channel: u8,
@@ -118,7 +118,7 @@ pub(crate) struct SendChannel {
     /// Index in `reliable` of the first message with parts never sent, and that part.
     fresh: usize,
     fresh_frag: u16,
-    resend: VecDeque<(u16, Option<u16>)>,
+    resend: VecDeque<(u16, Option<u16>, MessageId)>,
     /// Fragments sent at least once and not yet acked (bounded by the fragment window).
     frags_out: usize,
     unreliable: VecDeque<Unreliable>,
@@ -231,9 +231,11 @@ impl SendChannel {
         Some(m)
     }
 
-    fn find(&mut self, wire: u16, frag: Option<u16>) -> Option<(usize, &mut Part)> {
+    /// The part `frag` of message `msg` (wire id `wire`), if still held. The id check makes
+    /// a late outcome for a released message harmless even after the wire ids wrapped.
+    fn find(&mut self, wire: u16, frag: Option<u16>, msg: MessageId) -> Option<(usize, &mut Part)> {
         let i = usize::from(wire.wrapping_sub(self.front_wire));
-        let m = self.reliable.get_mut(i)?;
+        let m = self.reliable.get_mut(i).filter(|m| m.id == msg)?;
         let part = match (&mut m.parts, frag) {
             (Parts::One(p), None) => p,
             (Parts::Many(v), Some(f)) => v.get_mut(usize::from(f))?,
@@ -244,8 +246,8 @@ impl SendChannel {
 
     /// The next frame due, discarding stale resend entries.
     pub(crate) fn peek(&mut self, g: &Geometry) -> Option<Next> {
-        while let Some(&(wire, frag)) = self.resend.front() {
-            if let Some((i, p)) = self.find(wire, frag) {
+        while let Some(&(wire, frag, msg)) = self.resend.front() {
+            if let Some((i, p)) = self.find(wire, frag, msg) {
                 if p.queued && !p.acked {
                     let len = self.frame_len(&self.reliable[i].data, frag, g);
                     return Some(Next {
@@ -367,7 +369,7 @@ impl SendChannel {
             }
         }
         if next.source != Source::Unreliable {
-            let (_, p) = self.find(next.wire, next.frag).expect("peeked");
+            let (_, p) = self.find(next.wire, next.frag, msg).expect("peeked");
             p.queued = false;
             p.in_flight = p.in_flight.saturating_add(1);
             p.tx = tx;
@@ -383,18 +385,13 @@ impl SendChannel {
 
     /// A packet carrying this reliable part was acked. Returns the message's id when this
     /// completes it.
-    pub(crate) fn on_acked(
-        &mut self,
-        wire: u16,
-        frag: Option<u16>,
-        pool: &mut BufferPool,
-    ) -> Option<MessageId> {
-        let (i, p) = self.find(wire, frag)?;
+    pub(crate) fn on_acked(&mut self, item: &SentItem, pool: &mut BufferPool) -> Option<MessageId> {
+        let (i, p) = self.find(item.wire, item.frag, item.msg)?;
         if p.acked {
             return None;
         }
         p.acked = true;
-        if frag.is_some() {
+        if item.frag.is_some() {
             self.frags_out -= 1;
         }
         let m = &mut self.reliable[i];
@@ -414,35 +411,35 @@ impl SendChannel {
 
     /// A packet carrying this reliable part was lost (or never sent): resend it unless
     /// another copy is still in flight.
-    pub(crate) fn on_lost(&mut self, wire: u16, frag: Option<u16>) {
-        let Some((_, p)) = self.find(wire, frag) else {
+    pub(crate) fn on_lost(&mut self, item: &SentItem) {
+        let Some((_, p)) = self.find(item.wire, item.frag, item.msg) else {
             return;
         };
         p.in_flight = p.in_flight.saturating_sub(1);
         if !p.acked && !p.queued && p.in_flight == 0 {
             p.queued = true;
-            self.resend.push_back((wire, frag));
+            self.resend.push_back((item.wire, item.frag, item.msg));
         }
     }
 
-    /// The resend timer of transmission `tx` of this part fired. `true` if it was still
-    /// current and the part is queued again.
-    pub(crate) fn on_timeout(&mut self, wire: u16, frag: Option<u16>, tx: u32) -> bool {
-        let Some((_, p)) = self.find(wire, frag) else {
+    /// The resend timer of transmission `item.tx` fired. `true` if it was still current
+    /// and the part is queued again.
+    pub(crate) fn on_timeout(&mut self, item: &SentItem) -> bool {
+        let Some((_, p)) = self.find(item.wire, item.frag, item.msg) else {
             return false;
         };
-        if p.acked || p.queued || p.tx != tx {
+        if p.acked || p.queued || p.tx != item.tx {
             return false;
         }
         p.queued = true;
         p.expiries = p.expiries.saturating_add(1);
-        self.resend.push_back((wire, frag));
+        self.resend.push_back((item.wire, item.frag, item.msg));
         true
     }
 
-    /// Is transmission `tx` of this part still the one its timer waits for?
-    pub(crate) fn is_current(&mut self, wire: u16, frag: Option<u16>, tx: u32) -> bool {
-        self.find(wire, frag)
-            .is_some_and(|(_, p)| !p.acked && !p.queued && p.tx == tx)
+    /// Is transmission `item.tx` still the one its timer waits for?
+    pub(crate) fn is_current(&mut self, item: &SentItem) -> bool {
+        self.find(item.wire, item.frag, item.msg)
+            .is_some_and(|(_, p)| !p.acked && !p.queued && p.tx == item.tx)
     }
 }
