@@ -22,11 +22,28 @@
 
 use std::fmt;
 
-/// Bytes before a message frame's data.
+/// Bytes before a message frame's data: type and channel, id, length.
+///
+/// ```
+/// use gudp::message::frame::{Frame, MESSAGE_HEADER_LEN};
+/// assert_eq!(Frame::Message { channel: 0, id: 0, data: b"" }.encoded_len(), MESSAGE_HEADER_LEN);
+/// ```
 pub const MESSAGE_HEADER_LEN: usize = 5;
-/// Bytes before a fragment frame's data.
+/// Bytes before a fragment frame's data: type and channel, id, total length, index.
+///
+/// ```
+/// use gudp::message::frame::FRAGMENT_HEADER_LEN;
+/// use gudp::message::MessageConfig;
+/// assert_eq!(MessageConfig::default().fragment_size(), 1200 - FRAGMENT_HEADER_LEN);
+/// ```
 pub const FRAGMENT_HEADER_LEN: usize = 9;
 /// Channel ids fit in six bits.
+///
+/// ```
+/// use gudp::message::frame::{Frame, FrameError, MAX_CHANNELS};
+/// let f = Frame::Message { channel: MAX_CHANNELS as u8, id: 0, data: b"" };
+/// assert_eq!(f.encode(&mut [0; 8]), Err(FrameError::NoSpace));
+/// ```
 pub const MAX_CHANNELS: usize = 64;
 
 const TYPE_MESSAGE: u8 = 0b00;
