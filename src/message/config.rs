@@ -17,6 +17,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::fragment::{message_cost, MESSAGE_OVERHEAD};
 use super::frame::{FRAGMENT_HEADER_LEN, MAX_CHANNELS, MESSAGE_HEADER_LEN};
 
 /// How a channel treats its messages.
@@ -216,6 +217,9 @@ pub struct MessageConfig {
     /// Message events held for [`poll_event`](super::MessageConnection::poll_event); the
     /// oldest is dropped (and counted) beyond it.
     pub max_events: usize,
+    /// Freed small-message buffers kept for reuse (each at most `max_payload` rounded up to
+    /// a power of two).
+    pub max_pooled_buffers: usize,
     /// RTT assumed before the first sample.
     pub initial_rtt: Duration,
     /// Lower bound of the resend timeout.
@@ -253,8 +257,8 @@ pub enum ConfigError {
     /// `max_payload` is below 64 bytes or above 65535.
     MaxPayload,
     /// A channel's weight is 0, or its message size or budget is 0, or its largest message
-    /// needs more than 65535 fragments or exceeds its budget (or, unreliable, the
-    /// reassembly budget).
+    /// needs more than 65535 fragments or (with 64 bytes of bookkeeping) exceeds its budget
+    /// (or, unreliable, the reassembly budget).
     Channel(u8),
     /// `reliable_window`, `fragment_window`, `max_tracked_packets`, `max_events` or
     /// `max_unreliable_partials` is 0, or the window is not a power of two up to 32768.
@@ -281,7 +285,7 @@ impl MessageConfig {
     /// These channels with every other setting at its default: payloads of 1200 bytes,
     /// 1024 reliable ids and 256 fragments in flight, 1 MiB for partial unreliable messages
     /// (at most 16, dropped after 2 s), 4 MiB of ready messages, 4096 tracked packets and
-    /// events, RTO between 20 ms and 10 s from an initial RTT of 250 ms.
+    /// events, 256 pooled buffers, RTO between 20 ms and 10 s from an initial RTT of 250 ms.
     ///
     /// ```
     /// use gudp::message::{ChannelConfig, MessageConfig};
@@ -300,6 +304,7 @@ impl MessageConfig {
             max_ready_bytes: 4 << 20,
             max_tracked_packets: 4096,
             max_events: 4096,
+            max_pooled_buffers: 256,
             initial_rtt: Duration::from_millis(250),
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(10),
@@ -343,16 +348,17 @@ impl MessageConfig {
         if !(64..=65_535).contains(&self.max_payload) {
             return Err(ConfigError::MaxPayload);
         }
+        let (whole, fs) = (self.max_unfragmented(), self.fragment_size());
         for (i, c) in self.channels.iter().enumerate() {
-            let fragments = c.max_message_size.div_ceil(self.fragment_size());
+            let fragments = c.max_message_size.div_ceil(fs);
             let bad = c.weight == 0
                 || c.max_message_size == 0
                 || c.max_message_size > u32::MAX as usize
                 || fragments > 65_535
-                || c.max_message_size > c.budget
+                || message_cost(c.max_message_size, whole, fs) > c.budget
                 || (!c.kind.is_reliable()
-                    && c.max_message_size > self.max_unfragmented()
-                    && c.max_message_size > self.unreliable_reassembly_budget);
+                    && c.max_message_size > whole
+                    && message_cost(c.max_message_size, 0, fs) > self.unreliable_reassembly_budget);
             if bad {
                 return Err(ConfigError::Channel(i as u8));
             }
@@ -400,15 +406,19 @@ impl MessageConfig {
         h.0
     }
 
-    /// The most bytes of received message data one connection can hold: every reliable
-    /// channel's budget, the unreliable reassembly budget, and the ready queue (which may
-    /// overshoot `max_ready_bytes` by one payload plus what a completed in-order run
-    /// releases, bounded by the channel budgets again).
+    /// The most bytes of received messages one connection can hold, as
+    /// [`receive_memory`](super::MessageConnection::receive_memory) counts them (message
+    /// bytes plus 64 bytes of bookkeeping each): every reliable channel's budget, the
+    /// unreliable reassembly budget, and the ready queue, which may overshoot
+    /// `max_ready_bytes` by one payload of messages plus what a completed in-order run
+    /// releases (bounded by the channel budgets again).
     ///
     /// ```
     /// use gudp::message::MessageConfig;
     /// let c = MessageConfig::default();
-    /// assert_eq!(c.max_receive_memory(), 2 * (2 * (4 << 20)) + (1 << 20) + (4 << 20) + 1200);
+    /// let payload_of_messages = 1200 + 1200 / 5 * 64;
+    /// let bound = 2 * (2 * (4 << 20)) + (1 << 20) + (4 << 20) + payload_of_messages;
+    /// assert_eq!(c.max_receive_memory(), bound);
     /// ```
     pub fn max_receive_memory(&self) -> usize {
         let reliable: usize = self
@@ -417,7 +427,12 @@ impl MessageConfig {
             .filter(|c| c.kind.is_reliable())
             .map(|c| c.budget)
             .sum();
-        2 * reliable + self.unreliable_reassembly_budget + self.max_ready_bytes + self.max_payload
+        let payload_of_messages =
+            self.max_payload + self.max_payload / MESSAGE_HEADER_LEN * MESSAGE_OVERHEAD;
+        2 * reliable
+            + self.unreliable_reassembly_budget
+            + self.max_ready_bytes
+            + payload_of_messages
     }
 }
 

@@ -10,14 +10,18 @@ use std::time::{Duration, Instant};
 
 use super::frame::fragment_count;
 
-/// Bytes a message of `len` costs against a budget, at either end: its data, plus the
-/// bitmap of received fragments when it is fragmented (the receiver holds both; the sender
-/// charges the same so an honest sender never makes its peer exceed the same budget).
+/// Bookkeeping charged per message on top of its bytes (queue entries, buffer headers), so
+/// that a flood of tiny messages is bounded by the budgets too.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// Bytes a message of `len` costs against a budget, at either end: its data and overhead,
+/// plus the bitmap of received fragments when it is fragmented (the receiver holds both; the
+/// sender charges the same so an honest sender never makes its peer exceed the same budget).
 pub(crate) fn message_cost(len: usize, max_unfragmented: usize, fragment_size: usize) -> usize {
     if len <= max_unfragmented {
-        len
+        len + MESSAGE_OVERHEAD
     } else {
-        len + fragment_count(len, fragment_size).div_ceil(64) * 8
+        len + MESSAGE_OVERHEAD + fragment_count(len, fragment_size).div_ceil(64) * 8
     }
 }
 
@@ -41,7 +45,7 @@ impl Reassembly {
 
     /// Bytes held (equal to [`message_cost`] of the total).
     pub(crate) fn cost(&self) -> usize {
-        self.data.len() + self.have.len() * 8
+        self.data.len() + MESSAGE_OVERHEAD + self.have.len() * 8
     }
 
     pub(crate) fn total(&self) -> usize {
@@ -199,7 +203,7 @@ mod tests {
     #[test]
     fn reassembles_out_of_order_and_ignores_duplicates() {
         let mut r = Reassembly::new(25, 10);
-        assert_eq!(r.cost(), 25 + 8);
+        assert_eq!(r.cost(), 25 + MESSAGE_OVERHEAD + 8);
         assert!(r.insert(2, b"UVWXY", 10));
         assert!(r.insert(0, b"ABCDEFGHIJ", 10));
         assert!(!r.insert(2, b"UVWXY", 10));
@@ -213,14 +217,14 @@ mod tests {
     fn pool_evicts_oldest_within_budget_and_expires() {
         let t0 = Instant::now();
         let mut evicted = 0;
-        // Budget for two 100-byte messages (100 + 8 bytes each).
-        let mut pool = UnreliablePartials::new(216, 8, Duration::from_secs(1));
+        // Budget for two 100-byte messages (100 + 64 + 8 bytes each).
+        let mut pool = UnreliablePartials::new(344, 8, Duration::from_secs(1));
         for id in 0..5u16 {
             let out = pool.insert(t0, 0, id, 100, 0, &[1; 10], 10, &mut evicted);
             assert_eq!(out, PartialOutcome::Stored);
-            assert!(pool.bytes() <= 216);
+            assert!(pool.bytes() <= 344);
         }
-        assert_eq!((evicted, pool.bytes()), (3, 216));
+        assert_eq!((evicted, pool.bytes()), (3, 344));
         let big = pool.insert(t0, 0, 9, 1000, 0, &[1; 10], 10, &mut evicted);
         assert_eq!(big, PartialOutcome::TooLarge);
         assert_eq!(pool.deadline(), Some(t0 + Duration::from_secs(1)));

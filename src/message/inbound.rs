@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::fragment::PartialOutcome;
+use super::fragment::{PartialOutcome, MESSAGE_OVERHEAD};
 use super::frame::{decode, Frame, FrameError, MAX_CHANNELS};
 use super::recv::Received;
 use super::{Message, MessageConnection, ReceiveError, RecvChannel};
@@ -181,7 +181,7 @@ impl MessageConnection {
 
     fn push_ready(&mut self, channel: u8, data: Vec<u8>) {
         self.counters.messages_received += 1;
-        self.ready_bytes += data.len();
+        self.ready_bytes += data.len() + MESSAGE_OVERHEAD;
         self.ready.push_back((channel, data));
     }
 
@@ -199,7 +199,7 @@ impl MessageConnection {
             self.pool.put(data);
         }
         let (channel, data) = self.ready.pop_front()?;
-        self.ready_bytes -= data.len();
+        self.ready_bytes -= data.len() + MESSAGE_OVERHEAD;
         let (channel, data) = self.current.insert((channel, data));
         Some(Message {
             channel: *channel,

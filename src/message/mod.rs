@@ -79,8 +79,6 @@ use crate::protocol::PacketId;
 
 /// Deficit round-robin quantum per unit of channel weight, in bytes.
 const QUANTUM: usize = 256;
-/// Small-message buffers kept for reuse.
-const POOLED_BUFFERS: usize = 1024;
 
 /// A resend timer: the deadline and the transmission it watches.
 type Timer = (Instant, SentItem);
@@ -182,7 +180,7 @@ impl MessageConnection {
                 config.max_unreliable_partials,
                 config.unreliable_reassembly_timeout,
             ),
-            pool: BufferPool::new(POOLED_BUFFERS, config.max_payload),
+            pool: BufferPool::new(config.max_pooled_buffers, config.max_payload),
             ready: VecDeque::new(),
             ready_bytes: 0,
             current: None,
@@ -267,7 +265,7 @@ impl MessageConnection {
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.send(2, &[0; 100]).unwrap();
-    /// assert_eq!(conn.channel_held(2), 100);
+    /// assert_eq!(conn.channel_held(2), 100 + 64); // bytes and bookkeeping
     /// ```
     pub fn channel_held(&self, channel: u8) -> usize {
         self.send.get(usize::from(channel)).map_or(0, |c| c.held())

@@ -7,7 +7,7 @@
 //! against the channel's budget; since the sender charges the same bytes for every message
 //! from its oldest unacked one on, an honest sender never makes the receiver exceed it.
 
-use super::fragment::{message_cost, Reassembly};
+use super::fragment::{message_cost, Reassembly, MESSAGE_OVERHEAD};
 use super::frame::FrameError;
 use crate::protocol::seq::HALF_RANGE;
 
@@ -15,7 +15,7 @@ use crate::protocol::seq::HALF_RANGE;
 enum Slot {
     #[default]
     Empty,
-    Partial(Reassembly),
+    Partial(Box<Reassembly>),
     /// Received; for an ordered channel, the message waiting for its turn.
     Done(Option<Vec<u8>>),
 }
@@ -95,7 +95,7 @@ impl ReliableRecv {
                 return Err(FrameError::BadFragment)
             }
             (Slot::Empty, Some((total, fragment_size))) => message_cost(total, 0, fragment_size),
-            (Slot::Empty, None) if self.ordered && id != self.next => len,
+            (Slot::Empty, None) if self.ordered && id != self.next => len + MESSAGE_OVERHEAD,
             _ => 0,
         })
     }
@@ -131,7 +131,7 @@ impl ReliableRecv {
                         return Err(FrameError::BadFragment);
                     }
                     _ => {
-                        let r = Reassembly::new(total, fragment_size);
+                        let r = Box::new(Reassembly::new(total, fragment_size));
                         self.held += r.cost();
                         r
                     }
@@ -154,7 +154,7 @@ impl ReliableRecv {
             self.advance();
             return Ok(Received::Ready(data));
         }
-        self.held += data.len();
+        self.held += data.len() + MESSAGE_OVERHEAD;
         self.slots[s] = Slot::Done(Some(data));
         Ok(Received::Stored)
     }
@@ -182,7 +182,7 @@ impl ReliableRecv {
         let Slot::Done(Some(data)) = std::mem::replace(&mut self.slots[s], Slot::Done(None)) else {
             unreachable!("checked above")
         };
-        self.held -= data.len();
+        self.held -= data.len() + MESSAGE_OVERHEAD;
         self.advance();
         Some(data)
     }
@@ -202,7 +202,7 @@ mod tests {
         r.next = 65_534;
         assert_eq!(r.receive(0, b"c", None, copy), Ok(Received::Stored));
         assert_eq!(r.receive(65_535, b"b", None, copy), Ok(Received::Stored));
-        assert_eq!(r.held(), 2);
+        assert_eq!(r.held(), 2 * (1 + MESSAGE_OVERHEAD));
         assert_eq!(
             r.receive(65_534, b"a", None, copy),
             Ok(Received::Ready(b"a".to_vec()))
@@ -219,12 +219,15 @@ mod tests {
     #[test]
     fn unordered_delivers_at_once_and_counts_fragments() {
         let mut r = ReliableRecv::new(false, 8, 1000);
-        assert_eq!(r.cost_of(3, Some((25, 10)), 10), Ok(33));
+        assert_eq!(
+            r.cost_of(3, Some((25, 10)), 10),
+            Ok(25 + MESSAGE_OVERHEAD + 8)
+        );
         assert_eq!(
             r.receive(3, b"0123456789", Some((0, 25, 10)), copy),
             Ok(Received::Stored)
         );
-        assert_eq!(r.held(), 33);
+        assert_eq!(r.held(), 25 + MESSAGE_OVERHEAD + 8);
         assert_eq!(r.cost_of(3, Some((25, 10)), 10), Ok(0));
         assert_eq!(
             r.receive(1, b"x", None, copy),

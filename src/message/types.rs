@@ -100,12 +100,13 @@ impl MessageEvent {
 /// ```
 /// use std::time::Instant;
 /// use gudp::message::{ChannelConfig, MessageConfig, MessageConnection, MessageSendError};
-/// let small = ChannelConfig::reliable_ordered().with_budget(1000).with_max_message_size(1000);
+/// let small = ChannelConfig::reliable_ordered().with_budget(1200).with_max_message_size(1000);
 /// let mut conn = MessageConnection::new(MessageConfig::new(vec![small])).unwrap();
 /// let now = Instant::now();
 /// conn.send(0, &[0; 600]).unwrap();
 /// let full = conn.send(0, &[0; 600]);
-/// assert_eq!(full, Err(MessageSendError::ChannelFull { channel: 0, needed: 600, available: 400 }));
+/// // Each message is charged its bytes plus 64 bytes of bookkeeping.
+/// assert_eq!(full, Err(MessageSendError::ChannelFull { channel: 0, needed: 664, available: 536 }));
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,7 +128,8 @@ pub enum MessageSendError {
     ChannelFull {
         /// The channel.
         channel: u8,
-        /// Bytes the message would be charged.
+        /// Bytes the message would be charged (its length plus 64 bytes of bookkeeping,
+        /// plus its fragment bitmap when fragmented).
         needed: usize,
         /// Bytes left in the budget.
         available: usize,
