@@ -351,7 +351,7 @@ fn soak_config() -> MessageConfig {
 /// Both peers send, every 50 ms: an ordered message (16..400 bytes), an unordered one, an
 /// unreliable one, a sequenced one; every second, a 5 KB ordered message (fragmented).
 fn soak(link_config: LinkConfig, seed: u64, seconds: u64) -> (usize, Duration, u64, u64) {
-    let mut sim = Sim::new(link_config, seed, fast_endpoint(500), soak_config());
+    let mut sim = Sim::new(link_config, seed, Config::default(), soak_config());
     let ticks = seconds * 20;
     for tick in 0..ticks {
         for i in 0..2 {

@@ -495,4 +495,38 @@ impl MessageConnection {
         }
         self.counters.reassembly_timed_out += self.partials.expire(now);
     }
+
+    /// Pops timers of parts acked or resent since from the top of the heap, so that
+    /// [`next_deadline`](Self::next_deadline) names a live timer in the common case (acks
+    /// arrive roughly in send order, so the earliest timers are the ones they retire).
+    fn drop_stale_timers(&mut self) {
+        while let Some(Reverse((_, item))) = self.timers.peek() {
+            if self.send[usize::from(item.channel)].is_current(item) {
+                return;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// `true` when every channel has sent everything and every reliable message is acked
+    /// (e.g. to end a close linger early).
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::message::{MessageConfig, MessageConnection};
+    /// # use gudp::protocol::PacketId;
+    /// let now = Instant::now();
+    /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
+    /// assert!(conn.is_flushed());
+    /// conn.send(3, b"x").unwrap();
+    /// let mut out = [0u8; 1200];
+    /// conn.poll_payload(now, &mut out).unwrap();
+    /// conn.on_packet_sent(now, PacketId(0));
+    /// assert!(!conn.is_flushed()); // sent, not yet acked
+    /// conn.on_packet_acked(now, PacketId(0));
+    /// assert!(conn.is_flushed());
+    /// ```
+    pub fn is_flushed(&self) -> bool {
+        self.send.iter().all(|c| c.held() == 0)
+    }
 }

@@ -56,6 +56,7 @@ impl MessageConnection {
             self.resolve_item(item, true);
         }
         self.scratch = items;
+        self.drop_stale_timers();
     }
 
     /// The packet layer reported packet `packet_id` lost (`Event::Lost`): its reliable
@@ -85,6 +86,7 @@ impl MessageConnection {
             self.resolve_item(item, false);
         }
         self.scratch = items;
+        self.drop_stale_timers();
     }
 
     fn resolve_item(&mut self, item: SentItem, acked: bool) {
