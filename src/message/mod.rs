@@ -71,6 +71,7 @@ pub use types::{
 
 use buffers::BufferPool;
 use fragment::UnreliablePartials;
+use frame::MESSAGE_HEADER_LEN;
 use recv::ReliableRecv;
 use send::{Geometry, Refusal, SendChannel, SentItem};
 use tracker::Tracker;
@@ -78,7 +79,9 @@ use tracker::Tracker;
 use crate::protocol::PacketId;
 
 /// Deficit round-robin quantum per unit of channel weight, in bytes.
-const QUANTUM: usize = 256;
+/// Small against a payload, so that a payload takes several rounds and its bytes split by
+/// weight.
+const QUANTUM: usize = 64;
 
 /// A resend timer: the deadline and the transmission it watches.
 type Timer = (Instant, SentItem);
@@ -313,18 +316,22 @@ impl MessageConnection {
         let limit = self.config.max_payload.min(out.len());
         let mut used = 0;
         let n = self.send.len();
-        loop {
+        'fill: loop {
             let (mut progressed, mut fits) = (false, false);
             for k in 0..n {
+                if limit - used < MESSAGE_HEADER_LEN {
+                    // Full: later channels get no credit for a turn they did not have.
+                    break 'fill;
+                }
                 let c = (self.rr + k) % n;
                 let Some(first) = self.send[c].peek(&self.geometry) else {
                     self.send[c].deficit = 0;
                     continue;
                 };
                 let ch = &mut self.send[c];
-                // Credit accrues even when the head does not fit the space left (a full-size
-                // fragment then goes first in a later payload), capped so that an idle
-                // round does not turn into a burst.
+                // Credit accrues even when the head does not fit the space left, so that a
+                // full-size fragment can go first in a later payload; capped so that it
+                // does not turn into a burst.
                 let quantum = usize::from(ch.weight) * QUANTUM;
                 ch.deficit = (ch.deficit + quantum).min(self.config.max_payload + quantum);
                 if first.len > limit - used {

@@ -130,3 +130,86 @@ fn fragmented_reliable_messages_round_trip_with_losses() {
     assert_eq!(got, msgs);
     assert!(a.counters().rto_expiries > 0 && a.counters().resends > 0);
 }
+
+/// Frames in `payload` as (channel, id, fragment index).
+fn frames(payload: &[u8], fs: usize) -> Vec<(u8, u16, Option<u16>)> {
+    frame::decode(payload, fs)
+        .map(|f| match f.unwrap() {
+            Frame::Message { channel, id, .. } => (channel, id, None),
+            Frame::Fragment {
+                channel, id, index, ..
+            } => (channel, id, Some(index)),
+        })
+        .collect()
+}
+
+#[test]
+fn reliable_ids_stay_within_the_window_and_fragments_within_theirs() {
+    let mut config = MessageConfig::new(vec![ChannelConfig::reliable_ordered()]);
+    config.reliable_window = 16;
+    config.fragment_window = 4;
+    let fs = config.fragment_size();
+    let mut a = MessageConnection::new(config).unwrap();
+    let now = Instant::now();
+    a.send(0, &vec![1; 10 * fs]).unwrap(); // id 0: ten fragments
+    for _ in 0..100 {
+        a.send(0, b"small").unwrap();
+    }
+    let mut out = [0u8; 1200];
+    let mut sent = Vec::new();
+    let mut packet = 0;
+    while let Some(n) = a.poll_payload(now, &mut out) {
+        a.on_packet_sent(now, PacketId(packet));
+        sent.push((packet, frames(&out[..n], fs)));
+        packet += 1;
+    }
+    // Four fragments of message 0 only: the fragment window is full, and later messages
+    // of the channel are introduced after the large one's fragments.
+    let all: Vec<_> = sent.iter().flat_map(|(_, f)| f.clone()).collect();
+    assert_eq!(all, (0..4).map(|i| (0, 0, Some(i))).collect::<Vec<_>>());
+    // Each acked fragment lets one more out; after the last, ids 1..=15 follow, and nothing
+    // from id 16 on while id 0 (its last fragment never acked) is unacked.
+    let mut to_ack: std::collections::VecDeque<u64> = (0..packet).collect();
+    let mut all = Vec::new();
+    while let Some(p) = to_ack.pop_front() {
+        a.on_packet_acked(now, PacketId(p));
+        while let Some(n) = a.poll_payload(now, &mut out) {
+            a.on_packet_sent(now, PacketId(packet));
+            let f = frames(&out[..n], fs);
+            if !f.contains(&(0, 0, Some(9))) {
+                to_ack.push_back(packet);
+            }
+            packet += 1;
+            all.extend(f);
+        }
+    }
+    assert_eq!(all.iter().filter(|f| f.2.is_some()).count(), 6);
+    assert_eq!(all.iter().map(|f| f.1).max(), Some(15));
+    assert!(a.poll_payload(now, &mut out).is_none());
+}
+
+#[test]
+fn weights_share_each_payload() {
+    let config = MessageConfig::new(vec![
+        ChannelConfig::unreliable().with_weight(4),
+        ChannelConfig::reliable_ordered().with_weight(1),
+    ]);
+    let fs = config.fragment_size();
+    let mut a = MessageConnection::new(config).unwrap();
+    let now = Instant::now();
+    for _ in 0..2000 {
+        a.send(0, &[0; 45]).unwrap(); // 50 bytes on the wire
+        a.send(1, &[0; 45]).unwrap();
+    }
+    let mut out = [0u8; 1200];
+    let mut bytes = [0usize; 2];
+    for p in 0..20 {
+        let n = a.poll_payload(now, &mut out).unwrap();
+        a.on_packet_sent(now, PacketId(p));
+        for f in frames(&out[..n], fs) {
+            bytes[usize::from(f.0)] += 50;
+        }
+    }
+    let ratio = bytes[0] as f64 / bytes[1] as f64;
+    assert!((3.5..4.5).contains(&ratio), "{bytes:?}");
+}
