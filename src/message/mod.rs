@@ -21,6 +21,14 @@
 //!
 //! `docs/message-layer.md` specifies the framing, channels, resend rules and limits.
 //!
+//! Why the API has this shape: the payload is written first and its packet id reported
+//! after `Endpoint::send`, because the endpoint assigns ids and consumes none on an error;
+//! `send` takes no time because queuing does not depend on it; received messages are
+//! borrowed until the next `poll_message` so that small ones cost no allocation (the buffer
+//! goes back to a pool); every buffer is bounded by [`MessageConfig`], and running out of room
+//! is an error value ([`MessageSendError::ChannelFull`], [`ReceiveError::Full`]), never a
+//! disconnect.
+//!
 //! ```
 //! use std::time::Instant;
 //! use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
@@ -78,9 +86,8 @@ use tracker::Tracker;
 
 use crate::protocol::PacketId;
 
-/// Deficit round-robin quantum per unit of channel weight, in bytes.
-/// Small against a payload, so that a payload takes several rounds and its bytes split by
-/// weight.
+/// Deficit round-robin quantum per unit of channel weight, in bytes: small against a
+/// payload, so that a payload takes several rounds and its bytes split by weight.
 const QUANTUM: usize = 64;
 
 /// A resend timer: the deadline and the transmission it watches.
