@@ -13,7 +13,7 @@ impl MessageConnection {
     /// Bytes of received message data held: out-of-order and partial reliable messages,
     /// partial unreliable messages, and messages waiting for
     /// [`poll_message`](Self::poll_message). Never above
-    /// [`MessageConfig::max_receive_memory`].
+    /// [`MessageConfig::max_receive_memory`](super::MessageConfig::max_receive_memory).
     ///
     /// ```
     /// # use gudp::message::{MessageConfig, MessageConnection};
