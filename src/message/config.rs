@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::fragment::{message_cost, MESSAGE_OVERHEAD};
 use super::frame::{FRAGMENT_HEADER_LEN, MAX_CHANNELS, MESSAGE_HEADER_LEN};
+use crate::protocol::config::MAX_DURATION;
 
 /// How a channel treats its messages.
 ///
@@ -263,7 +264,8 @@ pub enum ConfigError {
     /// `reliable_window`, `fragment_window`, `max_tracked_packets`, `max_events` or
     /// `max_unreliable_partials` is 0, or the window is not a power of two up to 32768.
     Window,
-    /// `min_rto` is zero or above `max_rto`.
+    /// `min_rto` is zero or above `max_rto`, or a duration exceeds a day (so no deadline
+    /// can overflow `Instant`).
     Rto,
 }
 
@@ -274,7 +276,10 @@ impl fmt::Display for ConfigError {
             Self::MaxPayload => write!(f, "max_payload must be 64..=65535"),
             Self::Channel(c) => write!(f, "channel {c} is misconfigured"),
             Self::Window => write!(f, "a window or queue bound is out of range"),
-            Self::Rto => write!(f, "min_rto must be positive and at most max_rto"),
+            Self::Rto => write!(
+                f,
+                "min_rto must be positive and at most max_rto, durations at most a day"
+            ),
         }
     }
 }
@@ -373,7 +378,12 @@ impl MessageConfig {
         {
             return Err(ConfigError::Window);
         }
-        if self.min_rto.is_zero() || self.min_rto > self.max_rto {
+        if self.min_rto.is_zero()
+            || self.min_rto > self.max_rto
+            || self.max_rto > MAX_DURATION
+            || self.initial_rtt > MAX_DURATION
+            || self.unreliable_reassembly_timeout > MAX_DURATION
+        {
             return Err(ConfigError::Rto);
         }
         Ok(())
