@@ -50,6 +50,21 @@ struct Reliable {
     cost: usize,
     parts: Parts,
     unacked: u32,
+    /// Parts sent at least once (they are first sent in order).
+    introduced: u16,
+}
+
+impl Reliable {
+    fn part_count(&self) -> u16 {
+        match &self.parts {
+            Parts::One(_) => 1,
+            Parts::Many(v) => v.len() as u16,
+        }
+    }
+
+    fn fully_introduced(&self) -> bool {
+        self.introduced == self.part_count()
+    }
 }
 
 #[derive(Debug)]
@@ -115,9 +130,11 @@ pub(crate) struct SendChannel {
     pub(crate) deficit: usize,
     reliable: VecDeque<Reliable>,
     front_wire: u16,
-    /// Index in `reliable` of the first message with parts never sent, and that part.
+    /// Index in `reliable` of the first message with parts never sent.
     fresh: usize,
-    fresh_frag: u16,
+    /// While the message at `fresh` is a large one held by the fragment window, whole
+    /// messages behind it go ahead: every message between `fresh` and `ahead` has been sent.
+    ahead: usize,
     resend: VecDeque<(u16, Option<u16>, MessageId)>,
     /// Fragments sent at least once and not yet acked (bounded by the fragment window).
     frags_out: usize,
@@ -145,7 +162,7 @@ impl SendChannel {
             reliable: VecDeque::new(),
             front_wire: 0,
             fresh: 0,
-            fresh_frag: 0,
+            ahead: 0,
             resend: VecDeque::new(),
             frags_out: 0,
             unreliable: VecDeque::new(),
@@ -201,6 +218,7 @@ impl SendChannel {
                 cost,
                 parts,
                 unacked,
+                introduced: 0,
             });
         } else {
             self.unreliable.push_back(Unreliable {
@@ -217,18 +235,30 @@ impl SendChannel {
 
     /// Anything to send (may be a stale resend entry: `peek` then finds nothing).
     pub(crate) fn has_due(&self, g: &Geometry) -> bool {
-        !self.resend.is_empty() || !self.unreliable.is_empty() || self.fresh_allowed(g).is_some()
+        !self.resend.is_empty() || !self.unreliable.is_empty() || self.fresh_index(g).0.is_some()
     }
 
-    fn fresh_allowed(&self, g: &Geometry) -> Option<&Reliable> {
-        let m = self.reliable.get(self.fresh)?;
-        if self.fresh >= usize::from(g.window) {
-            return None;
+    /// The message whose next part may be sent for the first time, and where a scan past a
+    /// large message held by its fragment window got to (see `ahead`).
+    fn fresh_index(&self, g: &Geometry) -> (Option<usize>, usize) {
+        let window = usize::from(g.window).min(self.reliable.len());
+        let Some(m) = self
+            .reliable
+            .get(self.fresh)
+            .filter(|_| self.fresh < window)
+        else {
+            return (None, self.ahead);
+        };
+        if matches!(m.parts, Parts::One(_)) || self.frags_out < g.fragment_window {
+            return (Some(self.fresh), self.ahead);
         }
-        if matches!(m.parts, Parts::Many(_)) && self.frags_out >= g.fragment_window {
-            return None;
+        let mut i = self.ahead.max(self.fresh + 1);
+        while i < window && self.reliable[i].fully_introduced() {
+            i += 1;
         }
-        Some(m)
+        // Only whole messages overtake: a second large one waits for the window too.
+        let next = (i < window && matches!(self.reliable[i].parts, Parts::One(_))).then_some(i);
+        (next, i)
     }
 
     /// The part `frag` of message `msg` (wire id `wire`), if still held. The id check makes
@@ -260,9 +290,12 @@ impl SendChannel {
             }
             self.resend.pop_front();
         }
-        if let Some(m) = self.fresh_allowed(g) {
-            let frag = matches!(m.parts, Parts::Many(_)).then_some(self.fresh_frag);
-            let wire = self.front_wire.wrapping_add(self.fresh as u16);
+        let (fresh, ahead) = self.fresh_index(g);
+        self.ahead = ahead;
+        if let Some(i) = fresh {
+            let m = &self.reliable[i];
+            let frag = matches!(m.parts, Parts::Many(_)).then_some(m.introduced);
+            let wire = self.front_wire.wrapping_add(i as u16);
             return Some(Next {
                 len: self.frame_len(&m.data, frag, g),
                 wire,
@@ -350,17 +383,17 @@ impl SendChannel {
                 }
             }
             Source::Fresh => {
-                if let Some(count) = match &self.reliable[self.fresh].parts {
-                    Parts::Many(v) => Some(v.len() as u16),
-                    Parts::One(_) => None,
-                } {
+                let i = usize::from(next.wire.wrapping_sub(self.front_wire));
+                let m = &mut self.reliable[i];
+                m.introduced += 1;
+                if matches!(m.parts, Parts::Many(_)) {
                     self.frags_out += 1;
-                    self.fresh_frag += 1;
-                    if self.fresh_frag == count {
-                        self.fresh += 1;
-                        self.fresh_frag = 0;
-                    }
-                } else {
+                }
+                while self
+                    .reliable
+                    .get(self.fresh)
+                    .is_some_and(Reliable::fully_introduced)
+                {
                     self.fresh += 1;
                 }
             }
@@ -405,6 +438,7 @@ impl SendChannel {
             pool.put(m.data);
             self.front_wire = self.front_wire.wrapping_add(1);
             self.fresh -= 1;
+            self.ahead = self.ahead.saturating_sub(1);
         }
         done
     }
