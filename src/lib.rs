@@ -19,7 +19,8 @@
 //!
 //! The layers, bottom up: the concurrent core ([`ring`], [`status`], [`inbox`],
 //! [`wake_gate`]), proven with
-//! loom; the sans-IO [`protocol`] core and the [`conditioner`]; and the [`Daemon`], which joins
+//! loom; the sans-IO [`protocol`] core, the sans-IO [`message`] layer above it (channels,
+//! reliability, fragmentation) and the [`conditioner`]; and the [`Daemon`], which joins
 //! them over real UDP sockets. See `docs/architecture.md`.
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
@@ -38,6 +39,7 @@ mod trace;
 
 // The sans-IO protocol core.
 pub mod conditioner;
+pub mod message;
 pub mod protocol;
 
 // The daemon over real sockets (not part of the loom build).

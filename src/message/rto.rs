@@ -1,0 +1,150 @@
+//! The resend timeout: TCP's RTO (RFC 6298) over per-packet RTT samples.
+//!
+//! Samples are unambiguous here (Karn's problem does not arise): every transmission is its
+//! own packet with its own id, so an ack names exactly one send time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use gudp::message::Rto;
+//! let ms = Duration::from_millis;
+//! let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
+//! rto.sample(ms(100)); // the first sample: srtt 100, rttvar 50
+//! assert_eq!(rto.timeout(), ms(300)); // srtt + 4 × rttvar
+//! ```
+
+use std::time::Duration;
+
+/// Smoothed RTT and its variation, and the timeout derived from them.
+///
+/// ```
+/// use std::time::Duration;
+/// use gudp::message::Rto;
+/// let ms = Duration::from_millis;
+/// let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
+/// rto.set(ms(40), ms(1)); // from the packet layer's estimate
+/// assert_eq!(rto.timeout(), ms(44));
+/// assert_eq!(rto.backed_off(3), ms(352)); // doubled per expiry, capped at the maximum
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rto {
+    srtt: Duration,
+    rttvar: Duration,
+    sampled: bool,
+    min: Duration,
+    max: Duration,
+}
+
+impl Rto {
+    /// An estimator assuming `initial` RTT (variation half of it) and clamping the timeout to
+    /// `min..=max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let rto = Rto::new(Duration::from_millis(250), Duration::from_millis(20), Duration::from_secs(10));
+    /// assert_eq!(rto.timeout(), Duration::from_millis(750));
+    /// ```
+    pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
+        Self {
+            srtt: initial,
+            rttvar: initial / 2,
+            sampled: false,
+            min,
+            max: max.max(min),
+        }
+    }
+
+    /// Folds in one RTT sample (RFC 6298: α = 1/8, β = 1/4).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let ms = Duration::from_millis;
+    /// let mut rto = Rto::new(ms(250), ms(1), ms(10_000));
+    /// rto.sample(ms(100));
+    /// rto.sample(ms(100));
+    /// assert_eq!(rto.smoothed(), ms(100));
+    /// assert_eq!(rto.variation(), ms(37) + Duration::from_micros(500));
+    /// ```
+    pub fn sample(&mut self, rtt: Duration) {
+        if !self.sampled {
+            self.sampled = true;
+            self.srtt = rtt;
+            self.rttvar = rtt / 2;
+            return;
+        }
+        let diff = self.srtt.abs_diff(rtt);
+        self.rttvar = (self.rttvar * 3 + diff) / 4;
+        self.srtt = (self.srtt * 7 + rtt) / 8;
+    }
+
+    /// Replaces the estimate (e.g. with the packet layer's `ConnectionStats::rtt` and
+    /// `rtt_variation`); later samples continue from it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let ms = Duration::from_millis;
+    /// let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
+    /// rto.set(ms(2000), ms(100));
+    /// assert_eq!(rto.timeout(), ms(2400));
+    /// ```
+    pub fn set(&mut self, srtt: Duration, rttvar: Duration) {
+        self.sampled = true;
+        self.srtt = srtt;
+        self.rttvar = rttvar;
+    }
+
+    /// The smoothed RTT.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let rto = Rto::new(Duration::from_millis(80), Duration::from_millis(20), Duration::from_secs(10));
+    /// assert_eq!(rto.smoothed(), Duration::from_millis(80));
+    /// ```
+    pub fn smoothed(&self) -> Duration {
+        self.srtt
+    }
+
+    /// The RTT variation.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let rto = Rto::new(Duration::from_millis(80), Duration::from_millis(20), Duration::from_secs(10));
+    /// assert_eq!(rto.variation(), Duration::from_millis(40));
+    /// ```
+    pub fn variation(&self) -> Duration {
+        self.rttvar
+    }
+
+    /// `srtt + 4 × rttvar`, clamped to the configured bounds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let ms = Duration::from_millis;
+    /// let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
+    /// rto.set(ms(1), ms(0));
+    /// assert_eq!(rto.timeout(), ms(20)); // the minimum
+    /// ```
+    pub fn timeout(&self) -> Duration {
+        (self.srtt + self.rttvar * 4).clamp(self.min, self.max)
+    }
+
+    /// The timeout after `expiries` consecutive expiries of the same message: doubled each
+    /// time (at most 2^6), clamped to the maximum.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let ms = Duration::from_millis;
+    /// let rto = Rto::new(ms(250), ms(20), ms(1_000));
+    /// assert_eq!(rto.backed_off(0), ms(750));
+    /// assert_eq!(rto.backed_off(1), ms(1_000));
+    /// ```
+    pub fn backed_off(&self, expiries: u8) -> Duration {
+        (self.timeout() * (1u32 << expiries.min(6))).min(self.max)
+    }
+}

@@ -1,0 +1,83 @@
+//! Which frames each sent packet carried, until the packet layer reports its outcome.
+//!
+//! Packet ids increase with every packet sent (`Endpoint::send` assigns them), so the
+//! packets form a deque ordered by id, found by binary search, and freed from the front once
+//! resolved. Items live in one deque beside them, addressed by absolute index: no allocation
+//! per packet once warm.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::send::SentItem;
+use crate::protocol::PacketId;
+
+#[derive(Debug)]
+struct SentPacket {
+    id: PacketId,
+    sent_at: Instant,
+    start: u64,
+    len: u32,
+    resolved: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    packets: VecDeque<SentPacket>,
+    items: VecDeque<SentItem>,
+    /// Absolute index of `items[0]`.
+    base: u64,
+    max_packets: usize,
+}
+
+impl Tracker {
+    pub(crate) fn new(max_packets: usize) -> Self {
+        Self {
+            packets: VecDeque::new(),
+            items: VecDeque::new(),
+            base: 0,
+            max_packets,
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.packets.len() >= self.max_packets
+    }
+
+    /// Records packet `id` carrying `items` (drained). `false`, recording nothing, when `id`
+    /// is not above every id recorded so far.
+    pub(crate) fn push(&mut self, id: PacketId, now: Instant, items: &mut Vec<SentItem>) -> bool {
+        if self.packets.back().is_some_and(|p| p.id >= id) {
+            return false;
+        }
+        let start = self.base + self.items.len() as u64;
+        self.packets.push_back(SentPacket {
+            id,
+            sent_at: now,
+            start,
+            len: items.len() as u32,
+            resolved: false,
+        });
+        self.items.extend(items.drain(..));
+        true
+    }
+
+    /// Resolves packet `id`: copies its items into `out` and returns when it was sent, or
+    /// `None` if it is not tracked (or already resolved).
+    pub(crate) fn resolve(&mut self, id: PacketId, out: &mut Vec<SentItem>) -> Option<Instant> {
+        let i = self.packets.binary_search_by_key(&id, |p| p.id).ok()?;
+        let p = &mut self.packets[i];
+        if p.resolved {
+            return None;
+        }
+        p.resolved = true;
+        let from = (p.start - self.base) as usize;
+        out.extend(self.items.range(from..from + p.len as usize).copied());
+        let sent_at = p.sent_at;
+        while self.packets.front().is_some_and(|p| p.resolved) {
+            let p = self.packets.pop_front().expect("front exists");
+            self.items.drain(..p.len as usize);
+            self.base += u64::from(p.len);
+        }
+        Some(sent_at)
+    }
+}
