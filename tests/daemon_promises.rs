@@ -18,12 +18,10 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A protocol config whose pacing lets `pps` packets a second through in either mode.
 fn paced(pps: u32, burst: u32) -> Config {
     let rate = PacingRate::new(pps, burst);
-    {
-        let mut protocol = Config::default();
-        protocol.good_rate = rate;
-        protocol.bad_rate = rate;
-        protocol
-    }
+    let mut protocol = Config::default();
+    protocol.good_rate = rate;
+    protocol.bad_rate = rate;
+    protocol
 }
 
 /// Promise 1. Consumers slower than the sender fill a small inbox, so the server's daemon

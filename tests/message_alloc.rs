@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gudp::message::{MessageConfig, MessageConnection};
-use gudp::protocol::PacketId;
+use gudp::protocol::PacketNumber;
 
 struct Counting;
 
@@ -54,7 +54,7 @@ fn steady_state_small_messages_do_not_allocate() {
         let mut acks = [None; 8];
         let mut n_acks = 0;
         while let Some(n) = a.poll_payload(now, &mut payload) {
-            let id = PacketId(next_packet);
+            let id = PacketNumber(next_packet);
             next_packet += 1;
             a.on_packet_sent(now, id);
             if id.0 % 7 == 3 {

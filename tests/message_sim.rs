@@ -14,32 +14,28 @@ use gudp::message::{
     ChannelConfig, ChannelKind, MessageConfig, MessageConnection, MessageEvent, MessageId,
     MessageSendError, ReceiveError,
 };
-use gudp::protocol::{Config, ConnectionId, Endpoint, Event, Incoming, PacingRate, SendError};
+use gudp::protocol::{Config, ConnectionId, Endpoint, Event, Incoming, PacingRate, TransmitError};
 
 const MS: Duration = Duration::from_millis(1);
 
 fn link(latency_ms: u64, jitter_ms: u64, loss: f64, dup: f64) -> LinkConfig {
-    LinkConfig {
-        latency: Duration::from_millis(latency_ms),
-        jitter: Duration::from_millis(jitter_ms),
-        loss_percent: loss,
-        duplicate_percent: dup,
-    }
+    let mut link = LinkConfig::default();
+    link.latency = Duration::from_millis(latency_ms);
+    link.jitter = Duration::from_millis(jitter_ms);
+    link.loss_percent = loss;
+    link.duplicate_percent = dup;
+    link
 }
 
 /// A packet-layer config whose pacing does not throttle the test (unless it wants it to).
 fn fast_endpoint(pps: u32) -> Config {
-    let rate = PacingRate {
-        packets_per_second: pps,
-        burst: 64,
-    };
-    Config {
-        good_rate: rate,
-        bad_rate: rate,
-        // Long-latency links: no idle timeout while acks are lost in a row.
-        idle_timeout: Duration::from_secs(60),
-        ..Config::default()
-    }
+    let rate = PacingRate::new(pps, 64);
+    let mut config = Config::default();
+    config.good_rate = rate;
+    config.bad_rate = rate;
+    // Long-latency links: no idle timeout while acks are lost in a row.
+    config.idle_timeout = Duration::from_secs(60);
+    config
 }
 
 /// A message of `len` (≥ 16) bytes: seq, send time (ns since t0), then a seq-keyed pattern.
@@ -172,7 +168,7 @@ impl Sim {
             while p.msg.wants_to_send() {
                 match p.ep.can_send(now, conn) {
                     Ok(()) => {}
-                    Err(SendError::Paced { retry_at }) => {
+                    Err(TransmitError::Paced { retry_at }) => {
                         p.retry_at = Some(retry_at);
                         break;
                     }
@@ -213,7 +209,7 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, d: gudp::conditioner::Delivery) {
+    fn deliver(&mut self, d: gudp::conditioner::Arrival) {
         let now = self.now;
         let Some(i) = self.peers.iter().position(|p| p.addr == d.to) else {
             return;

@@ -32,7 +32,7 @@
 //! ```
 //! use std::time::Instant;
 //! use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
-//! use gudp::protocol::PacketId;
+//! use gudp::protocol::PacketNumber;
 //!
 //! let now = Instant::now();
 //! let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
@@ -41,12 +41,12 @@
 //! let u = a.send(0, b"unreliable").unwrap();
 //! let mut payload = [0u8; 1200];
 //! let n = a.poll_payload(now, &mut payload).unwrap(); // both messages in one payload
-//! a.on_packet_sent(now, PacketId(0)); // the id Endpoint::send assigned
+//! a.on_packet_sent(now, PacketNumber(0)); // the id Endpoint::send assigned
 //! assert!(a.poll_payload(now, &mut payload[n..]).is_none()); // nothing else due
 //! b.handle_payload(now, &payload[..n]).unwrap();
 //! assert_eq!(b.poll_message().unwrap().data, b"unreliable");
 //! assert_eq!(b.poll_message().unwrap().data, b"reliable, ordered");
-//! a.on_packet_acked(now, PacketId(0)); // the endpoint reported Event::Acked
+//! a.on_packet_acked(now, PacketNumber(0)); // the endpoint reported Event::Acked
 //! assert_eq!(a.poll_event(), Some(MessageEvent::Acked(u))); // in payload order
 //! assert_eq!(a.poll_event(), Some(MessageEvent::Acked(id)));
 //! ```
@@ -84,7 +84,7 @@ use recv::ReliableRecv;
 use send::{Geometry, Refusal, SendChannel, SentItem};
 use tracker::Tracker;
 
-use crate::protocol::PacketId;
+use crate::protocol::PacketNumber;
 
 /// Deficit round-robin quantum per unit of channel weight, in bytes: small against a
 /// payload, so that a payload takes several rounds and its bytes split by weight.
@@ -408,16 +408,16 @@ impl MessageConnection {
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::message::{MessageConfig, MessageConnection};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let now = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.send(2, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(now, &mut out).unwrap();
-    /// conn.on_packet_sent(now, PacketId(7));
+    /// conn.on_packet_sent(now, PacketNumber(7));
     /// assert!(conn.next_deadline().is_some()); // its resend timer
     /// ```
-    pub fn on_packet_sent(&mut self, now: Instant, packet_id: PacketId) {
+    pub fn on_packet_sent(&mut self, now: Instant, packet_id: PacketNumber) {
         if self.pending.is_empty() {
             return;
         }
@@ -460,13 +460,13 @@ impl MessageConnection {
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::message::{MessageConfig, MessageConnection};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let now = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.send(2, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(now, &mut out).unwrap();
-    /// conn.on_packet_sent(now, PacketId(0));
+    /// conn.on_packet_sent(now, PacketNumber(0));
     /// assert_eq!(conn.next_deadline(), Some(now + conn.rto().timeout()));
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -485,13 +485,13 @@ impl MessageConnection {
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::message::{MessageConfig, MessageConnection};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let now = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.send(2, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(now, &mut out).unwrap();
-    /// conn.on_packet_sent(now, PacketId(0));
+    /// conn.on_packet_sent(now, PacketNumber(0));
     /// let later = conn.next_deadline().unwrap();
     /// conn.handle_timeout(later);
     /// assert_eq!(conn.counters().rto_expiries, 1);
@@ -528,16 +528,16 @@ impl MessageConnection {
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::message::{MessageConfig, MessageConnection};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let now = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// assert!(conn.is_flushed());
     /// conn.send(3, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(now, &mut out).unwrap();
-    /// conn.on_packet_sent(now, PacketId(0));
+    /// conn.on_packet_sent(now, PacketNumber(0));
     /// assert!(!conn.is_flushed()); // sent, not yet acked
-    /// conn.on_packet_acked(now, PacketId(0));
+    /// conn.on_packet_acked(now, PacketNumber(0));
     /// assert!(conn.is_flushed());
     /// ```
     pub fn is_flushed(&self) -> bool {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{MessageConnection, MessageEvent, MessageId, SentItem};
-use crate::protocol::PacketId;
+use crate::protocol::PacketNumber;
 
 impl MessageConnection {
     /// The payload last written was not sent (e.g. `Endpoint::send` refused it): its
@@ -35,18 +35,18 @@ impl MessageConnection {
     /// ```
     /// # use std::time::{Duration, Instant};
     /// # use gudp::message::{MessageConfig, MessageConnection, MessageEvent};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let t0 = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// let id = conn.send(3, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(t0, &mut out).unwrap();
-    /// conn.on_packet_sent(t0, PacketId(0));
-    /// conn.on_packet_acked(t0 + Duration::from_millis(40), PacketId(0));
+    /// conn.on_packet_sent(t0, PacketNumber(0));
+    /// conn.on_packet_acked(t0 + Duration::from_millis(40), PacketNumber(0));
     /// assert_eq!(conn.poll_event(), Some(MessageEvent::Acked(id)));
     /// assert_eq!(conn.rto().smoothed(), Duration::from_millis(40));
     /// ```
-    pub fn on_packet_acked(&mut self, now: Instant, packet_id: PacketId) {
+    pub fn on_packet_acked(&mut self, now: Instant, packet_id: PacketNumber) {
         let mut items = std::mem::take(&mut self.scratch);
         match self.tracker.resolve(packet_id, &mut items) {
             Some(sent_at) => self.rto.sample(now.saturating_duration_since(sent_at)),
@@ -66,18 +66,18 @@ impl MessageConnection {
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::message::{MessageConfig, MessageConnection};
-    /// # use gudp::protocol::PacketId;
+    /// # use gudp::protocol::PacketNumber;
     /// let now = Instant::now();
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.send(3, b"x").unwrap();
     /// let mut out = [0u8; 1200];
     /// conn.poll_payload(now, &mut out).unwrap();
-    /// conn.on_packet_sent(now, PacketId(0));
-    /// conn.on_packet_lost(PacketId(0));
+    /// conn.on_packet_sent(now, PacketNumber(0));
+    /// conn.on_packet_lost(PacketNumber(0));
     /// assert_eq!(conn.poll_payload(now, &mut out), Some(6)); // resent at once
     /// assert_eq!(conn.counters().resends, 1);
     /// ```
-    pub fn on_packet_lost(&mut self, packet_id: PacketId) {
+    pub fn on_packet_lost(&mut self, packet_id: PacketNumber) {
         let mut items = std::mem::take(&mut self.scratch);
         if self.tracker.resolve(packet_id, &mut items).is_none() {
             self.counters.unknown_packets += 1;

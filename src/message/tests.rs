@@ -108,15 +108,15 @@ fn fragmented_reliable_messages_round_trip_with_losses() {
         }
         a.handle_timeout(now);
         while let Some(n) = a.poll_payload(now, &mut out) {
-            a.on_packet_sent(now, PacketId(packet));
+            a.on_packet_sent(now, PacketNumber(packet));
             // Every third packet is lost; the loss is reported for every other one only
             // (the rest are found by the resend timeout).
             if packet % 3 == 0 {
                 if packet % 2 == 0 {
-                    a.on_packet_lost(PacketId(packet));
+                    a.on_packet_lost(PacketNumber(packet));
                 }
             } else if b.handle_payload(now, &out[..n]).is_ok() {
-                a.on_packet_acked(now, PacketId(packet));
+                a.on_packet_acked(now, PacketNumber(packet));
             }
             packet += 1;
         }
@@ -159,7 +159,7 @@ fn reliable_ids_stay_within_the_window_and_fragments_within_theirs() {
     let mut sent = Vec::new();
     let mut packet = 0;
     while let Some(n) = a.poll_payload(now, &mut out) {
-        a.on_packet_sent(now, PacketId(packet));
+        a.on_packet_sent(now, PacketNumber(packet));
         sent.push((packet, frames(&out[..n], fs)));
         packet += 1;
     }
@@ -171,7 +171,7 @@ fn reliable_ids_stay_within_the_window_and_fragments_within_theirs() {
     // Acking everything but message 0 does not open the id window.
     for (p, f) in &sent {
         if f.iter().all(|f| f.1 != 0) {
-            a.on_packet_acked(now, PacketId(*p));
+            a.on_packet_acked(now, PacketNumber(*p));
         }
     }
     assert!(a.poll_payload(now, &mut out).is_none());
@@ -181,7 +181,7 @@ fn reliable_ids_stay_within_the_window_and_fragments_within_theirs() {
         .find(|(_, f)| f.contains(&(0, 0, Some(0))))
         .unwrap()
         .0;
-    a.on_packet_acked(now, PacketId(first));
+    a.on_packet_acked(now, PacketNumber(first));
     let n = a.poll_payload(now, &mut out).unwrap();
     assert_eq!(frames(&out[..n], fs), vec![(0, 0, Some(4))]);
 }
@@ -203,7 +203,7 @@ fn weights_share_each_payload() {
     let mut bytes = [0usize; 2];
     for p in 0..20 {
         let n = a.poll_payload(now, &mut out).unwrap();
-        a.on_packet_sent(now, PacketId(p));
+        a.on_packet_sent(now, PacketNumber(p));
         for f in frames(&out[..n], fs) {
             bytes[usize::from(f.0)] += 50;
         }

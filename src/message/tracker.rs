@@ -9,11 +9,11 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::send::SentItem;
-use crate::protocol::PacketId;
+use crate::protocol::PacketNumber;
 
 #[derive(Debug)]
 struct SentPacket {
-    id: PacketId,
+    id: PacketNumber,
     sent_at: Instant,
     start: u64,
     len: u32,
@@ -45,7 +45,12 @@ impl Tracker {
 
     /// Records packet `id` carrying `items` (drained). `false`, recording nothing, when `id`
     /// is not above every id recorded so far.
-    pub(crate) fn push(&mut self, id: PacketId, now: Instant, items: &mut Vec<SentItem>) -> bool {
+    pub(crate) fn push(
+        &mut self,
+        id: PacketNumber,
+        now: Instant,
+        items: &mut Vec<SentItem>,
+    ) -> bool {
         if self.packets.back().is_some_and(|p| p.id >= id) {
             return false;
         }
@@ -63,7 +68,7 @@ impl Tracker {
 
     /// Resolves packet `id`: copies its items into `out` and returns when it was sent, or
     /// `None` if it is not tracked (or already resolved).
-    pub(crate) fn resolve(&mut self, id: PacketId, out: &mut Vec<SentItem>) -> Option<Instant> {
+    pub(crate) fn resolve(&mut self, id: PacketNumber, out: &mut Vec<SentItem>) -> Option<Instant> {
         let i = self.packets.binary_search_by_key(&id, |p| p.id).ok()?;
         let p = &mut self.packets[i];
         if p.resolved {

@@ -71,14 +71,12 @@ pub fn secs(s: u64) -> Duration {
 }
 
 pub fn link(latency_ms: u64, jitter_ms: u64, loss: f64, dup: f64) -> LinkConfig {
-    {
-        let mut link = LinkConfig::default();
-        link.latency = Duration::from_millis(latency_ms);
-        link.jitter = Duration::from_millis(jitter_ms);
-        link.loss_percent = loss;
-        link.duplicate_percent = dup;
-        link
-    }
+    let mut link = LinkConfig::default();
+    link.latency = Duration::from_millis(latency_ms);
+    link.jitter = Duration::from_millis(jitter_ms);
+    link.loss_percent = loss;
+    link.duplicate_percent = dup;
+    link
 }
 
 impl Sim {
