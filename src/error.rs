@@ -89,6 +89,9 @@ impl std::error::Error for SendError {}
 pub enum ConnectError {
     /// The local socket could not be created (or the daemon has stopped).
     Io(io::Error),
+    /// No server can be at this address (port 0, an unspecified, multicast or broadcast
+    /// address): refused before anything is sent.
+    InvalidAddress(std::net::SocketAddr),
     /// The handshake failed: `ConnectTimedOut` (no answer: wrong address, no server, or the
     /// network drops everything), `ConnectionDenied` (the server is full), `DaemonStopped`.
     Failed(CloseReason),
@@ -98,6 +101,9 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectError::Io(error) => write!(f, "cannot open a socket: {error}"),
+            ConnectError::InvalidAddress(addr) => {
+                write!(f, "no server can listen at {addr} (port 0, unspecified, multicast or broadcast address)")
+            }
             ConnectError::Failed(reason) => write!(f, "connection failed: {reason}"),
         }
     }
@@ -108,6 +114,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Io(error) => Some(error),
             ConnectError::Failed(reason) => Some(reason),
+            ConnectError::InvalidAddress(_) => None,
         }
     }
 }

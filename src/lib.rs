@@ -57,7 +57,9 @@ mod pool;
 #[cfg(not(loom))]
 pub use connection::{Connection, ConnectionStats, Delivery, PacketId};
 #[cfg(not(loom))]
-pub use daemon::{Daemon, DaemonConfig, DaemonCounters, LinkSetup, ManualDaemon};
+pub use daemon::{
+    Daemon, DaemonConfig, DaemonCounters, LinkSetup, ManualDaemon, PendingConnection,
+};
 pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]
 pub use listener::Listener;

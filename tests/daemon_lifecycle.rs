@@ -168,3 +168,61 @@ fn single_datagram_system_calls_carry_the_same_traffic() {
     }
     assert_eq!(p.server_daemon.counters().unaccounted(), 0);
 }
+
+/// A frame loop connects without blocking: the pending connection answers at once on every
+/// poll, and an address no server can have is refused before anything is sent.
+#[test]
+fn nonblocking_connect_never_blocks_and_bad_addresses_fail_at_once() {
+    let _watchdog = watchdog("nonblocking connect", Duration::from_secs(30));
+    let mut config = DaemonConfig::default();
+    config.protocol.connect_timeout = Duration::from_millis(300);
+    let daemon = Daemon::spawn(config).unwrap();
+    for bad in [
+        "127.0.0.1:0",
+        "0.0.0.0:9",
+        "224.0.0.1:9",
+        "255.255.255.255:9",
+    ] {
+        let started = std::time::Instant::now();
+        let refused = daemon.connect(bad.parse().unwrap());
+        assert!(
+            matches!(refused, Err(gudp::ConnectError::InvalidAddress(_))),
+            "{bad}: {refused:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{bad} waited"
+        );
+    }
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pending = daemon
+        .connect_nonblocking(silent.local_addr().unwrap())
+        .unwrap();
+    let started = std::time::Instant::now();
+    let outcome = loop {
+        let poll_started = std::time::Instant::now();
+        let outcome = pending.try_finish();
+        assert!(
+            poll_started.elapsed() < Duration::from_millis(50),
+            "try_finish blocked"
+        );
+        if let Some(outcome) = outcome {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(matches!(
+        outcome,
+        Err(gudp::ConnectError::Failed(CloseReason::ConnectTimedOut))
+    ));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let pending = daemon.connect_nonblocking(listener.local_addr()).unwrap();
+    let conn = loop {
+        if let Some(outcome) = pending.try_finish() {
+            break outcome.unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(conn.peer_addr(), listener.local_addr());
+}

@@ -29,6 +29,7 @@ use crate::listener::Listener;
 use crate::status::CloseReason;
 use crate::trace::event;
 use driver::{Driver, WAKER};
+use registry::ConnectReply;
 use shared::DaemonShared;
 use std::fmt;
 use std::io;
@@ -58,6 +59,90 @@ pub struct Daemon {
     /// `Some` in manual mode: the caller's `poll` uses it. The spawned loop owns its own.
     poll: Option<Mutex<Loop>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A connection attempt under way, from [`Daemon::connect_nonblocking`]. Poll it with
+/// [`try_finish`](Self::try_finish) (never blocks) or [`wait`](Self::wait).
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let pending = daemon.connect_nonblocking(listener.local_addr()).unwrap();
+/// assert_eq!(pending.server_addr(), listener.local_addr());
+/// let conn = pending.wait().unwrap();
+/// # let _ = conn;
+/// ```
+#[derive(Debug)]
+pub struct PendingConnection {
+    reply: ConnectReply,
+    server: SocketAddr,
+    deadline: Instant,
+}
+
+impl PendingConnection {
+    /// The connection, or why the attempt failed, once the handshake is over; `None` while
+    /// it is still under way. Never blocks. Poll it until its first `Some`: the connection is
+    /// handed out once.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap(); // never answers
+    /// let pending = daemon.connect_nonblocking(silent.local_addr().unwrap()).unwrap();
+    /// assert!(pending.try_finish().is_none()); // still requesting
+    /// ```
+    pub fn try_finish(&self) -> Option<Result<Connection, ConnectError>> {
+        match self.reply.try_recv() {
+            Ok(outcome) => Some(outcome.map_err(ConnectError::Failed)),
+            Err(TryRecvError::Empty) if Instant::now() < self.deadline => None,
+            Err(TryRecvError::Empty) => {
+                Some(Err(ConnectError::Failed(CloseReason::ConnectTimedOut)))
+            }
+            Err(TryRecvError::Closed(reason)) => Some(Err(ConnectError::Failed(reason))),
+        }
+    }
+
+    /// Blocks until the attempt is over (a spawned daemon; with a manual one, call
+    /// [`Daemon::connect`], which drives the loop while it waits).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let conn = daemon.connect_nonblocking(listener.local_addr()).unwrap().wait().unwrap();
+    /// assert!(!conn.status().is_finished());
+    /// ```
+    pub fn wait(self) -> Result<Connection, ConnectError> {
+        match self.reply.recv_deadline(self.deadline) {
+            Ok(outcome) => outcome.map_err(ConnectError::Failed),
+            Err(crate::RecvTimeoutError::Closed(reason)) => Err(ConnectError::Failed(reason)),
+            Err(_) => Err(ConnectError::Failed(CloseReason::ConnectTimedOut)),
+        }
+    }
+
+    /// The server being connected to.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let pending = daemon.connect_nonblocking(listener.local_addr()).unwrap();
+    /// assert_eq!(pending.server_addr(), listener.local_addr());
+    /// ```
+    pub fn server_addr(&self) -> SocketAddr {
+        self.server
+    }
+}
+
+/// Refuses an address no server can listen on, at once rather than after a timeout.
+fn check_server_address(server: SocketAddr) -> Result<(), ConnectError> {
+    let ip = server.ip();
+    let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+    if server.port() == 0 || ip.is_unspecified() || ip.is_multicast() || broadcast {
+        return Err(ConnectError::InvalidAddress(server));
+    }
+    Ok(())
 }
 
 /// A daemon that runs only when its owner calls [`poll`](Self::poll), from
@@ -250,7 +335,8 @@ impl Daemon {
 
     /// Connects to a GUDP server, blocking until the handshake completes or fails (within
     /// the protocol's `connect_timeout`, 5 s by default). In manual mode it drives the event
-    /// loop itself while it waits.
+    /// loop itself while it waits. A frame loop that must not block uses
+    /// [`connect_nonblocking`](Self::connect_nonblocking) instead.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
@@ -259,8 +345,48 @@ impl Daemon {
     /// let conn = daemon.connect(listener.local_addr()).unwrap(); // the handshake is done
     /// assert_eq!(conn.peer_addr(), listener.local_addr());
     /// assert!(!conn.status().is_finished());
+    /// let nowhere = "127.0.0.1:0".parse().unwrap(); // port 0: refused at once
+    /// assert!(matches!(daemon.connect(nowhere), Err(gudp::ConnectError::InvalidAddress(_))));
     /// ```
     pub fn connect(&self, server: SocketAddr) -> Result<Connection, ConnectError> {
+        let pending = self.connect_nonblocking(server)?;
+        if self.poll.is_none() {
+            return pending.wait();
+        }
+        loop {
+            if let Some(outcome) = pending.try_finish() {
+                return outcome;
+            }
+            self.poll(Some(Duration::from_millis(10)))
+                .map_err(ConnectError::Io)?;
+        }
+    }
+
+    /// Starts connecting to a GUDP server and returns at once: poll the
+    /// [`PendingConnection`] each frame until it yields the connection or the reason it
+    /// failed. Dropping it abandons the attempt (a connection that completes later is closed).
+    /// An address no server can have (port 0, unspecified, multicast or broadcast) is
+    /// refused at once.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let pending = daemon.connect_nonblocking(listener.local_addr()).unwrap();
+    /// let conn = loop {
+    ///     // ... the rest of the frame ...
+    ///     if let Some(outcome) = pending.try_finish() {
+    ///         break outcome.unwrap();
+    ///     }
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// };
+    /// assert_eq!(conn.peer_addr(), listener.local_addr());
+    /// ```
+    pub fn connect_nonblocking(
+        &self,
+        server: SocketAddr,
+    ) -> Result<PendingConnection, ConnectError> {
+        check_server_address(server)?;
         let now = Instant::now();
         let reply = self
             .shared
@@ -271,25 +397,11 @@ impl Daemon {
         // The protocol's connect timeout ends the attempt; the margin covers a daemon that
         // is late to notice (a stopped daemon answers `DaemonStopped` at once).
         let deadline = now + self.shared.config.protocol.connect_timeout + Duration::from_secs(1);
-        let outcome = match &self.poll {
-            None => reply.recv_deadline(deadline).ok(),
-            Some(_) => loop {
-                match reply.try_recv() {
-                    Ok(outcome) => break Some(outcome),
-                    Err(TryRecvError::Closed(_)) => break None,
-                    Err(TryRecvError::Empty) if Instant::now() >= deadline => break None,
-                    Err(TryRecvError::Empty) => {
-                        self.poll(Some(Duration::from_millis(10)))
-                            .map_err(ConnectError::Io)?;
-                    }
-                }
-            },
-        };
-        match outcome {
-            Some(Ok(connection)) => Ok(connection),
-            Some(Err(reason)) => Err(ConnectError::Failed(reason)),
-            None => Err(ConnectError::Failed(CloseReason::ConnectTimedOut)),
-        }
+        Ok(PendingConnection {
+            reply,
+            server,
+            deadline,
+        })
     }
 
     /// A snapshot of the daemon's counters.
