@@ -11,7 +11,10 @@
 use crate::meter;
 use crate::peers::{self, EchoCounts};
 use gudp::conditioner::LinkConfig;
+use crate::stop;
 use gudp::{CongestionMode, Daemon, DaemonConfig, LinkSetup};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ fn link(one_way_ms: u64) -> LinkConfig {
     }
 }
 
-pub fn run(duration: Duration, rate: u32) -> Result<(), String> {
+pub fn run(duration: Duration, rate: u32, chart: Option<PathBuf>) -> Result<ExitCode, String> {
     let config = DaemonConfig {
         link: Some(LinkSetup {
             config: link(25),
@@ -36,7 +39,7 @@ pub fn run(duration: Duration, rate: u32) -> Result<(), String> {
     let listener = daemon
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("cannot listen on loopback: {e}"))?;
-    peers::spawn_echo_server(listener.clone(), Arc::new(EchoCounts::default()));
+    peers::spawn_echo_server(listener.clone(), Arc::new(EchoCounts::default()), false);
     let conn = daemon
         .connect(listener.local_addr())
         .map_err(|e| format!("cannot connect to the demo server: {e}"))?;
@@ -52,20 +55,17 @@ pub fn run(duration: Duration, rate: u32) -> Result<(), String> {
         "round trip 50 ms, then 400 ms from {slow_from} s (over the 250 ms threshold: bad \
          mode), then 50 ms from {slow_until} s; 1 % loss; {rate} packets/s of 64 bytes"
     );
-    let mut modes_seen = Vec::new();
-    let totals = peers::run_client(&conn, rate, 64, duration, |second| {
-        let mode = conn.status().congestion();
-        if modes_seen.last() != Some(&mode) {
-            modes_seen.push(mode);
-        }
+    let run = peers::run_client(&conn, rate, 64, duration, |second| {
         if second == slow_from {
             daemon.set_link(link(200));
         } else if second == slow_until {
             daemon.set_link(link(25));
         }
     })?;
-    println!("{}", meter::summary(&totals, duration));
-    let path: Vec<&str> = modes_seen
+    println!("{}", meter::summary(&run.totals, run.elapsed));
+    let path: Vec<&str> = run
+        .chart
+        .mode_path()
         .iter()
         .map(|mode| match mode {
             CongestionMode::Good => "good",
@@ -80,5 +80,16 @@ pub fn run(duration: Duration, rate: u32) -> Result<(), String> {
         counters.datagrams_sent,
         counters.unaccounted() == 0
     );
-    Ok(())
+    if let Some(path) = chart {
+        let title = format!(
+            "gudp demo: round trip 50 ms, 400 ms from {slow_from} s, 50 ms from {slow_until} s; \
+             {rate} packets/s"
+        );
+        run.chart.write(&path, &title, run.elapsed.as_secs_f64())?;
+        println!("chart written to {}", path.display());
+    }
+    Ok(match run.end {
+        peers::End::Interrupted => ExitCode::from(stop::INTERRUPTED_EXIT),
+        _ => ExitCode::SUCCESS,
+    })
 }
