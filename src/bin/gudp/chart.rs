@@ -6,8 +6,50 @@
 use crate::meter::Totals;
 use gudp::{CongestionMode, Connection};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Where a chart goes: created before the run, so that a bad path fails at once rather
+/// than after the run it was to show.
+pub struct ChartFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl ChartFile {
+    pub fn create(path: PathBuf) -> Result<Self, String> {
+        let file = File::create(&path)
+            .map_err(|error| format!("cannot write the chart to {}: {error}", path.display()))?;
+        Ok(Self { path, file })
+    }
+
+    /// Writes `run`'s chart; an `.html` or `.htm` name gets a page around the SVG.
+    pub fn write(mut self, run: &Recorder, title: &str, end: f64) -> Result<(), String> {
+        let svg = run.svg(title, end);
+        let html = self
+            .path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        let text = if html {
+            format!(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>{}</title></head>\n<body style=\"margin:0;background:#fff\">\n{svg}\
+                 </body></html>\n",
+                escape(title)
+            )
+        } else {
+            svg
+        };
+        self.file.write_all(text.as_bytes()).map_err(|error| {
+            format!("cannot write the chart to {}: {error}", self.path.display())
+        })?;
+        println!("chart written to {}", self.path.display());
+        Ok(())
+    }
+}
 
 /// The estimates at one moment.
 struct Estimate {
@@ -49,14 +91,15 @@ impl Recorder {
         }
     }
 
-    /// Called from the client loop: notes a mode change at once, the estimates when due.
-    pub fn observe(&mut self, now: Instant, conn: &Connection) {
+    /// Called from the client loop: notes a mode change at once, the estimates when due
+    /// and once `heard` (before the first ack, the RTT is only the configured guess).
+    pub fn observe(&mut self, now: Instant, conn: &Connection, heard: bool) {
         let t = (now - self.start).as_secs_f64();
         let mode = conn.status().congestion();
         if self.modes.last().map(|&(_, m)| m) != Some(mode) {
             self.modes.push((t, mode));
         }
-        if now < self.next {
+        if now < self.next || !heard {
             return;
         }
         self.next += self.every;
@@ -81,27 +124,6 @@ impl Recorder {
         self.modes.iter().map(|&(_, mode)| mode).collect()
     }
 
-    /// Writes the chart; an `.html` or `.htm` name gets a page around the SVG.
-    pub fn write(&self, path: &Path, title: &str, end: f64) -> Result<(), String> {
-        let svg = self.svg(title, end);
-        let html = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
-        let text = if html {
-            format!(
-                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                 <title>{}</title></head>\n<body style=\"margin:0;background:#fff\">\n{svg}\
-                 </body></html>\n",
-                escape(title)
-            )
-        } else {
-            svg
-        };
-        std::fs::write(path, text)
-            .map_err(|error| format!("cannot write the chart to {}: {error}", path.display()))
-    }
-
     fn svg(&self, title: &str, end: f64) -> String {
         let end = end.max(1.0);
         let mut s = String::new();
@@ -110,13 +132,13 @@ impl Recorder {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
              viewBox=\"0 0 {W} {H}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" \
              font-size=\"12\">\n<rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/>\n\
-             <text x=\"{LEFT}\" y=\"24\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
+             <text x=\"{LEFT}\" y=\"22\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
             escape(title)
         );
         let x = |t: f64| LEFT + t.clamp(0.0, end) / end * PLOT_W;
 
         // The mode track, and bad mode shaded behind every panel.
-        let track = (40.0, 18.0);
+        let track = (34.0, 18.0);
         let _ = writeln!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">mode</text>",
@@ -179,8 +201,7 @@ impl Recorder {
         let c = &self.seconds;
         let rtt = Panel {
             top: PANEL_TOP,
-            unit: "ms",
-            title: "round trip and jitter",
+            title: "round trip and jitter (ms)",
         };
         let rtt_max = e
             .iter()
@@ -198,8 +219,7 @@ impl Recorder {
         );
         let loss = Panel {
             top: PANEL_TOP + PANEL_H + GAP,
-            unit: "%",
-            title: "packet loss",
+            title: "packet loss (%, the protocol's recent window)",
         };
         let loss_max = e.iter().map(|e| e.loss_percent).fold(1.0, f64::max);
         loss.draw(
@@ -215,11 +235,18 @@ impl Recorder {
         );
         let rates = Panel {
             top: PANEL_TOP + 2.0 * (PANEL_H + GAP),
-            unit: "/s",
-            title: "packets per second",
+            title: "packets per second (each second's count)",
         };
+        // Steps: each count holds over the second it was counted in.
         let per_second = |f: fn(&Totals) -> u64| -> Vec<(f64, f64)> {
-            c.iter().map(|s| (s.t, f(&s.counts) as f64)).collect()
+            let mut from = 0.0;
+            let mut points = Vec::with_capacity(2 * c.len());
+            for s in c {
+                let v = f(&s.counts) as f64;
+                points.extend([(from, v), (s.t, v)]);
+                from = s.t;
+            }
+            points
         };
         let series = [
             Series::new("sent", "#1f5fbf", per_second(|t| t.sent)),
@@ -262,7 +289,7 @@ const W: f64 = 1000.0;
 const H: f64 = 720.0;
 const LEFT: f64 = 70.0;
 const PLOT_W: f64 = 760.0;
-const PANEL_TOP: f64 = 70.0;
+const PANEL_TOP: f64 = 84.0;
 const PANEL_H: f64 = 170.0;
 const GAP: f64 = 36.0;
 
@@ -288,7 +315,6 @@ impl Series {
 
 struct Panel {
     top: f64,
-    unit: &'static str,
     title: &'static str,
 }
 
@@ -307,12 +333,11 @@ impl Panel {
         let x = |t: f64| LEFT + t.clamp(0.0, end) / end * PLOT_W;
         let _ = writeln!(
             s,
-            "<text x=\"{LEFT}\" y=\"{:.1}\" font-weight=\"bold\">{} ({})</text>\n\
+            "<text x=\"{LEFT}\" y=\"{:.1}\" font-weight=\"bold\">{}</text>\n\
              <rect x=\"{LEFT}\" y=\"{:.1}\" width=\"{PLOT_W}\" height=\"{PANEL_H}\" fill=\"none\" \
              stroke=\"#999\"/>",
             self.top - 6.0,
             self.title,
-            self.unit,
             self.top
         );
         let mut v = 0.0;

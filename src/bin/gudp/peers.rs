@@ -1,11 +1,9 @@
 //! `gudp serve` and `gudp connect`, and the echo server and client loop `demo` reuses.
 
-use crate::chart::Recorder;
+use crate::chart::{ChartFile, Recorder};
 use crate::meter::{self, Totals};
 use crate::stop;
-use gudp::{
-    CloseReason, Connection, Daemon, DaemonConfig, Listener, RecvTimeoutError, SendError,
-};
+use gudp::{CloseReason, Connection, Daemon, DaemonConfig, Listener, RecvTimeoutError, SendError};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -251,9 +249,15 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
     if addrs.is_empty() {
         return Err(format!("cannot connect to {}", unusable.join("; ")));
     }
+    let chart = args.chart.map(ChartFile::create).transpose()?;
+    let mut config = DaemonConfig::default();
+    if addrs.len() > 1 {
+        // A name that resolves to several addresses (localhost: ::1 and 127.0.0.1) should
+        // not make the user wait the full 5 s on each one that nothing answers.
+        config.protocol.connect_timeout = Duration::from_secs(2);
+    }
     let daemon = Arc::new(
-        Daemon::spawn(DaemonConfig::default())
-            .map_err(|error| format!("cannot start the daemon: {error}"))?,
+        Daemon::spawn(config).map_err(|error| format!("cannot start the daemon: {error}"))?,
     );
     let Some(conn) = connect_any(&daemon, &args.server, &addrs)? else {
         eprintln!("gudp: interrupted while connecting");
@@ -262,15 +266,14 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
     println!("connected {} -> {}", visible_local(&conn), conn.peer_addr());
     let run = run_client(&conn, args.rate, args.size, args.duration, |_| {})?;
     println!("{}", meter::summary(&run.totals, run.elapsed));
-    if let Some(path) = &args.chart {
+    if let Some(chart) = chart {
         let title = format!(
             "gudp connect {}: {} packets/s of {} bytes",
             conn.peer_addr(),
             args.rate,
             args.size
         );
-        run.chart.write(path, &title, run.elapsed.as_secs_f64())?;
-        println!("chart written to {}", path.display());
+        chart.write(&run.chart, &title, run.elapsed.as_secs_f64())?;
     }
     let at = run.elapsed.as_secs_f64();
     match run.end {
@@ -378,7 +381,7 @@ pub struct Run {
 
 /// Sends `size`-byte packets at `rate` per second for `duration`, counting echoes and
 /// delivery notifications, printing a line per second. `each_second` runs after each line
-/// (the demo changes the link there). Then closes the connection and waits until every sent
+/// with the whole seconds elapsed (the demo changes the link there). Then closes the connection and waits until every sent
 /// packet is reported acked or lost.
 pub fn run_client(
     conn: &Connection,
@@ -394,7 +397,6 @@ pub fn run_client(
     let mut chart = Recorder::new(start, DaemonConfig::default().protocol.bad_rtt_threshold);
     let mut next_send = start;
     let mut next_report = start + Duration::from_secs(1);
-    let mut second = 0;
     let mut last_heard = start;
     let mut totals = Totals::default();
     let mut previous = Totals::default();
@@ -403,6 +405,10 @@ pub fn run_client(
         let now = Instant::now();
         if stop::requested() {
             break End::Interrupted;
+        }
+        // A loop starved of CPU skips the slots it missed rather than burst them out.
+        if now.saturating_duration_since(next_send) > MAX_LAG {
+            next_send = now;
         }
         while next_send <= now && next_send < end {
             match conn.try_send(&payload) {
@@ -417,15 +423,16 @@ pub fn run_client(
         if totals.take_deliveries(conn) {
             last_heard = now;
         }
-        chart.observe(now, conn);
+        chart.observe(now, conn, totals.acked > 0);
         if now >= next_report {
-            second += 1;
             let delta = totals.since(&previous);
             println!("{}", meter::line(now - start, conn, &delta));
             chart.second(now, delta);
             previous = totals;
-            each_second(second);
-            next_report += Duration::from_secs(1);
+            each_second((now - start).as_secs());
+            while next_report <= now {
+                next_report += Duration::from_secs(1);
+            }
         }
         if now >= end {
             break End::Completed;
@@ -475,3 +482,4 @@ pub fn run_client(
 }
 
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
+const MAX_LAG: Duration = Duration::from_millis(100);
