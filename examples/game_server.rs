@@ -33,8 +33,17 @@ fn main() {
     };
     let bots = parse(args.next(), 4, "BOTS");
     let seconds = parse(args.next(), 10, "SECONDS");
-    let report = run(bots as usize, Duration::from_secs(seconds));
-    println!("{report:?}");
+    let r = run(bots as usize, Duration::from_secs(seconds));
+    println!(
+        "summary: {} players, {} inputs received, {} snapshots sent ({} acked, {} lost so far), \
+         {} refused by pacing",
+        r.players_seen,
+        r.inputs,
+        r.snapshots_sent,
+        r.snapshots_acked,
+        r.snapshots_lost,
+        r.snapshots_refused
+    );
 }
 
 /// What the server saw over a run.
@@ -171,12 +180,7 @@ fn serve(listener: &Listener, duration: Duration) -> Report {
                 second.snapshots_lost,
                 second.snapshots_refused,
             );
-            report.inputs += second.inputs;
-            report.snapshots_sent += second.snapshots_sent;
-            report.snapshots_acked += second.snapshots_acked;
-            report.snapshots_lost += second.snapshots_lost;
-            report.snapshots_refused += second.snapshots_refused;
-            second = Report::default();
+            report.add(&std::mem::take(&mut second));
             next_print += Duration::from_secs(1);
         }
 
@@ -189,7 +193,18 @@ fn serve(listener: &Listener, duration: Duration) -> Report {
             next_frame = now;
         }
     }
+    report.add(&second);
     report
+}
+
+impl Report {
+    fn add(&mut self, second: &Report) {
+        self.inputs += second.inputs;
+        self.snapshots_sent += second.snapshots_sent;
+        self.snapshots_acked += second.snapshots_acked;
+        self.snapshots_lost += second.snapshots_lost;
+        self.snapshots_refused += second.snapshots_refused;
+    }
 }
 
 fn mean_rtt_ms(players: &HashMap<SocketAddr, Player>) -> f64 {
