@@ -50,7 +50,7 @@ pub fn run(duration: Duration, rate: u32, chart: Option<PathBuf>) -> Result<Exit
     let (slow_from, slow_until) = (seconds * 11 / 20, seconds * 14 / 20);
     println!(
         "gudp demo: client {} -> server {} through a link conditioner",
-        conn.local_addr(),
+        peers::visible_local(&conn),
         conn.peer_addr()
     );
     println!(

@@ -344,7 +344,7 @@ fn connect_any(
 
 /// The address the server sees for us: the client's socket is bound to the unspecified
 /// address, so ask the routing table which source address it would use to reach the peer.
-fn visible_local(conn: &Connection) -> SocketAddr {
+pub fn visible_local(conn: &Connection) -> SocketAddr {
     let local = conn.local_addr();
     if !local.ip().is_unspecified() {
         return local;
