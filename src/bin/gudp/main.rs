@@ -46,7 +46,7 @@ enum Command {
         chart: Option<PathBuf>,
     },
     /// Echo server: sends every packet back to its sender; prints stats each second.
-    #[command(allow_negative_numbers = true)]
+    #[command(allow_negative_numbers = true, after_help = SERVE_END)]
     Serve {
         /// Address to listen on, e.g. 0.0.0.0:9000, 127.0.0.1:9000 or localhost:9000.
         #[arg(long, value_name = "HOST:PORT")]
@@ -56,7 +56,7 @@ enum Command {
         duration: Option<Duration>,
     },
     /// Client: connects, sends at a fixed rate, counts echoes; prints stats each second.
-    #[command(allow_negative_numbers = true)]
+    #[command(allow_negative_numbers = true, after_help = CONNECT_END)]
     Connect {
         /// Server address, e.g. 127.0.0.1:9000 or localhost:9000 (every address a name
         /// resolves to is tried in turn).
@@ -78,6 +78,15 @@ enum Command {
     /// Benchmarks GUDP against raw UDP on loopback, printing a table of figures and ratios.
     Bench(bench::Args),
 }
+
+const SERVE_END: &str = "SIGINT or SIGTERM (Ctrl-C, kill) closes every connection cleanly \
+    (clients see 'closed by peer' at once), prints the totals and exits 0; a second signal \
+    exits at once.";
+
+const CONNECT_END: &str = "Exit status: 0 for a complete run; 1 if it could not connect, the \
+    connection ended early or the server stopped answering (the reason is printed); 130 if \
+    SIGINT or SIGTERM cut it short (the connection is closed cleanly first); 2 for a bad \
+    argument.";
 
 /// A positive number of seconds, at most a day.
 fn seconds(text: &str) -> Result<Duration, String> {

@@ -120,10 +120,10 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
         .find_map(|&addr| {
             daemon
                 .listen(addr)
-                .map_err(|error| errors.push(format!("{addr}: {error}")))
+                .map_err(|error| errors.push(error.to_string()))
                 .ok()
         })
-        .ok_or_else(|| format!("cannot listen on {bind}: {}", errors.join("; ")))?;
+        .ok_or_else(|| format!("cannot listen on {}", attempts(bind, &addrs, &errors)))?;
     println!(
         "gudp echo server on {} (Ctrl-C to stop)",
         listener.local_addr()
@@ -135,6 +135,7 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
     );
     let start = Instant::now();
     let mut previous = ServeTotals::default();
+    let mut printed = (0, 0);
     let mut tick = start;
     let interrupted = loop {
         tick += Duration::from_secs(1);
@@ -145,18 +146,26 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
         }
         let now = ServeTotals::read(&counts, &daemon);
         let d = now.since(&previous);
-        println!(
-            "{:>4.0}s  {:>4}  {:>8}  {:>6}  {:>8}  {:>9}  {:>12}  {:>9}  {:>7}",
-            start.elapsed().as_secs_f64(),
+        let people = (
             counts.open.load(Ordering::Relaxed),
             counts.accepted.load(Ordering::Relaxed),
-            d.received,
-            d.echoed,
-            d.refused,
-            d.inbox_full,
-            d.invalid,
-            d.stray,
         );
+        // An idle server stays quiet: a line only when something happened or is open.
+        if d != ServeTotals::default() || people.0 > 0 || people != printed {
+            println!(
+                "{:>4.0}s  {:>4}  {:>8}  {:>6}  {:>8}  {:>9}  {:>12}  {:>9}  {:>7}",
+                start.elapsed().as_secs_f64(),
+                people.0,
+                people.1,
+                d.received,
+                d.echoed,
+                d.refused,
+                d.inbox_full,
+                d.invalid,
+                d.stray,
+            );
+            printed = people;
+        }
         previous = now;
         if end.is_some_and(|end| Instant::now() >= end) {
             break false;
@@ -192,7 +201,7 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
 }
 
 /// The running totals behind the serve table's per-second columns.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq)]
 struct ServeTotals {
     received: u64,
     echoed: u64,
@@ -335,11 +344,29 @@ fn connect_any(
                 if addrs.len() > 1 {
                     eprintln!("gudp: cannot connect to {addr}: {error}");
                 }
-                errors.push(format!("{addr}: {error}"));
+                errors.push(error.to_string());
             }
         }
     }
-    Err(format!("cannot connect to {target}: {}", errors.join("; ")))
+    Err(format!(
+        "cannot connect to {}",
+        attempts(target, addrs, &errors)
+    ))
+}
+
+/// `target: error`, naming each address a name resolved to only if it is not the target.
+fn attempts(target: &str, addrs: &[SocketAddr], errors: &[String]) -> String {
+    match (addrs, errors) {
+        ([addr], [error]) if addr.to_string() == target => format!("{target}: {error}"),
+        _ => {
+            let each: Vec<String> = addrs
+                .iter()
+                .zip(errors)
+                .map(|(addr, error)| format!("{addr}: {error}"))
+                .collect();
+            format!("{target}: {}", each.join("; "))
+        }
+    }
 }
 
 /// The address the server sees for us: the client's socket is bound to the unspecified

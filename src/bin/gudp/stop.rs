@@ -13,7 +13,12 @@ pub const INTERRUPTED_EXIT: u8 = 130;
 /// Routes SIGINT and SIGTERM to [`requested`] and [`wait_until`].
 pub fn install() -> Result<(), String> {
     ctrlc::set_handler(|| {
-        *STOP.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let mut stop = STOP.lock().unwrap_or_else(|p| p.into_inner());
+        if *stop {
+            // A second signal: the user will not wait for the clean close.
+            std::process::exit(i32::from(INTERRUPTED_EXIT));
+        }
+        *stop = true;
         SIGNALLED.notify_all();
     })
     .map_err(|error| format!("cannot handle SIGINT/SIGTERM: {error}"))
