@@ -201,21 +201,27 @@ impl Recorder {
         let c = &self.seconds;
         let rtt = Panel {
             top: PANEL_TOP,
-            title: "round trip and jitter (ms)",
+            title: "round trip and jitter (ms; bad mode above 250 ms)",
         };
         let rtt_max = e
             .iter()
             .map(|e| e.rtt_ms.max(e.jitter_ms))
-            .fold(self.bad_rtt_ms, f64::max);
+            .fold(0.0, f64::max);
+        // The 250 ms line only where it is on a useful scale: on a LAN it would flatten
+        // sub-millisecond round trips to the axis.
+        let threshold =
+            (self.bad_rtt_ms <= 3.0 * rtt_max).then_some((self.bad_rtt_ms, "bad above"));
         rtt.draw(
             &mut s,
             end,
-            rtt_max,
+            threshold
+                .map_or(rtt_max, |(ms, _)| rtt_max.max(ms))
+                .max(0.1),
             &[
                 Series::new("RTT", "#1f5fbf", e.iter().map(|e| (e.t, e.rtt_ms))),
                 Series::new("jitter", "#e08a00", e.iter().map(|e| (e.t, e.jitter_ms))),
             ],
-            Some((self.bad_rtt_ms, "bad above")),
+            threshold,
         );
         let loss = Panel {
             top: PANEL_TOP + PANEL_H + GAP,
@@ -264,8 +270,9 @@ impl Recorder {
         // The time axis, under the last panel.
         let axis_y = rates.top + PANEL_H;
         let step = nice_step(end);
-        let mut t = 0.0;
-        while t <= end + 1e-9 {
+        // Ticks by index: adding a fractional step up would drift.
+        for i in 0..=(end / step + 1e-6).floor() as u32 {
+            let t = f64::from(i) * step;
             let _ = writeln!(
                 s,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
@@ -273,7 +280,6 @@ impl Recorder {
                 axis_y + 16.0,
                 number(t)
             );
-            t += step;
         }
         let _ = writeln!(
             s,
@@ -340,8 +346,8 @@ impl Panel {
             self.title,
             self.top
         );
-        let mut v = 0.0;
-        while v <= top_value + 1e-9 {
+        for i in 0..=(top_value / step).round() as u32 {
+            let v = f64::from(i) * step;
             let (right, yv, label) = (LEFT + PLOT_W, y(v), number(v));
             let _ = writeln!(
                 s,
@@ -350,7 +356,6 @@ impl Panel {
                 LEFT - 6.0,
                 yv + 4.0,
             );
-            v += step;
         }
         if let Some((value, label)) = threshold {
             let (right, yv, shown) = (LEFT + PLOT_W, y(value), number(value));
@@ -370,10 +375,12 @@ impl Panel {
                 .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
                 .collect();
             let (color, name) = (line.color, line.name);
+            // Earlier series drawn wider, so that equal counts (sent = acked) stay visible.
+            let width = 1.6 + (series.len() - 1 - i) as f64;
             let key_y = self.top + 12.0 + 18.0 * i as f64;
             let _ = writeln!(
                 s,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.8\" points=\"{}\"/>\n\
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{width:.1}\" points=\"{}\"/>\n\
                  <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{key_y:.1}\" y2=\"{key_y:.1}\" \
                  stroke=\"{color}\" stroke-width=\"3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{name}</text>",
                 points.join(" "),
@@ -397,12 +404,10 @@ fn nice_step(range: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// A tick label: as many decimals as the value needs, up to 3.
 fn number(v: f64) -> String {
-    if v.fract().abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn escape(text: &str) -> String {

@@ -225,7 +225,9 @@ impl ServeTotals {
             echoed: counts.echoed.load(Ordering::Relaxed),
             refused: counts.refused.load(Ordering::Relaxed),
             inbox_full: daemon.dropped_inbox_full,
-            invalid: daemon.dropped_by_protocol - stray - e.duplicates - e.stale,
+            invalid: daemon
+                .dropped_by_protocol
+                .saturating_sub(stray + e.duplicates + e.stale),
             stray,
         }
     }
@@ -302,7 +304,7 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
         }
         End::Completed => {
             let silence = run.silence.as_secs_f64();
-            // A live server answers within a few send intervals (or round trips): a longer
+            // A live server's echoes come about once per send interval: a much longer
             // silence at the end means it went away before the idle timeout could say so.
             let expected = (4.0 / f64::from(args.rate)).max(1.5);
             if silence > expected {
