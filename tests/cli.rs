@@ -429,3 +429,29 @@ fn demo_and_connect_write_self_contained_charts() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let (serve, addr) = server(&[]);
+    let target = addr.to_string();
+    let client = Running::start(&["connect", &target, "--rate", "40", "--duration", "30"]);
+    client.line("1s ", Duration::from_secs(10));
+    // A frozen server acks nothing: the client's clean close would linger its full second.
+    serve.signal("STOP");
+    thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    client.signal("INT");
+    thread::sleep(Duration::from_millis(100));
+    client.signal("INT");
+    let client = client.finish(Duration::from_secs(10));
+    assert_eq!(client.status.code(), Some(130));
+    assert!(
+        !client.stdout.contains("summary:"),
+        "it did not wait for the close: {}",
+        client.stdout
+    );
+    assert!(signalled.elapsed() < Duration::from_millis(900));
+    serve.signal("CONT");
+    serve.signal("TERM");
+    assert!(serve.finish(Duration::from_secs(10)).status.success());
+}

@@ -376,7 +376,7 @@ impl Panel {
                 .collect();
             let (color, name) = (line.color, line.name);
             // Earlier series drawn wider, so that equal counts (sent = acked) stay visible.
-            let width = 1.6 + (series.len() - 1 - i) as f64;
+            let width = 1.5 + 0.7 * (series.len() - 1 - i) as f64;
             let key_y = self.top + 12.0 + 18.0 * i as f64;
             let _ = writeln!(
                 s,
