@@ -4,9 +4,9 @@
 //!   round trip steps past 250 ms and back, printing a line per second.
 //! - `gudp serve --bind HOST:PORT`: an echo server printing per-second stats.
 //! - `gudp connect HOST:PORT`: a client sending at a fixed rate, printing per-second stats.
-//!
-//! `serve` and `connect` close their connections cleanly on SIGINT or SIGTERM.
 //! - `gudp bench`: GUDP against raw UDP on loopback (see `docs/benchmarks.md`).
+//!
+//! `demo`, `serve` and `connect` close their connections cleanly on SIGINT or SIGTERM.
 
 mod bench;
 mod chart;
