@@ -459,3 +459,73 @@ fn a_second_signal_exits_at_once() {
     serve.signal("TERM");
     assert!(serve.finish(Duration::from_secs(10)).status.success());
 }
+
+#[test]
+fn an_idle_server_is_quiet() {
+    let serve = gudp(
+        &["serve", "--bind", "127.0.0.1:0", "--duration", "1.5"],
+        Duration::from_secs(10),
+    );
+    assert!(serve.status.success(), "{}", serve.stderr);
+    let rows = serve
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert_eq!(rows, 0, "no line of zeros each second:\n{}", serve.stdout);
+    assert!(serve.stdout.contains("totals: "), "{}", serve.stdout);
+}
+
+#[test]
+fn a_closed_stdout_stops_serve_cleanly_instead_of_panicking() {
+    let mut serve = Command::new(GUDP)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `gudp serve | head -1` does: read the first line, then close the pipe.
+    let mut first = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("gudp echo server on "), "{first}");
+    // Whatever serve prints next fails, if not its header then the client's arrival.
+    let addr = first.split_whitespace().nth(4).unwrap();
+    let mut client = Running::start(&["connect", addr, "--duration", "5"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve ignored its closed stdout");
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    serve
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = client.child.kill();
+    let _ = client.child.wait();
+}
+
+#[test]
+fn an_interrupted_demo_still_writes_its_chart() {
+    let dir = std::env::temp_dir().join(format!("gudp-cli-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("cut.svg");
+    let demo = Running::start(&["demo", "--duration", "20", "--chart", svg.to_str().unwrap()]);
+    demo.line("1s ", Duration::from_secs(10));
+    demo.signal("INT");
+    let demo = demo.finish(Duration::from_secs(10));
+    assert_eq!(demo.status.code(), Some(130), "{}", demo.stderr);
+    assert!(demo.stdout.contains("summary: "), "{}", demo.stdout);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<polyline"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,6 +4,7 @@
 //! No script, font or stylesheet is fetched at view time.
 
 use crate::meter::Totals;
+use crate::stop::say;
 use gudp::{CongestionMode, Connection};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -46,7 +47,7 @@ impl ChartFile {
         self.file.write_all(text.as_bytes()).map_err(|error| {
             format!("cannot write the chart to {}: {error}", self.path.display())
         })?;
-        println!("chart written to {}", self.path.display());
+        say!("chart written to {}", self.path.display());
         Ok(())
     }
 }

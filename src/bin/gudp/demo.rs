@@ -11,7 +11,7 @@
 use crate::chart::ChartFile;
 use crate::meter;
 use crate::peers::{self, EchoCounts};
-use crate::stop;
+use crate::stop::{self, say};
 use gudp::conditioner::LinkConfig;
 use gudp::{CongestionMode, Daemon, DaemonConfig, LinkSetup};
 use std::path::PathBuf;
@@ -48,12 +48,12 @@ pub fn run(duration: Duration, rate: u32, chart: Option<PathBuf>) -> Result<Exit
 
     let seconds = duration.as_secs();
     let (slow_from, slow_until) = (seconds * 11 / 20, seconds * 14 / 20);
-    println!(
+    say!(
         "gudp demo: client {} -> server {} through a link conditioner",
         peers::visible_local(&conn),
         conn.peer_addr()
     );
-    println!(
+    say!(
         "round trip 50 ms, then 400 ms from {slow_from} s (over the 250 ms threshold: bad \
          mode), then 50 ms from {slow_until} s; 1 % loss; {rate} packets/s of 64 bytes"
     );
@@ -70,7 +70,7 @@ pub fn run(duration: Duration, rate: u32, chart: Option<PathBuf>) -> Result<Exit
             daemon.set_link(link(one_way_ms));
         }
     })?;
-    println!("{}", meter::summary(&run.totals, run.elapsed));
+    say!("{}", meter::summary(&run.totals, run.elapsed));
     let path: Vec<&str> = run
         .chart
         .mode_path()
@@ -80,9 +80,9 @@ pub fn run(duration: Duration, rate: u32, chart: Option<PathBuf>) -> Result<Exit
             CongestionMode::Bad => "bad",
         })
         .collect();
-    println!("congestion modes seen: {}", path.join(" -> "));
+    say!("congestion modes seen: {}", path.join(" -> "));
     let counters = daemon.counters();
-    println!(
+    say!(
         "daemon: {} datagrams in, {} out; every datagram accounted for: {}",
         counters.datagrams_received,
         counters.datagrams_sent,

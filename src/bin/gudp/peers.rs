@@ -2,7 +2,7 @@
 
 use crate::chart::{ChartFile, Recorder};
 use crate::meter::{self, Totals};
-use crate::stop;
+use crate::stop::{self, say};
 use gudp::{CloseReason, Connection, Daemon, DaemonConfig, Listener, RecvTimeoutError, SendError};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
@@ -32,13 +32,13 @@ pub fn spawn_echo_server(listener: Listener, counts: Arc<EchoCounts>, verbose: b
             let counts = counts.clone();
             thread::spawn(move || {
                 if verbose {
-                    println!("+ {} connected", conn.peer_addr());
+                    say!("+ {} connected", conn.peer_addr());
                 }
                 let start = Instant::now();
                 let (received, reason) = echo(&conn, &counts);
                 counts.open.fetch_sub(1, Ordering::Relaxed);
                 if verbose {
-                    println!(
+                    say!(
                         "- {} {reason} after {:.1} s ({received} packets echoed or refused)",
                         conn.peer_addr(),
                         start.elapsed().as_secs_f64()
@@ -124,15 +124,13 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
                 .ok()
         })
         .ok_or_else(|| format!("cannot listen on {}", attempts(bind, &addrs, &errors)))?;
-    println!(
+    say!(
         "gudp echo server on {} (Ctrl-C to stop)",
         listener.local_addr()
     );
     let counts = Arc::new(EchoCounts::default());
     spawn_echo_server(listener, counts.clone(), true);
-    println!(
-        "    t  open  accepted  recv/s  echoed/s  refused/s  inbox-full/s  invalid/s  stray/s"
-    );
+    say!("    t  open  accepted  recv/s  echoed/s  refused/s  inbox-full/s  invalid/s  stray/s");
     let start = Instant::now();
     let mut previous = ServeTotals::default();
     let mut printed = (0, 0);
@@ -152,7 +150,7 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
         );
         // An idle server stays quiet: a line only when something happened or is open.
         if d != ServeTotals::default() || people.0 > 0 || people != printed {
-            println!(
+            say!(
                 "{:>4.0}s  {:>4}  {:>8}  {:>6}  {:>8}  {:>9}  {:>12}  {:>9}  {:>7}",
                 start.elapsed().as_secs_f64(),
                 people.0,
@@ -173,14 +171,14 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
     };
     let open = counts.open.load(Ordering::Relaxed);
     if interrupted {
-        println!("interrupted: closing {open} open connection(s)");
+        say!("interrupted: closing {open} open connection(s)");
     }
     // Sends what is queued, waits for its acks (bounded by the close linger) and tells every
     // client, which sees `closed by peer` instead of waiting out its idle timeout.
     daemon.shutdown();
     let t = ServeTotals::read(&counts, &daemon);
     drop(daemon);
-    println!(
+    say!(
         "totals: {:.1} s, {} connection(s) accepted, {} packets received, {} echoed, {} refused; \
          dropped: {} inbox full, {} invalid, {} stray",
         start.elapsed().as_secs_f64(),
@@ -192,7 +190,7 @@ pub fn serve(bind: &str, duration: Option<Duration>) -> Result<ExitCode, String>
         t.invalid,
         t.stray
     );
-    println!(
+    say!(
         "(invalid: malformed, foreign or out-of-place datagrams; stray: datagrams from an \
          address with no connection, among them the redundant copies of each client's \
          disconnect)"
@@ -274,9 +272,9 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
         eprintln!("gudp: interrupted while connecting");
         return Ok(ExitCode::from(stop::INTERRUPTED_EXIT));
     };
-    println!("connected {} -> {}", visible_local(&conn), conn.peer_addr());
+    say!("connected {} -> {}", visible_local(&conn), conn.peer_addr());
     let run = run_client(&conn, args.rate, args.size, args.duration, |_| {})?;
-    println!("{}", meter::summary(&run.totals, run.elapsed));
+    say!("{}", meter::summary(&run.totals, run.elapsed));
     if let Some(chart) = chart {
         let title = format!(
             "gudp connect {}: {} packets/s of {} bytes",
@@ -429,7 +427,7 @@ pub fn run_client(
     let mut last_heard = start;
     let mut totals = Totals::default();
     let mut previous = Totals::default();
-    println!("{}", meter::HEADER);
+    say!("{}", meter::HEADER);
     let outcome = loop {
         let now = Instant::now();
         if stop::requested() {
@@ -455,7 +453,7 @@ pub fn run_client(
         chart.observe(now, conn, totals.acked > 0);
         if now >= next_report {
             let delta = totals.since(&previous);
-            println!("{}", meter::line(now - start, conn, &delta));
+            say!("{}", meter::line(now - start, conn, &delta));
             chart.second(now, delta);
             previous = totals;
             each_second((now - start).as_secs());
