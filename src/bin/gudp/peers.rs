@@ -408,8 +408,8 @@ pub struct Run {
 
 /// Sends `size`-byte packets at `rate` per second for `duration`, counting echoes and
 /// delivery notifications, printing a line per second. `each_second` runs after each line
-/// with the whole seconds elapsed (the demo changes the link there). Then closes the connection and waits until every sent
-/// packet is reported acked or lost.
+/// with the whole seconds elapsed (the demo changes the link there). Then closes the
+/// connection and waits until every sent packet is reported acked or lost.
 pub fn run_client(
     conn: &Connection,
     rate: u32,
@@ -482,7 +482,7 @@ pub fn run_client(
         // Let the last echoes and acks come in (a round trip or so) before closing, as
         // nothing is received after.
         let deadline = Instant::now() + Duration::from_secs(1);
-        while totals.unresolved() > 0 && Instant::now() < deadline {
+        while totals.unresolved() > 0 && Instant::now() < deadline && !stop::requested() {
             totals.take_deliveries(conn);
             let wake = deadline.min(Instant::now() + Duration::from_millis(5));
             match conn.recv_deadline(wake) {
