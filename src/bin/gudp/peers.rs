@@ -39,7 +39,7 @@ pub fn spawn_echo_server(listener: Listener, counts: Arc<EchoCounts>, verbose: b
                 counts.open.fetch_sub(1, Ordering::Relaxed);
                 if verbose {
                     say!(
-                        "- {} {reason} after {:.1} s ({received} packets echoed or refused)",
+                        "- {} {reason} after {:.1} s ({received} packets received)",
                         conn.peer_addr(),
                         start.elapsed().as_secs_f64()
                     );
