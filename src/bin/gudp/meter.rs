@@ -3,7 +3,7 @@
 use gudp::{CongestionMode, Connection};
 use std::time::Duration;
 
-/// What a client did, in total.
+/// What a client did, in total (or, as a difference of two totals, in one second).
 #[derive(Clone, Copy, Default)]
 pub struct Totals {
     pub sent: u64,
@@ -14,8 +14,9 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Counts the delivery notifications waiting on `conn`.
-    pub fn take_deliveries(&mut self, conn: &Connection) {
+    /// Counts the delivery notifications waiting on `conn`; `true` if any was an ack.
+    pub fn take_deliveries(&mut self, conn: &Connection) -> bool {
+        let acked = self.acked;
         while let Some(delivery) = conn.poll_delivery() {
             if delivery.is_acked() {
                 self.acked += 1;
@@ -23,14 +24,30 @@ impl Totals {
                 self.lost += 1;
             }
         }
+        self.acked > acked
+    }
+
+    /// Sent packets whose ack or loss has not been reported yet.
+    pub fn unresolved(&self) -> u64 {
+        self.sent - self.acked - self.lost
+    }
+
+    pub fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            sent: self.sent - earlier.sent,
+            refused: self.refused - earlier.refused,
+            received: self.received - earlier.received,
+            acked: self.acked - earlier.acked,
+            lost: self.lost - earlier.lost,
+        }
     }
 }
 
 pub const HEADER: &str =
     "    t   rtt ms  jitter   loss %  mode  sent/s  recv/s  acked/s  lost/s  refused/s";
 
-/// Prints one line: the connection's estimates and what changed since `previous`.
-pub fn line(elapsed: Duration, conn: &Connection, now: &Totals, previous: &Totals) -> String {
+/// One line: the connection's estimates and what happened in the last second (`delta`).
+pub fn line(elapsed: Duration, conn: &Connection, delta: &Totals) -> String {
     let (rtt, jitter, loss, mode) = match conn.stats() {
         Some(stats) => (
             stats.protocol.rtt.as_secs_f64() * 1e3,
@@ -51,30 +68,37 @@ pub fn line(elapsed: Duration, conn: &Connection, now: &Totals, previous: &Total
         jitter,
         loss,
         mode,
-        now.sent - previous.sent,
-        now.received - previous.received,
-        now.acked - previous.acked,
-        now.lost - previous.lost,
-        now.refused - previous.refused,
+        delta.sent,
+        delta.received,
+        delta.acked,
+        delta.lost,
+        delta.refused,
     )
 }
 
-/// The closing summary.
+/// The closing summary: every packet sent is acked, lost or (only if the daemon broke its
+/// promise to report each one) unresolved.
 pub fn summary(totals: &Totals, elapsed: Duration) -> String {
-    let resolved = totals.acked + totals.lost;
-    format!(
-        "summary: {:.1} s, sent {}, echoes received {}, acked {}, lost {} ({:.2} % of resolved), \
-         refused by backpressure {}",
-        elapsed.as_secs_f64(),
-        totals.sent,
-        totals.received,
-        totals.acked,
-        totals.lost,
-        if resolved == 0 {
+    let percent = |n: u64| {
+        if totals.sent == 0 {
             0.0
         } else {
-            100.0 * totals.lost as f64 / resolved as f64
-        },
+            100.0 * n as f64 / totals.sent as f64
+        }
+    };
+    let unresolved = match totals.unresolved() {
+        0 => String::new(),
+        n => format!(", unresolved {n}"),
+    };
+    format!(
+        "summary: {:.1} s, sent {} = acked {} + lost {} ({:.2} %){unresolved}; echoes received \
+         {}; refused by pacing or a full outbox {} (never sent)",
+        elapsed.as_secs_f64(),
+        totals.sent,
+        totals.acked,
+        totals.lost,
+        percent(totals.lost),
+        totals.received,
         totals.refused,
     )
 }
