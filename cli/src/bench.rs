@@ -21,37 +21,47 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Counts heap allocations and live bytes, for "allocations per packet" and memory figures.
+/// Counts heap allocations and live bytes, for "allocations per packet" and memory figures,
+/// once `gudp bench` turns it on: every other subcommand pays one relaxed load per
+/// allocation and counts nothing.
 struct CountingAlloc;
 
+static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated minus bytes freed while counting (signed: a buffer allocated before
+/// counting began may be freed after).
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 
 // SAFETY: forwards every call to the system allocator unchanged; the counters are atomics
 // updated with Relaxed ordering (they are statistics, read after the threads are joined).
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
         // SAFETY: `ptr` was allocated by `System` with this layout (we allocate only there).
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
         // SAFETY: as for `dealloc`; `System.realloc` has the same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -113,6 +123,7 @@ impl Row {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
+    COUNTING.store(true, Ordering::Relaxed);
     if !(0.2..=600.0).contains(&args.seconds) {
         return Err(format!(
             "--seconds must be 0.2 to 600, got {}",
@@ -665,10 +676,8 @@ fn many_connections_with(
         conns.push(conn);
     }
     thread::sleep(Duration::from_millis(500)); // let the server accept the last ones
-    let bytes_per_pair = (LIVE_BYTES
-        .load(Ordering::Relaxed)
-        .saturating_sub(bytes_before)) as f64
-        / clients as f64;
+    let bytes_per_pair =
+        (LIVE_BYTES.load(Ordering::Relaxed) - bytes_before).max(0) as f64 / clients as f64;
     let server_tids: Vec<String> = [Some(wait_for_thread("bench-server")?), daemon_tid]
         .into_iter()
         .flatten()
