@@ -14,7 +14,7 @@ mod msg_common;
 use msg_common::{throughput, Gudp, Renet, Stack};
 
 fn run<S: Stack>(iters: u64) -> Duration {
-    let t = throughput::<S>(iters, 100);
+    let t = throughput::<S>(iters, 100, 0);
     Duration::from_secs_f64(t.stack_ns_per_msg * iters as f64 / 1e9)
 }
 

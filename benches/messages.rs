@@ -24,6 +24,7 @@ mod msg_common;
 
 use std::time::Duration;
 
+use gudp::conditioner::LinkConfig;
 use msg_common::{
     frame_end, link, read_message, throughput, write_message, Gudp, Renet, Stack, Throughput,
     FRAME, ONE_WAY_MS, SMALL,
@@ -31,10 +32,12 @@ use msg_common::{
 
 const RTT_MS: f64 = 2.0 * ONE_WAY_MS as f64;
 const BIG: usize = 1 << 20;
+/// The jittery variant: uniform and independent per datagram, so a burst arrives reordered.
+const JITTER_MS: u64 = 10;
 
 /// Simulated time to deliver one 1 MiB reliable message, and bytes on the wire per byte.
-fn big_message<S: Stack>(loss: f64, seed: u64) -> (Duration, f64) {
-    let mut s = S::new(link(ONE_WAY_MS, loss), seed);
+fn big_message<S: Stack>(link: LinkConfig, seed: u64) -> (Duration, f64) {
+    let mut s = S::new(link, seed);
     let epoch = s.epoch();
     let mut msg = vec![0u8; BIG];
     write_message(&mut msg, 0, Duration::ZERO);
@@ -55,8 +58,8 @@ fn big_message<S: Stack>(loss: f64, seed: u64) -> (Duration, f64) {
 }
 
 /// Delivery latencies, sorted, of 100-byte messages sent one per frame for `seconds`.
-fn latencies<S: Stack>(loss: f64, seed: u64, seconds: u64) -> Vec<Duration> {
-    let mut s = S::new(link(ONE_WAY_MS, loss), seed);
+fn latencies<S: Stack>(link: LinkConfig, seed: u64, seconds: u64) -> Vec<Duration> {
+    let mut s = S::new(link, seed);
     let epoch = s.epoch();
     let n = seconds * 60;
     let mut buf = [0u8; SMALL];
@@ -149,8 +152,8 @@ fn main() {
     // 100 a frame is 6,000 messages/s: within both stacks' windows at 100 ms RTT.
     let (mut gt, mut rt) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        gt.push(throughput::<Gudp>(n, 100));
-        rt.push(throughput::<Renet>(n, 100));
+        gt.push(throughput::<Gudp>(n, 100, 0));
+        rt.push(throughput::<Renet>(n, 100, 0));
     }
     println!("{seeds} seeds, {reps} CPU runs of {n} messages; median (min–max)\n");
     println!("| figure | GUDP | renet | GUDP's lead |");
@@ -204,94 +207,118 @@ fn main() {
         pick(&rt, |t| t.allocs_per_msg),
     );
     // 300 a frame (18,000/s) is more than GUDP's 1,024-message window carries per RTT.
-    let (g, r) = (throughput::<Gudp>(n, 300), throughput::<Renet>(n, 300));
-    row(
-        "delivered msg/s with 18,000/s offered (simulated)",
-        "",
-        0,
-        Higher,
-        vec![g.sim_rate],
-        vec![r.sim_rate],
-    );
-    row(
-        "bytes on the wire per message at 18,000/s",
-        "B",
-        1,
-        Lower,
-        vec![g.bytes_per_msg],
-        vec![r.bytes_per_msg],
-    );
-
-    for loss in [1.0, 5.0] {
-        let (mut g, mut r, mut gw, mut rw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for seed in 1..=seeds {
-            let (t, w) = big_message::<Gudp>(loss, seed);
-            g.push(ms(t));
-            gw.push(w);
-            let (t, w) = big_message::<Renet>(loss, seed);
-            r.push(ms(t));
-            rw.push(w);
-        }
-        row(
-            &format!("1 MiB reliable, 100 ms RTT, {loss} % loss: time"),
-            "ms",
-            0,
-            Lower,
-            g,
-            r,
+    for jitter in [0, JITTER_MS] {
+        let (g, r) = (
+            throughput::<Gudp>(n, 300, jitter),
+            throughput::<Renet>(n, 300, jitter),
         );
+        let tag = if jitter == 0 {
+            String::new()
+        } else {
+            format!(", ±{jitter} ms jitter")
+        };
         row(
-            &format!("1 MiB, {loss} % loss: wire bytes / message bytes"),
+            &format!("delivered msg/s with 18,000/s offered (simulated){tag}"),
             "",
-            3,
+            0,
+            Higher,
+            vec![g.sim_rate],
+            vec![r.sim_rate],
+        );
+        row(
+            &format!("bytes on the wire per message at 18,000/s{tag}"),
+            "B",
+            1,
             Lower,
-            gw,
-            rw,
+            vec![g.bytes_per_msg],
+            vec![r.bytes_per_msg],
         );
     }
 
-    let mut p99 = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-    for (k, loss) in [0.0, 5.0].into_iter().enumerate() {
-        let (mut g50, mut g99, mut r50, mut r99) = (vec![], vec![], vec![], vec![]);
-        for seed in 1..=seeds {
-            let g = latencies::<Gudp>(loss, seed, seconds);
-            let r = latencies::<Renet>(loss, seed, seconds);
-            g50.push(ms(percentile(&g, 50.0)));
-            g99.push(ms(percentile(&g, 99.0)));
-            r50.push(ms(percentile(&r, 50.0)));
-            r99.push(ms(percentile(&r, 99.0)));
+    for jitter in [0, JITTER_MS] {
+        let tag = if jitter == 0 {
+            String::new()
+        } else {
+            format!(", ±{jitter} ms jitter")
+        };
+        for loss in [1.0, 5.0] {
+            let (mut g, mut r, mut gw, mut rw) = (vec![], vec![], vec![], vec![]);
+            for seed in 1..=seeds {
+                let (t, w) = big_message::<Gudp>(link(jitter, loss), seed);
+                g.push(ms(t));
+                gw.push(w);
+                let (t, w) = big_message::<Renet>(link(jitter, loss), seed);
+                r.push(ms(t));
+                rw.push(w);
+            }
+            row(
+                &format!("1 MiB reliable, 100 ms RTT, {loss} % loss{tag}: time"),
+                "ms",
+                0,
+                Lower,
+                g,
+                r,
+            );
+            row(
+                &format!("1 MiB, {loss} % loss{tag}: wire bytes / message bytes"),
+                "",
+                3,
+                Lower,
+                gw,
+                rw,
+            );
         }
-        p99[k] = [g99.clone(), r99.clone()];
+    }
+
+    for jitter in [0, JITTER_MS] {
+        let tag = if jitter == 0 {
+            String::new()
+        } else {
+            format!(", ±{jitter} ms jitter")
+        };
+        // [loss][stack]: p99 per seed.
+        let mut p99 = [[vec![], vec![]], [vec![], vec![]]];
+        for (k, loss) in [0.0, 5.0].into_iter().enumerate() {
+            let (mut g50, mut r50) = (vec![], vec![]);
+            for seed in 1..=seeds {
+                let g = latencies::<Gudp>(link(jitter, loss), seed, seconds);
+                let r = latencies::<Renet>(link(jitter, loss), seed, seconds);
+                g50.push(ms(percentile(&g, 50.0)));
+                r50.push(ms(percentile(&r, 50.0)));
+                p99[k][0].push(ms(percentile(&g, 99.0)));
+                p99[k][1].push(ms(percentile(&r, 99.0)));
+            }
+            row(
+                &format!("p50 latency, 60 msg/s of 100 B, {loss} % loss{tag}"),
+                "ms",
+                1,
+                Lower,
+                g50,
+                r50,
+            );
+            row(
+                &format!("p99 latency, 60 msg/s of 100 B, {loss} % loss{tag}"),
+                "ms",
+                1,
+                Lower,
+                p99[k][0].clone(),
+                p99[k][1].clone(),
+            );
+        }
+        let excess = |stack: usize| {
+            p99[1][stack]
+                .iter()
+                .zip(&p99[0][stack])
+                .map(|(a, b)| (a - b) / RTT_MS)
+                .collect()
+        };
         row(
-            &format!("p50 latency, 60 msg/s of 100 B, {loss} % loss"),
-            "ms",
-            1,
+            &format!("p99 at 5 % minus p99 at 0 %{tag}, in RTTs (target ≤ 2)"),
+            "RTT",
+            2,
             Lower,
-            g50,
-            r50,
-        );
-        row(
-            &format!("p99 latency, 60 msg/s of 100 B, {loss} % loss"),
-            "ms",
-            1,
-            Lower,
-            g99,
-            r99,
+            excess(0),
+            excess(1),
         );
     }
-    let excess = |lossy: &[f64], clean: &[f64]| {
-        lossy
-            .iter()
-            .zip(clean)
-            .map(|(a, b)| (a - b) / RTT_MS)
-            .collect::<Vec<_>>()
-    };
-    row(
-        "p99 at 5 % minus p99 at 0 %, in RTTs (target ≤ 2)",
-        "RTT",
-        2,
-        Lower,
-        excess(&p99[1][0], &p99[0][0]),
-        excess(&p99[1][1], &p99[0][1]),
-    );
 }
