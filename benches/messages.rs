@@ -3,7 +3,7 @@
 //! markdown table (`docs/benchmarks.md`, "Message layer against renet").
 //!
 //! ```sh
-//! cargo bench --bench messages              # SEEDS=9 REPS=5 by default
+//! cargo bench --bench messages              # SEEDS=9 REPS=5 MESSAGES=100000 by default
 //! SEEDS=3 REPS=3 cargo bench --bench messages
 //! ```
 //!
@@ -15,7 +15,8 @@
 //! would fire them; renet has no deadlines, so its acks and resends wait for the next frame.
 //! Renet gets its documented defaults: 300 ms resend time, 60,000 bytes per tick, 5 MiB per
 //! channel. GUDP runs the default message config with one reliable-ordered channel and a
-//! packet layer paced at 100,000 packets/s (no throttling).
+//! packet layer paced at 100,000 packets/s (no throttling). The link is 50 ms each way, with
+//! no jitter and again with ±10 ms. `benches/message_cpu.rs` is the criterion CPU figure.
 //!
 //! Only the CPU figure reads a clock; every other figure is fixed by the seed. Allocations
 //! are counted by this binary's global allocator, outside the link conditioner.
@@ -107,7 +108,7 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 /// Whether a larger figure is better (it decides which way GUDP's lead is computed).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Better {
     Lower,
     Higher,
