@@ -37,7 +37,12 @@ for round in $(seq 1 "$rounds"); do
     echo "--- round $round: criterion e2e, naive-mutex ---"
     cargo bench -q --bench e2e --features naive-mutex 2>&1 | criterion |
         tee "$out/e2e-naive-mutex-$round.txt"
+    echo "--- round $round: criterion message_cpu (GUDP's message layer vs renet) ---"
+    cargo bench -q --bench message_cpu 2>&1 | criterion | tee "$out/message-cpu-$round.txt"
 done
+
+echo "--- message layer vs renet, simulated link (the table) ---"
+cargo bench -q --bench messages 2>&1 | tee "$out/messages.txt"
 
 for mode in lock-free naive-mutex; do
     features=()
