@@ -138,6 +138,10 @@ pub struct MessageConnection {
     fragmented: VecDeque<FragmentedOutcome>,
     events: VecDeque<MessageEvent>,
     rto: Rto,
+    /// When a packet carrying messages was last acked: while acks keep coming, a lost resend
+    /// is loss, not a dead path, and its timeout is not backed off (as QUIC resets its
+    /// backoff on any ack).
+    last_ack: Option<Instant>,
     next_id: u64,
     next_tx: u32,
     rr: usize,
@@ -202,6 +206,7 @@ impl MessageConnection {
             fragmented: VecDeque::new(),
             events: VecDeque::new(),
             rto: Rto::new(config.initial_rtt, config.min_rto, config.max_rto),
+            last_ack: None,
             next_id: 0,
             next_tx: 0,
             rr: 0,
@@ -358,6 +363,11 @@ impl MessageConnection {
                         self.counters.resends += 1;
                     }
                     if let Some(expiries) = w.expiries {
+                        let timeout = self.rto.timeout();
+                        let acks_flowing = self
+                            .last_ack
+                            .is_some_and(|at| now.saturating_duration_since(at) < timeout);
+                        let expiries = if acks_flowing { 0 } else { expiries };
                         let at = now + self.rto.backed_off(expiries);
                         self.timers.push(Reverse((at, w.item)));
                     }
@@ -435,7 +445,7 @@ impl MessageConnection {
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// conn.set_rtt(Duration::from_millis(2000), Duration::from_millis(100));
-    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(2400));
+    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(2410));
     /// ```
     pub fn set_rtt(&mut self, srtt: Duration, rttvar: Duration) {
         self.rto.set(srtt, rttvar);
@@ -447,7 +457,7 @@ impl MessageConnection {
     /// # use std::time::Duration;
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// let conn = MessageConnection::new(MessageConfig::default()).unwrap();
-    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(750)); // 250 + 4 × 125
+    /// assert_eq!(conn.rto().timeout(), Duration::from_millis(760)); // 250 + 4 × 125 + 10
     /// ```
     pub fn rto(&self) -> &Rto {
         &self.rto

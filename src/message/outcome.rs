@@ -49,7 +49,10 @@ impl MessageConnection {
     pub fn on_packet_acked(&mut self, now: Instant, packet_id: PacketNumber) {
         let mut items = std::mem::take(&mut self.scratch);
         match self.tracker.resolve(packet_id, &mut items) {
-            Some(sent_at) => self.rto.sample(now.saturating_duration_since(sent_at)),
+            Some(sent_at) => {
+                self.rto.sample(now.saturating_duration_since(sent_at));
+                self.last_ack = Some(now);
+            }
             None => self.counters.unknown_packets += 1,
         }
         for item in items.drain(..) {

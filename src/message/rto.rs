@@ -9,10 +9,16 @@
 //! let ms = Duration::from_millis;
 //! let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
 //! rto.sample(ms(100)); // the first sample: srtt 100, rttvar 50
-//! assert_eq!(rto.timeout(), ms(300)); // srtt + 4 × rttvar
+//! assert_eq!(rto.timeout(), ms(310)); // srtt + 4 × rttvar + the peer's ack delay
 //! ```
 
 use std::time::Duration;
+
+/// The smallest margin for RTT variation (QUIC's timer granularity).
+const GRANULARITY: Duration = Duration::from_millis(1);
+/// How late a peer may ack beyond the smoothed RTT: the packet layer's default
+/// `max_ack_delay`.
+const ACK_DELAY: Duration = Duration::from_millis(10);
 
 /// Smoothed RTT and its variation, and the timeout derived from them.
 ///
@@ -22,8 +28,8 @@ use std::time::Duration;
 /// let ms = Duration::from_millis;
 /// let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
 /// rto.set(ms(40), ms(1)); // from the packet layer's estimate
-/// assert_eq!(rto.timeout(), ms(44));
-/// assert_eq!(rto.backed_off(3), ms(352)); // doubled per expiry, capped at the maximum
+/// assert_eq!(rto.timeout(), ms(54));
+/// assert_eq!(rto.backed_off(3), ms(432)); // doubled per expiry, capped at the maximum
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rto {
@@ -42,7 +48,7 @@ impl Rto {
     /// use std::time::Duration;
     /// use gudp::message::Rto;
     /// let rto = Rto::new(Duration::from_millis(250), Duration::from_millis(20), Duration::from_secs(10));
-    /// assert_eq!(rto.timeout(), Duration::from_millis(750));
+    /// assert_eq!(rto.timeout(), Duration::from_millis(760));
     /// ```
     pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
         Self {
@@ -87,7 +93,7 @@ impl Rto {
     /// let ms = Duration::from_millis;
     /// let mut rto = Rto::new(ms(250), ms(20), ms(10_000));
     /// rto.set(ms(2000), ms(100));
-    /// assert_eq!(rto.timeout(), ms(2400));
+    /// assert_eq!(rto.timeout(), ms(2410));
     /// ```
     pub fn set(&mut self, srtt: Duration, rttvar: Duration) {
         self.sampled = true;
@@ -119,7 +125,11 @@ impl Rto {
         self.rttvar
     }
 
-    /// `srtt + 4 × rttvar`, clamped to the configured bounds.
+    /// `srtt + max(4 × rttvar, 1 ms) + 10 ms`, clamped to the configured bounds (QUIC's probe
+    /// timeout shape): the 10 ms is the packet layer's default `max_ack_delay`, by which an
+    /// ack may come later than the smoothed RTT even on a link whose RTT never varies (every
+    /// ack held the same time makes rttvar tend to zero, and a timeout of srtt alone would
+    /// then resend whatever was acked a frame late).
     ///
     /// ```
     /// use std::time::Duration;
@@ -130,7 +140,8 @@ impl Rto {
     /// assert_eq!(rto.timeout(), ms(20)); // the minimum
     /// ```
     pub fn timeout(&self) -> Duration {
-        (self.srtt + self.rttvar * 4).clamp(self.min, self.max)
+        let margin = (self.rttvar * 4).max(GRANULARITY) + ACK_DELAY;
+        (self.srtt + margin).clamp(self.min, self.max)
     }
 
     /// The timeout after `expiries` consecutive expiries of the same message: doubled each
@@ -141,7 +152,7 @@ impl Rto {
     /// use gudp::message::Rto;
     /// let ms = Duration::from_millis;
     /// let rto = Rto::new(ms(250), ms(20), ms(1_000));
-    /// assert_eq!(rto.backed_off(0), ms(750));
+    /// assert_eq!(rto.backed_off(0), ms(760));
     /// assert_eq!(rto.backed_off(1), ms(1_000));
     /// ```
     pub fn backed_off(&self, expiries: u8) -> Duration {
