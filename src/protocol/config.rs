@@ -185,7 +185,7 @@ impl Config {
     ///
     /// ```
     /// let config = gudp::protocol::Config::default();
-    /// assert_eq!(config.max_datagram_size(), 1200 + 16);
+    /// assert_eq!(config.max_datagram_size(), 1200 + 32);
     /// ```
     pub fn max_datagram_size(&self) -> usize {
         (self.max_payload + super::wire::CONNECTED_HEADER_LEN)

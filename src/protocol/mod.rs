@@ -47,6 +47,7 @@ mod counters;
 mod endpoint;
 mod estimate;
 mod handshake;
+pub mod protection;
 pub mod seq;
 mod seq_buffer;
 mod table;
@@ -434,7 +435,8 @@ pub struct Receipt {
 /// # let mut buf = [0u8; 1500];
 /// let mut server = Endpoint::new(Config::default(), [2; 16]);
 /// // A well-formed keepalive (sequence 7) from an address with no connection.
-/// let keepalive = [0x47, 0x55, 0x44, 0x01, 0x11, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let mut keepalive = [0u8; 32]; // its MAC field (bytes 16..32) is never looked at
+/// keepalive[..8].copy_from_slice(&[0x47, 0x55, 0x44, 0x02, 0x11, 0, 0, 7]);
 /// let dropped = server.handle_datagram(t0, ca, &keepalive);
 /// assert_eq!(dropped, Incoming::Dropped(DropReason::UnknownPeer));
 /// assert_eq!(server.counters().unknown_peer, 1);
@@ -471,6 +473,10 @@ pub enum DropReason {
     Mismatch,
     /// A reply was due but the reply queue is full.
     ReplyQueueFull,
+    /// A connected packet from a connection's address whose MAC does not verify (forged,
+    /// corrupted, truncated, from another connection, or from an earlier lap of the
+    /// sequence). Nothing about the connection changed.
+    BadMac,
 }
 
 /// Why [`Endpoint::send`] refused a payload. No error consumes a sequence number.
