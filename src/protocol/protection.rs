@@ -238,13 +238,13 @@ mod tests {
         assert!(!server.verify(2, &payload));
     }
 
-    const C2S: &str = "b2e1aa4d5f2a04aa78aabe8f5a5b56f5";
-    const S2C: &str = "c7a76b4e59cf0db7e3f8c4a27c1d4ab9";
+    const C2S: &str = "29afcd5cbe9b2ef20b10628deef70027";
+    const S2C: &str = "9fdaea70dae5b9f700c9649101e3d575";
     const KEEPALIVE: &str = "47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000";
-    const KEEPALIVE_TAG: &str = "00000000000000000000000000000000";
+    const KEEPALIVE_TAG: &str = "b42346ccfbbe38a9a3349996de62acc8";
     const PAYLOAD: &str =
         "47554402 10 01 0002 00ff 00000001 0032 00000000000000000000000000000000 6869";
-    const PAYLOAD_TAG: &str = "00000000000000000000000000000000";
+    const PAYLOAD_TAG: &str = "a7544a4bdde42392efbdb51b90d52187";
 
     #[test]
     fn every_input_is_bound() {
