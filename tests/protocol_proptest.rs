@@ -57,14 +57,16 @@ fn header() -> impl Strategy<Value = ConnectedHeader> {
     (
         any::<u16>(),
         proptest::option::of((any::<u16>(), any::<u32>(), any::<u16>())),
+        any::<[u8; 16]>(),
     )
-        .prop_map(|(sequence, ack)| ConnectedHeader {
+        .prop_map(|(sequence, ack, mac)| ConnectedHeader {
             sequence,
             ack: ack.map(|(ack, ack_bits, ack_delay)| AckFields {
                 ack,
                 ack_bits,
                 ack_delay,
             }),
+            mac,
         })
 }
 
