@@ -7,9 +7,7 @@ use std::time::Instant;
 
 use gudp::protocol::protection::PacketProtection;
 use gudp::protocol::wire::{ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
-use gudp::protocol::{
-    Config, DropReason, Endpoint, Incoming, PacketNumber, Role, TransmitError,
-};
+use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketNumber, Role, TransmitError};
 use protocol_sim::{link, secs, Sim, MS};
 
 #[test]

@@ -425,11 +425,13 @@ impl Endpoint {
     ) -> Result<(ConnectionId, u64), DropReason> {
         let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-        let seq = conn.authenticate(sequence, datagram).inspect_err(|reason| {
-            if *reason == DropReason::Stale {
-                conn.counters_mut().stale += 1;
-            }
-        })?;
+        let seq = conn
+            .authenticate(sequence, datagram)
+            .inspect_err(|reason| {
+                if *reason == DropReason::Stale {
+                    conn.counters_mut().stale += 1;
+                }
+            })?;
         conn.accept_connected(now, &mut cx)?;
         Ok((id, seq))
     }
@@ -446,7 +448,10 @@ impl Endpoint {
         // An oversize payload is refused before anything, its MAC included, is computed.
         let max = self.config.max_payload;
         if payload.len() > max {
-            let Some(conn) = self.table.by_addr(from).and_then(|id| self.table.get_mut(id))
+            let Some(conn) = self
+                .table
+                .by_addr(from)
+                .and_then(|id| self.table.get_mut(id))
             else {
                 return self.drop_with(DropReason::UnknownPeer);
             };

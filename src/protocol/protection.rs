@@ -206,17 +206,24 @@ mod tests {
     fn test_vectors_from_the_spec() {
         let token: [u8; 16] = core::array::from_fn(|i| i as u8);
         let (nonce, timestamp) = (0x0123_4567_89ab_cdef, 1500);
-        let c2s = direction_key(CLIENT_TO_SERVER, DEFAULT_PROTOCOL_ID, &token, nonce, timestamp);
-        let s2c = direction_key(SERVER_TO_CLIENT, DEFAULT_PROTOCOL_ID, &token, nonce, timestamp);
-        assert_eq!(hex(&c2s), C2S);
-        assert_eq!(hex(&s2c), S2C);
-        let client = PacketProtection::derive(
-            Role::Client,
+        let c2s = direction_key(
+            CLIENT_TO_SERVER,
             DEFAULT_PROTOCOL_ID,
             &token,
             nonce,
             timestamp,
         );
+        let s2c = direction_key(
+            SERVER_TO_CLIENT,
+            DEFAULT_PROTOCOL_ID,
+            &token,
+            nonce,
+            timestamp,
+        );
+        assert_eq!(hex(&c2s), C2S);
+        assert_eq!(hex(&s2c), S2C);
+        let client =
+            PacketProtection::derive(Role::Client, DEFAULT_PROTOCOL_ID, &token, nonce, timestamp);
         assert_eq!((client.seal_key, client.verify_key), (c2s, s2c));
         // A client keepalive, sequence 0, no acks yet.
         let mut keepalive = unhex(KEEPALIVE);
@@ -226,13 +233,8 @@ mod tests {
         let mut payload = unhex(PAYLOAD);
         client.seal(65_538, &mut payload);
         assert_eq!(hex(&payload[MAC_OFFSET..MAC_OFFSET + MAC_LEN]), PAYLOAD_TAG);
-        let server = PacketProtection::derive(
-            Role::Server,
-            DEFAULT_PROTOCOL_ID,
-            &token,
-            nonce,
-            timestamp,
-        );
+        let server =
+            PacketProtection::derive(Role::Server, DEFAULT_PROTOCOL_ID, &token, nonce, timestamp);
         assert!(server.verify(0, &keepalive));
         assert!(server.verify(65_538, &payload));
         assert!(!server.verify(2, &payload));
@@ -240,7 +242,8 @@ mod tests {
 
     const C2S: &str = "29afcd5cbe9b2ef20b10628deef70027";
     const S2C: &str = "9fdaea70dae5b9f700c9649101e3d575";
-    const KEEPALIVE: &str = "47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000";
+    const KEEPALIVE: &str =
+        "47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000";
     const KEEPALIVE_TAG: &str = "b42346ccfbbe38a9a3349996de62acc8";
     const PAYLOAD: &str =
         "47554402 10 01 0002 00ff 00000001 0032 00000000000000000000000000000000 6869";

@@ -853,29 +853,44 @@ mod tests {
             Err(DecodeError::UnknownType { byte: 0x7f })
         );
         assert_eq!(
-            decode(id, &hex("47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000 00")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000 00")
+            ),
             Err(DecodeError::BadLength {
                 packet_type: PacketType::Keepalive,
                 len: 33
             })
         );
         assert_eq!(
-            decode(id, &hex("47554402 10 00 0000 0000 00000000 0000 000000000000000000000000000000")),
+            decode(
+                id,
+                &hex("47554402 10 00 0000 0000 00000000 0000 000000000000000000000000000000")
+            ),
             Err(DecodeError::BadLength {
                 packet_type: PacketType::Payload,
                 len: 31
             })
         );
         assert_eq!(
-            decode(id, &hex("47554402 11 02 0000 0000 00000000 0000 00000000000000000000000000000000")),
+            decode(
+                id,
+                &hex("47554402 11 02 0000 0000 00000000 0000 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::ReservedFlags))
         );
         assert_eq!(
-            decode(id, &hex("47554402 11 00 0000 0001 00000000 0000 00000000000000000000000000000000")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0001 00000000 0000 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
         );
         assert_eq!(
-            decode(id, &hex("47554402 11 00 0000 0000 00000000 0001 00000000000000000000000000000000")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0000 00000000 0001 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
         );
         let mut request = hex("47554402 01 0000000000000007");

@@ -46,10 +46,7 @@ impl Connection {
     pub(crate) fn take_header(&mut self, now: Instant) -> (u64, ConnectedHeader) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        (
-            seq,
-            ConnectedHeader::new(seq as u16, self.ack_fields(now)),
-        )
+        (seq, ConnectedHeader::new(seq as u16, self.ack_fields(now)))
     }
 
     /// Encodes connected `packet`, whose extended sequence is `seq`, into `out` and seals it
@@ -74,16 +71,22 @@ impl Connection {
     /// Checks a received connected packet before anything else looks at it: extends its
     /// wire sequence against the received window without changing it, and verifies the MAC
     /// over the datagram and that extended sequence. Returns the extended sequence of an
-    /// authentic packet; a sequence that extends to no value (before the start) cannot be
-    /// authenticated and is stale.
+    /// authentic packet, which may still be stale or a duplicate (`on_packet` decides).
+    ///
+    /// A sequence that extends to no value (§4.1: before the start, or exactly half the
+    /// space ahead) is verified as the sender would have numbered it, the value ahead of the
+    /// newest, and if authentic is stale: so stale drops, like every other drop of a
+    /// connection, only ever count authentic packets.
     pub(crate) fn authenticate(&self, sequence: u16, datagram: &[u8]) -> Result<u64, DropReason> {
         let keys = self.protection.as_ref().ok_or(DropReason::Unexpected)?;
-        let seq = self.extend_received(sequence).ok_or(DropReason::Stale)?;
-        if keys.verify(seq, datagram) {
-            Ok(seq)
-        } else {
-            Err(DropReason::BadMac)
+        let newest = self.received.next().saturating_sub(1);
+        let extended = self.extend_received(sequence);
+        let candidate =
+            extended.unwrap_or_else(|| newest + u64::from(sequence.wrapping_sub(newest as u16)));
+        if !keys.verify(candidate, datagram) {
+            return Err(DropReason::BadMac);
         }
+        extended.ok_or(DropReason::Stale)
     }
 
     /// Bookkeeping common to every connected packet sent.

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::congestion::{CongestionController, Pacer};
-use super::protection::PacketProtection;
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
+use super::protection::PacketProtection;
 use super::seq_buffer::SequenceBuffer;
 use super::wire::{AckFields, WirePacket, CONNECTED_HEADER_LEN};
 use super::{
@@ -331,7 +331,9 @@ impl Connection {
                 }
                 let (seq, header) = self.take_header(now);
                 if keepalive {
-                    let len = self.seal(seq, WirePacket::Keepalive { header }, id, out).ok()?;
+                    let len = self
+                        .seal(seq, WirePacket::Keepalive { header }, id, out)
+                        .ok()?;
                     self.counters.keepalives_sent += 1;
                     self.on_sent(now, seq, len, Some(Kind::Keepalive), cx);
                     Some(len)
