@@ -612,7 +612,7 @@ impl Endpoint {
     /// # }
     /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
     /// let t = client.send(t0, conn, b"state", &mut buf).unwrap();
-    /// assert_eq!((t.destination, t.len), (sa, 16 + 5)); // header and payload
+    /// assert_eq!((t.destination, t.len), (sa, 32 + 5)); // header (MAC included) and payload
     /// assert_eq!(t.packet_id, Some(PacketNumber(0)));
     /// let too_big = client.send(t0, conn, &[0; 1201], &mut buf);
     /// assert_eq!(too_big, Err(TransmitError::TooLarge { len: 1201, max: 1200 }));
@@ -749,7 +749,7 @@ impl Endpoint {
     /// let later = t0 + Duration::from_millis(250);
     /// client.handle_timeout(later);
     /// let t = client.poll_transmit(later, &mut buf).unwrap();
-    /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 16, None));
+    /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 32, None));
     /// ```
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
         if let Some(transmit) = self.poll_reply(out) {

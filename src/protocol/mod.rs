@@ -335,7 +335,7 @@ pub enum Event {
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// let t: Transmit = client.send(t0, conn, b"move", &mut buf).unwrap();
 /// assert_eq!(t.destination, sa);
-/// assert_eq!(t.len, 16 + 4); // the datagram is buf[..t.len]
+/// assert_eq!(t.len, 32 + 4); // the datagram is buf[..t.len]
 /// assert!(t.packet_id.is_some()); // from poll_transmit it is None
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -635,7 +635,7 @@ impl WirePacket<'_> {
     /// let header = ConnectedHeader::new(0, None);
     /// let packet = WirePacket::Payload { header, payload: b"hey" };
     /// let mut out = vec![0u8; packet.encoded_len()]; // exactly large enough
-    /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(19));
+    /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(35));
     /// ```
     pub fn encoded_len(&self) -> usize {
         match self {
