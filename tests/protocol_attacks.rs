@@ -487,3 +487,31 @@ fn packets_of_another_connection_fail_its_mac() {
     assert_eq!(bad_b, from_b.len() as u64);
     assert_eq!(bad_macs(&sim, 1) - bad, from_a.len() as u64);
 }
+
+/// A client waiting for the server's accept takes the server's first connected packet as
+/// the accept (§5.1). Version 1 let a forged one from the server's address complete the
+/// handshake with no server behind it; now it must carry the challenge's keys.
+#[test]
+fn a_forged_packet_does_not_complete_a_handshake() {
+    let t0 = Instant::now();
+    let (ca, sa): (SocketAddr, SocketAddr) =
+        ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    let mut client = Endpoint::new(Config::default(), [1; 16]);
+    let mut server = Endpoint::new(Config::default(), [2; 16]);
+    let conn = client.connect(t0, sa).unwrap();
+    let mut buf = [0u8; 1500];
+    let t = client.poll_transmit(t0, &mut buf).unwrap(); // the request
+    server.handle_datagram(t0, ca, &buf[..t.len]);
+    let t = server.poll_transmit(t0, &mut buf).unwrap(); // the challenge
+    client.handle_datagram(t0, sa, &buf[..t.len]);
+    // The client now sends responses; the server never gets them. The attacker speaks.
+    for seq in [0, 1, 40_000] {
+        let header = forge_header(seq, None);
+        let forged = forge(WirePacket::Keepalive { header });
+        let outcome = client.handle_datagram(t0, sa, &forged);
+        assert!(matches!(outcome, Incoming::Dropped(_)), "{outcome:?}");
+    }
+    assert!(!client.connection_stats(conn).unwrap().connected);
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.counters().bad_mac, 3);
+}
