@@ -494,8 +494,10 @@ fn packets_of_another_connection_fail_its_mac() {
 #[test]
 fn a_forged_packet_does_not_complete_a_handshake() {
     let t0 = Instant::now();
-    let (ca, sa): (SocketAddr, SocketAddr) =
-        ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    let (ca, sa): (SocketAddr, SocketAddr) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:6000".parse().unwrap(),
+    );
     let mut client = Endpoint::new(Config::default(), [1; 16]);
     let mut server = Endpoint::new(Config::default(), [2; 16]);
     let conn = client.connect(t0, sa).unwrap();

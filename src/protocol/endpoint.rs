@@ -501,12 +501,17 @@ impl Endpoint {
         if conn.is_requesting() {
             return Err(DropReason::Unexpected);
         }
-        // Only an authentic disconnect ends the connection; a stale one (from a previous
-        // lap, or before the start) cannot be checked and is dropped.
-        let seq = conn.authenticate(header.sequence, datagram)?;
-        // Take its acks if it is in the window; the connection ends either way.
-        let len = datagram.len();
-        let _ = conn.on_packet(now, seq, header, ConnectedKind::Disconnect, len, &mut cx);
+        // Only an authentic disconnect ends the connection (a forged one changes nothing).
+        // Take its acks if it is in the window; an authentic one ends the connection either
+        // way, even stale: only the peer could have sent it.
+        match conn.authenticate(header.sequence, datagram) {
+            Ok(seq) => {
+                let len = datagram.len();
+                let _ = conn.on_packet(now, seq, header, ConnectedKind::Disconnect, len, &mut cx);
+            }
+            Err(DropReason::Stale) => {}
+            Err(reason) => return Err(reason),
+        }
         let reason = if conn.is_connected() {
             DisconnectReason::ClosedByPeer
         } else {
