@@ -1,7 +1,9 @@
 //! Packet layouts: encoding into a caller's buffer and borrowing decode.
 //!
 //! Every integer is big-endian (network byte order). Every datagram starts with the 32-bit
-//! protocol id and a one-byte packet type. `docs/protocol.md` is the normative description;
+//! protocol id and a one-byte packet type. Connected packets carry a 16-byte MAC in their
+//! header, which the codec reads and writes but does not interpret:
+//! [`protection`](super::protection) computes and checks it. `docs/protocol.md` is the normative description;
 //! the unit tests below check its hex test vectors.
 //!
 //! Encoding never allocates; decoding borrows the payload from the datagram and returns a
