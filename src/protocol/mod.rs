@@ -126,7 +126,7 @@ impl ConnectionId {
 
 /// Identifies one packet of one connection: its 64-bit extended sequence number. Ids increase
 /// with every packet sent and never wrap; protocol packets (keepalives, acks) take ids too, so
-/// the ids of application packets have gaps. The daemon API's [`crate::PacketNumber`] is another
+/// the ids of application packets have gaps. The daemon API's [`crate::PacketId`] is another
 /// id: a per-connection counter that only application sends take.
 ///
 /// ```
