@@ -61,6 +61,7 @@ fn random_header(rng: &mut SplitMix64) -> ConnectedHeader {
             ack_bits: rng.next_u64() as u32,
             ack_delay: rng.next_u64() as u16,
         }),
+        mac: std::array::from_fn(|_| rng.next_u64() as u8),
     }
 }
 

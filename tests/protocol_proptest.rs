@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use gudp::protocol::protection::PacketProtection;
 use gudp::protocol::wire::{
     decode, AckFields, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN,
 };
-use gudp::protocol::{Config, Endpoint, Incoming};
+use gudp::protocol::{Config, Endpoint, Incoming, Role};
 use proptest::prelude::*;
 
 /// An owned description of a packet (Payload borrows, so it is rebuilt per case).
@@ -57,14 +58,16 @@ fn header() -> impl Strategy<Value = ConnectedHeader> {
     (
         any::<u16>(),
         proptest::option::of((any::<u16>(), any::<u32>(), any::<u16>())),
+        any::<[u8; 16]>(),
     )
-        .prop_map(|(sequence, ack)| ConnectedHeader {
+        .prop_map(|(sequence, ack, mac)| ConnectedHeader {
             sequence,
             ack: ack.map(|(ack, ack_bits, ack_delay)| AckFields {
                 ack,
                 ack_bits,
                 ack_delay,
             }),
+            mac,
         })
 }
 
@@ -176,15 +179,42 @@ proptest! {
             while server.poll_transmit(now, &mut buf).is_some() {}
             while server.poll_event().is_some() {}
         }
-        // The connection either still works or was ended by a well-formed disconnect that
-        // happened to carry the right 64-bit session (not reachable by chance).
+        // Garbage never carries a valid MAC (2^-128), so it changed nothing: the connection
+        // still works, and its window did not move.
         prop_assert_eq!(server.connection_count(), 1);
+        let counters = server.counters().connections;
+        prop_assert_eq!((counters.stale, counters.duplicates, counters.packets_received), (0, 0, 0));
         let t = client.send(now, conn, b"still here", &mut buf).unwrap();
         let got = server.handle_datagram(now, ca, &buf[..t.len]);
-        let delivered = matches!(got, Incoming::Payload { payload: b"still here", .. });
-        // Garbage may have advanced the received window past the client's sequence (a valid
-        // header with a far sequence number): then this packet is stale, and counted.
-        prop_assert!(delivered || server.counters().connections.stale > 0 || server.counters().connections.duplicates > 0, "{:?}", got);
+        prop_assert!(matches!(got, Incoming::Payload { payload: b"still here", .. }), "{:?}", got);
+    }
+
+    /// A sealed connected packet verifies at the peer for its extended sequence only, and
+    /// any change to any byte, or another sequence, or another connection's keys, fails.
+    #[test]
+    fn sealed_packets_verify_and_every_change_fails(
+        p in packet().prop_filter("connected", |p| p.packet().packet_type() as u8 >= 0x10),
+        seq in any::<u64>(),
+        (token, nonce, timestamp) in (any::<[u8; 16]>(), any::<u64>(), any::<u64>()),
+        flip in (any::<prop::sample::Index>(), 1..=255u8),
+        other in any::<u64>(),
+    ) {
+        let id = DEFAULT_PROTOCOL_ID;
+        let client = PacketProtection::derive(Role::Client, id, &token, nonce, timestamp);
+        let server = PacketProtection::derive(Role::Server, id, &token, nonce, timestamp);
+        let mut buf = vec![0u8; 1500];
+        let n = p.packet().encode(id, &mut buf).unwrap();
+        let sealed = &mut buf[..n];
+        client.seal(seq, sealed);
+        prop_assert!(server.verify(seq, sealed));
+        prop_assert!(!server.verify(seq.wrapping_add(1 + other % 1000), sealed));
+        let another = PacketProtection::derive(Role::Server, id, &token, nonce ^ (1 | other), timestamp);
+        prop_assert!(!another.verify(seq, sealed));
+        let mut changed = sealed.to_vec();
+        let i = flip.0.index(n);
+        changed[i] ^= flip.1;
+        prop_assert!(!server.verify(seq, &changed));
+        prop_assert!(!server.verify(seq, &sealed[..n - 1]));
     }
 }
 

@@ -5,8 +5,9 @@ mod protocol_sim;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use gudp::protocol::protection::PacketProtection;
 use gudp::protocol::wire::{ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
-use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketNumber, TransmitError};
+use gudp::protocol::{Config, DropReason, Endpoint, Incoming, PacketNumber, Role, TransmitError};
 use protocol_sim::{link, secs, Sim, MS};
 
 #[test]
@@ -98,13 +99,13 @@ fn rtt_estimate_within_ten_percent_without_jitter() {
         let rtt = stats.rtt.as_secs_f64() * 1000.0;
         assert!((200.0..=220.0).contains(&rtt), "node {n}: rtt {rtt} ms");
         assert!(stats.rtt_variation < 10 * MS, "{:?}", stats.rtt_variation);
-        // 100 packets/s of 64 + 14 bytes each way.
+        // 100 packets/s of 64 + 32 bytes (payload and connected header) each way.
         for bw in [
             stats.sent_bytes_per_second,
             stats.received_bytes_per_second,
             stats.acked_bytes_per_second,
         ] {
-            assert!((7_000.0..=8_500.0).contains(&bw), "node {n}: {stats:?}");
+            assert!((9_000.0..=10_000.0).contains(&bw), "node {n}: {stats:?}");
         }
     }
 }
@@ -186,7 +187,7 @@ fn oversize_and_paced_sends_consume_no_sequence_number() {
     let mut buf = [0u8; 20];
     assert_eq!(
         sim.nodes[0].ep.send(sim.now, c, &[0; 10], &mut buf[..20]),
-        Err(TransmitError::BufferTooSmall { needed: 26 })
+        Err(TransmitError::BufferTooSmall { needed: 42 })
     );
     sim.run_until(retry_at);
     let next = sim.send(0, c, 10).unwrap();
@@ -232,9 +233,8 @@ fn garbage_is_counted_by_reason_and_never_panics() {
     let now = std::time::Instant::now();
     let mut ep = Endpoint::new(Config::default(), [0; 16]);
     let from = "10.0.0.9:9".parse().unwrap();
-    let keepalive = [
-        0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-    ];
+    let mut keepalive = [0u8; 32];
+    keepalive[..8].copy_from_slice(&[0x47, 0x55, 0x44, 0x02, 0x11, 0x00, 0, 1]);
     assert!(matches!(
         ep.handle_datagram(now, from, &[1, 2]),
         Incoming::Dropped(DropReason::Invalid(_))
@@ -290,16 +290,38 @@ fn refused_payloads_are_lost_and_taken_ones_acked() {
 
 /// A client and a server endpoint that completed a handshake in memory at `now`, before
 /// either sent a connected packet.
-fn connected_pair(now: Instant, ca: SocketAddr, sa: SocketAddr) -> (Endpoint, Endpoint) {
+/// A connected client and server, and the client's packet keys (derived from the challenge
+/// seen on the way), so a test can write packets as the client would.
+fn connected_pair(
+    now: Instant,
+    ca: SocketAddr,
+    sa: SocketAddr,
+) -> (Endpoint, Endpoint, PacketProtection) {
     let mut client = Endpoint::new(Config::default(), [1; 16]);
     let mut server = Endpoint::new(Config::default(), [2; 16]);
     client.connect(now, sa).unwrap();
     let mut buf = [0u8; 1500];
+    let mut keys = None;
     for _ in 0..3 {
         while let Some(t) = client.poll_transmit(now, &mut buf) {
             server.handle_datagram(now, ca, &buf[..t.len]);
         }
         while let Some(t) = server.poll_transmit(now, &mut buf) {
+            if let Ok(WirePacket::Challenge {
+                nonce,
+                timestamp,
+                token,
+            }) = gudp::protocol::wire::decode(DEFAULT_PROTOCOL_ID, &buf[..t.len])
+            {
+                let id = DEFAULT_PROTOCOL_ID;
+                keys = Some(PacketProtection::derive(
+                    Role::Client,
+                    id,
+                    &token,
+                    nonce,
+                    timestamp,
+                ));
+            }
             client.handle_datagram(now, sa, &buf[..t.len]);
         }
     }
@@ -307,7 +329,7 @@ fn connected_pair(now: Instant, ca: SocketAddr, sa: SocketAddr) -> (Endpoint, En
         (client.connection_count(), server.connection_count()),
         (1, 1)
     );
-    (client, server)
+    (client, server, keys.expect("a challenge"))
 }
 
 /// Feeds `datagram` to `ep` as the daemon would: a payload is delivered to the application
@@ -319,13 +341,11 @@ fn take(ep: &mut Endpoint, now: Instant, from: SocketAddr, datagram: &[u8]) -> b
     }
 }
 
-/// A payload datagram with sequence `seq` and no acks.
-fn payload(seq: u16) -> Vec<u8> {
+/// A client payload datagram with sequence `seq` (the receiver extends it to `seq`: no
+/// wrap in these tests) and no acks, sealed with the client's `keys`.
+fn payload(keys: &PacketProtection, seq: u16) -> Vec<u8> {
     let mut buf = vec![0u8; 64];
-    let header = ConnectedHeader {
-        sequence: seq,
-        ack: None,
-    };
+    let header = ConnectedHeader::new(seq, None);
     let len = WirePacket::Payload {
         header,
         payload: &seq.to_be_bytes(),
@@ -333,6 +353,7 @@ fn payload(seq: u16) -> Vec<u8> {
     .encode(DEFAULT_PROTOCOL_ID, &mut buf)
     .unwrap();
     buf.truncate(len);
+    keys.seal(u64::from(seq), &mut buf);
     buf
 }
 
@@ -345,22 +366,22 @@ fn a_packet_half_the_sequence_space_ahead_is_not_newer() {
         "10.0.0.1:5000".parse().unwrap(),
         "10.0.0.2:6000".parse().unwrap(),
     );
-    let (_client, mut server) = connected_pair(now, ca, sa);
+    let (_client, mut server, keys) = connected_pair(now, ca, sa);
     for seq in 0..=4 {
-        assert!(take(&mut server, now, ca, &payload(seq)));
+        assert!(take(&mut server, now, ca, &payload(&keys, seq)));
     }
     // 32,772 is exactly half the space after the newest (4): not newer, and far outside the
     // received window behind it.
     assert_eq!(
-        server.handle_datagram(now, ca, &payload(32_772)),
+        server.handle_datagram(now, ca, &payload(&keys, 32_772)),
         Incoming::Dropped(DropReason::Stale)
     );
     // The window did not move: the real next packet is accepted.
-    assert!(take(&mut server, now, ca, &payload(5)));
+    assert!(take(&mut server, now, ca, &payload(&keys, 5)));
     // 32,772 is now 32,767 after the newest (5): newer, and it moves the window.
-    assert!(take(&mut server, now, ca, &payload(32_772)));
+    assert!(take(&mut server, now, ca, &payload(&keys, 32_772)));
     assert_eq!(
-        server.handle_datagram(now, ca, &payload(6)),
+        server.handle_datagram(now, ca, &payload(&keys, 6)),
         Incoming::Dropped(DropReason::Stale)
     );
     assert_eq!(server.counters().connections.stale, 2);
@@ -375,15 +396,15 @@ fn late_packets_handled_together_share_one_ack() {
         "10.0.0.1:5000".parse().unwrap(),
         "10.0.0.2:6000".parse().unwrap(),
     );
-    let (_client, mut server) = connected_pair(now, ca, sa);
+    let (_client, mut server, keys) = connected_pair(now, ca, sa);
     let mut buf = [0u8; 64];
     for seq in [0].into_iter().chain(4..=20) {
-        take(&mut server, now, ca, &payload(seq));
+        take(&mut server, now, ca, &payload(&keys, seq));
         while server.poll_transmit(now, &mut buf).is_some() {}
     }
     // 1, 2 and 3 are 17 to 19 behind the newest (20): each asks for an ack at once.
     for seq in 1..=3 {
-        assert!(take(&mut server, now, ca, &payload(seq)));
+        assert!(take(&mut server, now, ca, &payload(&keys, seq)));
     }
     let t = server
         .poll_transmit(now, &mut buf)
@@ -412,26 +433,23 @@ fn only_accepted_packets_reset_the_idle_timer() {
         "10.0.0.1:5000".parse().unwrap(),
         "10.0.0.2:6000".parse().unwrap(),
     );
-    let (_client, mut server) = connected_pair(t0, ca, sa);
+    let (_client, mut server, keys) = connected_pair(t0, ca, sa);
     let mut buf = vec![0u8; 1500];
-    let mut oversize = vec![0u8; 16 + 1201];
+    let mut oversize = vec![0u8; 32 + 1201];
     WirePacket::Payload {
-        header: ConnectedHeader {
-            sequence: 3,
-            ack: None,
-        },
+        header: ConnectedHeader::new(3, None),
         payload: &[0; 1201],
     }
     .encode(DEFAULT_PROTOCOL_ID, &mut oversize)
     .unwrap();
-    assert!(take(&mut server, t0, ca, &payload(600)));
+    assert!(take(&mut server, t0, ca, &payload(&keys, 600)));
     let later = t0 + secs(9);
     assert_eq!(
-        server.handle_datagram(later, ca, &payload(600)),
+        server.handle_datagram(later, ca, &payload(&keys, 600)),
         Incoming::Dropped(DropReason::Duplicate)
     );
     assert_eq!(
-        server.handle_datagram(later, ca, &payload(0)),
+        server.handle_datagram(later, ca, &payload(&keys, 0)),
         Incoming::Dropped(DropReason::Stale)
     );
     assert!(matches!(

@@ -74,9 +74,12 @@ impl PacingRate {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Protocol id at the start of every datagram (default `0x47554401`, "GUD" v1).
+    /// Protocol id at the start of every datagram (default `0x47554402`, "GUD" v2).
     pub protocol_id: u32,
-    /// Largest application payload in bytes (default 1200); the datagram adds a 16-byte header.
+    /// Largest application payload in bytes (default 1200); the datagram adds a 32-byte
+    /// connected header: 16 bytes of sequence and acks and a 16-byte MAC. With the default,
+    /// the largest datagram (1232 bytes) plus IPv6 and UDP headers is exactly IPv6's minimum
+    /// MTU of 1280.
     pub max_payload: usize,
     /// Most connections this endpoint holds, both roles together, client attempts included
     /// (default 16384). At the limit a connection request, and a challenge response even
@@ -185,7 +188,7 @@ impl Config {
     ///
     /// ```
     /// let config = gudp::protocol::Config::default();
-    /// assert_eq!(config.max_datagram_size(), 1200 + 16);
+    /// assert_eq!(config.max_datagram_size(), 1200 + 32);
     /// ```
     pub fn max_datagram_size(&self) -> usize {
         (self.max_payload + super::wire::CONNECTED_HEADER_LEN)

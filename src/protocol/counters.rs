@@ -152,6 +152,9 @@ counters! {
         pub wrong_protocol_id,
         /// Connected packets from addresses with no connection.
         pub unknown_peer,
+        /// Connected packets from a connection's address whose MAC does not verify: dropped
+        /// before they touched the connection.
+        pub bad_mac,
         /// Packets not valid in their connection's state.
         pub unexpected,
         /// Handshake replies with a foreign nonce, disconnects with a foreign session.

@@ -113,7 +113,7 @@ impl Endpoint {
     ///
     /// ```
     /// use gudp::protocol::{Config, Endpoint};
-    /// assert_eq!(Endpoint::new(Config::default(), [0; 16]).max_datagram_size(), 1216);
+    /// assert_eq!(Endpoint::new(Config::default(), [0; 16]).max_datagram_size(), 1232);
     /// // Small payloads: the padded handshake packets are the largest datagrams.
     /// let mut small = Config::default();
     /// small.max_payload = 100;
@@ -321,6 +321,7 @@ impl Endpoint {
             DropReason::Unexpected => c.unexpected += 1,
             DropReason::Mismatch => c.mismatched += 1,
             DropReason::ReplyQueueFull => c.replies_dropped += 1,
+            DropReason::BadMac => c.bad_mac += 1,
             // Counted where they are detected (with the connection's own counters).
             DropReason::Duplicate | DropReason::Stale | DropReason::TooLarge { .. } => {}
         }
@@ -391,18 +392,18 @@ impl Endpoint {
             WirePacket::Denied { nonce } => self.on_denied(from, nonce),
             WirePacket::Payload { header, payload } => {
                 let kind = ConnectedKind::Payload;
-                return self.on_connected(now, from, header, kind, datagram.len(), payload);
+                return self.on_connected(now, from, header, kind, datagram, payload);
             }
             WirePacket::Keepalive { header } => {
                 let kind = ConnectedKind::Keepalive;
-                return self.on_connected(now, from, header, kind, datagram.len(), &[]);
+                return self.on_connected(now, from, header, kind, datagram, &[]);
             }
             WirePacket::Ack { header } => {
                 let kind = ConnectedKind::Ack;
-                return self.on_connected(now, from, header, kind, datagram.len(), &[]);
+                return self.on_connected(now, from, header, kind, datagram, &[]);
             }
             WirePacket::Disconnect { header, session } => {
-                self.on_disconnect(now, from, header, session, datagram.len())
+                self.on_disconnect(now, from, header, session, datagram)
             }
         };
         match result {
@@ -411,17 +412,28 @@ impl Endpoint {
         }
     }
 
-    /// Finds the connection a connected packet belongs to, completing a client handshake
-    /// whose accept was lost when the server's first connected packet arrives.
+    /// Finds the connection a connected packet belongs to and authenticates the packet
+    /// (MAC over the datagram and its extended sequence) before anything is changed; then
+    /// completes a client handshake whose accept was lost, if this is the server's first
+    /// connected packet. Returns the connection and the packet's extended sequence.
     fn connected_target(
         &mut self,
         now: Instant,
         from: SocketAddr,
-    ) -> Result<ConnectionId, DropReason> {
+        sequence: u16,
+        datagram: &[u8],
+    ) -> Result<(ConnectionId, u64), DropReason> {
         let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+        let seq = conn
+            .authenticate(sequence, datagram)
+            .inspect_err(|reason| {
+                if *reason == DropReason::Stale {
+                    conn.counters_mut().stale += 1;
+                }
+            })?;
         conn.accept_connected(now, &mut cx)?;
-        Ok(id)
+        Ok((id, seq))
     }
 
     fn on_connected<'a>(
@@ -430,25 +442,33 @@ impl Endpoint {
         from: SocketAddr,
         header: ConnectedHeader,
         kind: ConnectedKind,
-        len: usize,
+        datagram: &[u8],
         payload: &'a [u8],
     ) -> Incoming<'a> {
-        let id = match self.connected_target(now, from) {
-            Ok(id) => id,
-            Err(reason) => return self.drop_with(reason),
-        };
+        // An oversize payload is refused before anything, its MAC included, is computed.
         let max = self.config.max_payload;
-        let Some((conn, mut cx)) = self.parts(id) else {
-            return self.drop_with(DropReason::UnknownPeer);
-        };
         if payload.len() > max {
+            let Some(conn) = self
+                .table
+                .by_addr(from)
+                .and_then(|id| self.table.get_mut(id))
+            else {
+                return self.drop_with(DropReason::UnknownPeer);
+            };
             conn.counters_mut().too_large_to_receive += 1;
             return Incoming::Dropped(DropReason::TooLarge {
                 len: payload.len(),
                 max,
             });
         }
-        let result = conn.on_packet(now, header, kind, len, &mut cx);
+        let (id, seq) = match self.connected_target(now, from, header.sequence, datagram) {
+            Ok(target) => target,
+            Err(reason) => return self.drop_with(reason),
+        };
+        let Some((conn, mut cx)) = self.parts(id) else {
+            return self.drop_with(DropReason::UnknownPeer);
+        };
+        let result = conn.on_packet(now, seq, header, kind, datagram.len(), &mut cx);
         self.reschedule(id, now);
         match result {
             Ok(Received::Deliver { seq }) => {
@@ -471,7 +491,7 @@ impl Endpoint {
         from: SocketAddr,
         header: ConnectedHeader,
         session: u64,
-        len: usize,
+        datagram: &[u8],
     ) -> Result<(), DropReason> {
         let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
@@ -481,8 +501,17 @@ impl Endpoint {
         if conn.is_requesting() {
             return Err(DropReason::Unexpected);
         }
-        // Take its acks if it is in the window; the connection ends either way.
-        let _ = conn.on_packet(now, header, ConnectedKind::Disconnect, len, &mut cx);
+        // Only an authentic disconnect ends the connection (a forged one changes nothing).
+        // Take its acks if it is in the window; an authentic one ends the connection either
+        // way, even stale: only the peer could have sent it.
+        match conn.authenticate(header.sequence, datagram) {
+            Ok(seq) => {
+                let len = datagram.len();
+                let _ = conn.on_packet(now, seq, header, ConnectedKind::Disconnect, len, &mut cx);
+            }
+            Err(DropReason::Stale) => {}
+            Err(reason) => return Err(reason),
+        }
         let reason = if conn.is_connected() {
             DisconnectReason::ClosedByPeer
         } else {
@@ -588,7 +617,7 @@ impl Endpoint {
     /// # }
     /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
     /// let t = client.send(t0, conn, b"state", &mut buf).unwrap();
-    /// assert_eq!((t.destination, t.len), (sa, 16 + 5)); // header and payload
+    /// assert_eq!((t.destination, t.len), (sa, 32 + 5)); // header (MAC included) and payload
     /// assert_eq!(t.packet_id, Some(PacketNumber(0)));
     /// let too_big = client.send(t0, conn, &[0; 1201], &mut buf);
     /// assert_eq!(too_big, Err(TransmitError::TooLarge { len: 1201, max: 1200 }));
@@ -725,7 +754,7 @@ impl Endpoint {
     /// let later = t0 + Duration::from_millis(250);
     /// client.handle_timeout(later);
     /// let t = client.poll_transmit(later, &mut buf).unwrap();
-    /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 16, None));
+    /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 32, None));
     /// ```
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
         if let Some(transmit) = self.poll_reply(out) {
@@ -887,8 +916,8 @@ impl Endpoint {
         let Some((c, _)) = self.parts(conn) else {
             return;
         };
-        if !c.is_requesting() {
-            let (_, header) = c.take_header(now);
+        if let (false, Some(protection)) = (c.is_requesting(), c.protection) {
+            let (seq, header) = c.take_header(now);
             let (peer, session) = (c.peer, c.session);
             // A full reply queue only costs the peer an idle timeout; the close still happens.
             if self
@@ -896,7 +925,9 @@ impl Endpoint {
                     peer,
                     Reply::Disconnect {
                         header,
+                        seq,
                         session,
+                        protection,
                         copies,
                     },
                 )
@@ -993,7 +1024,14 @@ mod tests {
         let mut ep = Endpoint::new(Config::default(), [0; 16]);
         for i in 0..2_000u32 {
             let peer = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1000));
-            let conn = Connection::server(t0, peer, u64::from(i), &ep.config);
+            let keys = crate::protocol::protection::PacketProtection::derive(
+                crate::protocol::Role::Server,
+                ep.config.protocol_id,
+                &[3; 16],
+                u64::from(i),
+                0,
+            );
+            let conn = Connection::server(t0, peer, u64::from(i), keys, &ep.config);
             let id = ep.table.insert(conn);
             ep.reschedule(id, t0);
         }

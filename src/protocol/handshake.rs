@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::connection::Connection;
 use super::endpoint::Endpoint;
+use super::protection::PacketProtection;
 use super::token;
 use super::wire::{ConnectedHeader, WirePacket, TOKEN_LEN};
 use super::{ConnectionId, DisconnectReason, DropReason, Event, Role, Transmit};
@@ -24,9 +25,13 @@ pub(super) enum Reply {
     Denied {
         nonce: u64,
     },
+    /// Copies of a closed connection's disconnect, sealed with its keys (`seq` is the
+    /// extended sequence of `header`).
     Disconnect {
         header: ConnectedHeader,
+        seq: u64,
         session: u64,
+        protection: PacketProtection,
         copies: u32,
     },
 }
@@ -134,9 +139,15 @@ impl Endpoint {
         self.replay
             .expiry
             .push_back((timestamp.saturating_add(lifetime), received));
-        let id = self
-            .table
-            .insert(Connection::server(now, from, nonce, &self.config));
+        let protection = PacketProtection::derive(
+            Role::Server,
+            self.config.protocol_id,
+            &received,
+            nonce,
+            timestamp,
+        );
+        let conn = Connection::server(now, from, nonce, protection, &self.config);
+        let id = self.table.insert(conn);
         self.timers.reserve_for(&self.table);
         self.counters.connections_opened += 1;
         self.events.push_back(Event::Connected {
@@ -175,7 +186,7 @@ impl Endpoint {
     ) -> Result<(), DropReason> {
         let id = self.client_attempt(from, nonce)?;
         let (conn, cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-        if !conn.on_challenge(now, timestamp, token) {
+        if !conn.on_challenge(now, cx.config.protocol_id, timestamp, token) {
             // Our retried requests earned more challenges: the first one is in use.
             cx.counters.handshake_duplicates += 1;
         }
@@ -233,19 +244,25 @@ impl Endpoint {
             Reply::Denied { nonce } => WirePacket::Denied { nonce }.encode(id, out),
             Reply::Disconnect {
                 header,
+                seq,
                 session,
+                protection,
                 copies,
             } => {
                 if copies > 1 {
                     let rest = Reply::Disconnect {
                         header,
+                        seq,
                         session,
+                        protection,
                         copies: copies - 1,
                     };
                     self.replies.push_front((destination, rest));
                 }
                 self.counters.disconnects_sent += 1;
-                WirePacket::Disconnect { header, session }.encode(id, out)
+                WirePacket::Disconnect { header, session }
+                    .encode(id, out)
+                    .inspect(|&len| protection.seal(seq, &mut out[..len]))
             }
         };
         match encoded {

@@ -47,6 +47,7 @@ mod counters;
 mod endpoint;
 mod estimate;
 mod handshake;
+pub mod protection;
 pub mod seq;
 mod seq_buffer;
 mod table;
@@ -125,7 +126,7 @@ impl ConnectionId {
 
 /// Identifies one packet of one connection: its 64-bit extended sequence number. Ids increase
 /// with every packet sent and never wrap; protocol packets (keepalives, acks) take ids too, so
-/// the ids of application packets have gaps. The daemon API's [`crate::PacketNumber`] is another
+/// the ids of application packets have gaps. The daemon API's [`crate::PacketId`] is another
 /// id: a per-connection counter that only application sends take.
 ///
 /// ```
@@ -334,7 +335,7 @@ pub enum Event {
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// let t: Transmit = client.send(t0, conn, b"move", &mut buf).unwrap();
 /// assert_eq!(t.destination, sa);
-/// assert_eq!(t.len, 16 + 4); // the datagram is buf[..t.len]
+/// assert_eq!(t.len, 32 + 4); // the datagram is buf[..t.len]
 /// assert!(t.packet_id.is_some()); // from poll_transmit it is None
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -434,7 +435,8 @@ pub struct Receipt {
 /// # let mut buf = [0u8; 1500];
 /// let mut server = Endpoint::new(Config::default(), [2; 16]);
 /// // A well-formed keepalive (sequence 7) from an address with no connection.
-/// let keepalive = [0x47, 0x55, 0x44, 0x01, 0x11, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let mut keepalive = [0u8; 32]; // its MAC field (bytes 16..32) is never looked at
+/// keepalive[..8].copy_from_slice(&[0x47, 0x55, 0x44, 0x02, 0x11, 0, 0, 7]);
 /// let dropped = server.handle_datagram(t0, ca, &keepalive);
 /// assert_eq!(dropped, Incoming::Dropped(DropReason::UnknownPeer));
 /// assert_eq!(server.counters().unknown_peer, 1);
@@ -471,6 +473,10 @@ pub enum DropReason {
     Mismatch,
     /// A reply was due but the reply queue is full.
     ReplyQueueFull,
+    /// A connected packet from a connection's address whose MAC does not verify (forged,
+    /// corrupted, truncated, from another connection, or from an earlier lap of the
+    /// sequence). Nothing about the connection changed.
+    BadMac,
 }
 
 /// Why [`Endpoint::send`] refused a payload. No error consumes a sequence number.

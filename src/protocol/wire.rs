@@ -1,7 +1,9 @@
 //! Packet layouts: encoding into a caller's buffer and borrowing decode.
 //!
 //! Every integer is big-endian (network byte order). Every datagram starts with the 32-bit
-//! protocol id and a one-byte packet type. `docs/protocol.md` is the normative description;
+//! protocol id and a one-byte packet type. Connected packets carry a 16-byte MAC in their
+//! header, which the codec reads and writes but does not interpret:
+//! [`protection`](super::protection) computes and checks it. `docs/protocol.md` is the normative description;
 //! the unit tests below check its hex test vectors.
 //!
 //! Encoding never allocates; decoding borrows the payload from the datagram and returns a
@@ -16,14 +18,14 @@
 
 use core::fmt;
 
-/// Default protocol id: ASCII `"GUD"` followed by wire version 1.
+/// Default protocol id: ASCII `"GUD"` followed by wire version 2 (version 1 had no MAC).
 ///
 /// ```
 /// use gudp::protocol::{wire::DEFAULT_PROTOCOL_ID, Config};
-/// assert_eq!(&DEFAULT_PROTOCOL_ID.to_be_bytes(), b"GUD\x01");
+/// assert_eq!(&DEFAULT_PROTOCOL_ID.to_be_bytes(), b"GUD\x02");
 /// assert_eq!(Config::default().protocol_id, DEFAULT_PROTOCOL_ID);
 /// ```
-pub const DEFAULT_PROTOCOL_ID: u32 = 0x4755_4401;
+pub const DEFAULT_PROTOCOL_ID: u32 = 0x4755_4402;
 /// Bytes shared by every packet: protocol id (4) and packet type (1).
 ///
 /// ```
@@ -74,17 +76,39 @@ pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
 /// assert_eq!(WirePacket::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
 /// ```
 pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
-/// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits).
+/// Offset of the MAC (the packet's authentication tag) in a connected header: it follows
+/// the prefix, flags, sequence, ack, ack bits and ack delay.
 ///
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let header = ConnectedHeader { sequence: 0, ack: None };
+/// let header = ConnectedHeader { sequence: 1, ack: None, mac: [0xee; MAC_LEN] };
+/// let n = WirePacket::Keepalive { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// assert_eq!(&buf[MAC_OFFSET..n], &[0xee; MAC_LEN]);
+/// assert_eq!(MAC_OFFSET, 16);
+/// ```
+pub const MAC_OFFSET: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
+/// Bytes of the MAC every connected packet carries (a SipHash-2-4-128 tag,
+/// [`protection`](super::protection)).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// assert_eq!(MAC_LEN, 16);
+/// assert_eq!(MAC_OFFSET + MAC_LEN, CONNECTED_HEADER_LEN); // the MAC ends the header
+/// ```
+pub const MAC_LEN: usize = 16;
+/// Bytes of the header every connected packet carries (prefix, flags, seq, ack, ack bits,
+/// ack delay, MAC): all of a connected packet's overhead.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// # let mut buf = [0u8; 1500];
+/// let header = ConnectedHeader::new(0, None);
 /// assert_eq!(WirePacket::Keepalive { header }.encoded_len(), CONNECTED_HEADER_LEN);
 /// assert_eq!(WirePacket::Payload { header, payload: b"abc" }.encoded_len(), CONNECTED_HEADER_LEN + 3);
-/// assert_eq!(CONNECTED_HEADER_LEN, 16);
+/// assert_eq!(CONNECTED_HEADER_LEN, 32);
 /// ```
-pub const CONNECTED_HEADER_LEN: usize = PREFIX_LEN + 1 + 2 + 2 + 4 + 2;
+pub const CONNECTED_HEADER_LEN: usize = MAC_OFFSET + MAC_LEN;
 /// Unit of the `ack_delay` field, in microseconds.
 ///
 /// ```
@@ -101,7 +125,7 @@ pub const ACK_DELAY_UNIT_MICROS: u64 = 100;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let header = ConnectedHeader { sequence: 9, ack: None };
+/// let header = ConnectedHeader::new(9, None);
 /// let disconnect = WirePacket::Disconnect { header, session: 42 };
 /// assert_eq!(disconnect.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(DISCONNECT_LEN));
 /// assert_eq!(DISCONNECT_LEN, CONNECTED_HEADER_LEN + 8);
@@ -113,10 +137,10 @@ pub const DISCONNECT_LEN: usize = CONNECTED_HEADER_LEN + 8;
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
 /// let ack = Some(AckFields { ack: 3, ack_bits: 0, ack_delay: 0 });
-/// let header = ConnectedHeader { sequence: 1, ack };
+/// let header = ConnectedHeader::new(1, ack);
 /// WirePacket::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(buf[5], FLAG_HAS_ACK); // the flags byte follows the prefix
-/// let header = ConnectedHeader { sequence: 2, ack: None };
+/// let header = ConnectedHeader::new(2, None);
 /// WirePacket::Keepalive { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(buf[5], 0);
 /// ```
@@ -127,7 +151,7 @@ pub const FLAG_HAS_ACK: u8 = 0x01;
 /// ```
 /// use gudp::protocol::wire::{peek_type, PacketType, DEFAULT_PROTOCOL_ID};
 /// assert_eq!(PacketType::Keepalive as u8, 0x11);
-/// let datagram = [0x47, 0x55, 0x44, 0x01, 0x11];
+/// let datagram = [0x47, 0x55, 0x44, 0x02, 0x11];
 /// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &datagram), Ok(PacketType::Keepalive));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,16 +232,37 @@ pub struct AckFields {
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
 /// let ack = Some(AckFields { ack: 10, ack_bits: 0b101, ack_delay: 3 });
-/// let header = ConnectedHeader { sequence: 2, ack };
+/// let header = ConnectedHeader::new(2, ack);
 /// let n = WirePacket::Ack { header }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(WirePacket::Ack { header }));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ConnectedHeader {
     /// The sender's sequence number for this packet.
     pub sequence: u16,
     /// The sender's acknowledgements; `None` until it has received a connected packet.
     pub ack: Option<AckFields>,
+    /// The packet's authentication tag, as the datagram carries it: opaque to the codec,
+    /// written by [`PacketProtection::seal`](super::protection::PacketProtection::seal)
+    /// over the encoded packet and checked by its `verify`.
+    pub mac: [u8; MAC_LEN],
+}
+
+impl ConnectedHeader {
+    /// A header with `sequence` and `ack` and a zero MAC, to be sealed once encoded.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::{ConnectedHeader, MAC_LEN};
+    /// let header = ConnectedHeader::new(5, None);
+    /// assert_eq!((header.sequence, header.ack, header.mac), (5, None, [0; MAC_LEN]));
+    /// ```
+    pub fn new(sequence: u16, ack: Option<AckFields>) -> Self {
+        Self {
+            sequence,
+            ack,
+            mac: [0; MAC_LEN],
+        }
+    }
 }
 
 /// A decoded datagram. `Payload` borrows its bytes from the datagram.
@@ -225,7 +270,7 @@ pub struct ConnectedHeader {
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let header = ConnectedHeader { sequence: 1, ack: None };
+/// let header = ConnectedHeader::new(1, None);
 /// let packet = WirePacket::Payload { header, payload: b"hello" };
 /// let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// match decode(DEFAULT_PROTOCOL_ID, &buf[..n]).unwrap() {
@@ -300,7 +345,8 @@ pub enum WirePacket<'a> {
 /// ```
 /// use gudp::protocol::wire::{decode, DecodeError, NonCanonical, DEFAULT_PROTOCOL_ID};
 /// // A keepalive whose flags byte sets a reserved bit (0x02).
-/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x02, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let mut d = [0u8; 32];
+/// d[..8].copy_from_slice(&[0x47, 0x55, 0x44, 0x02, 0x11, 0x02, 0, 7]);
 /// let error = DecodeError::NonCanonical(NonCanonical::ReservedFlags);
 /// assert_eq!(decode(DEFAULT_PROTOCOL_ID, &d), Err(error));
 /// ```
@@ -321,11 +367,11 @@ pub enum NonCanonical {
 /// use gudp::protocol::wire::{decode, DecodeError, PacketType, DEFAULT_PROTOCOL_ID};
 /// let id = DEFAULT_PROTOCOL_ID;
 /// let unknown = DecodeError::UnknownType { byte: 0x7f };
-/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x01, 0x7f]), Err(unknown));
+/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x02, 0x7f]), Err(unknown));
 /// let bad = DecodeError::BadLength { packet_type: PacketType::Accept, len: 5 };
-/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x01, 0x04]), Err(bad));
+/// assert_eq!(decode(id, &[0x47, 0x55, 0x44, 0x02, 0x04]), Err(bad));
 /// let wrong = DecodeError::WrongProtocolId { found: id };
-/// assert_eq!(decode(7, &[0x47, 0x55, 0x44, 0x01, 0x04]), Err(wrong));
+/// assert_eq!(decode(7, &[0x47, 0x55, 0x44, 0x02, 0x04]), Err(wrong));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -454,14 +500,17 @@ fn decode_header(d: &[u8]) -> Result<ConnectedHeader, DecodeError> {
     } else {
         None
     };
-    Ok(ConnectedHeader { sequence, ack })
+    let mut mac = [0u8; MAC_LEN];
+    mac.copy_from_slice(&d[MAC_OFFSET..CONNECTED_HEADER_LEN]);
+    Ok(ConnectedHeader { sequence, ack, mac })
 }
 
 /// Decodes one datagram for the given protocol id.
 ///
 /// ```
 /// use gudp::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
-/// let d = [0x47, 0x55, 0x44, 0x01, 0x11, 0x00, 0x00, 0x07, 0, 0, 0, 0, 0, 0, 0, 0];
+/// let mut d = [0u8; 32]; // a keepalive: 16 header bytes, then the 16-byte MAC field
+/// d[..8].copy_from_slice(&[0x47, 0x55, 0x44, 0x02, 0x11, 0x00, 0x00, 0x07]);
 /// match decode(DEFAULT_PROTOCOL_ID, &d).unwrap() {
 ///     WirePacket::Keepalive { header } => assert_eq!(header.sequence, 7),
 ///     other => panic!("{other:?}"),
@@ -585,10 +634,10 @@ impl WirePacket<'_> {
     ///
     /// ```
     /// use gudp::protocol::wire::{ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
-    /// let header = ConnectedHeader { sequence: 0, ack: None };
+    /// let header = ConnectedHeader::new(0, None);
     /// let packet = WirePacket::Payload { header, payload: b"hey" };
     /// let mut out = vec![0u8; packet.encoded_len()]; // exactly large enough
-    /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(19));
+    /// assert_eq!(packet.encode(DEFAULT_PROTOCOL_ID, &mut out), Ok(35));
     /// ```
     pub fn encoded_len(&self) -> usize {
         match self {
@@ -607,7 +656,7 @@ impl WirePacket<'_> {
     /// use gudp::protocol::wire::{WirePacket, DEFAULT_PROTOCOL_ID};
     /// let mut buf = [0u8; 32];
     /// let n = WirePacket::Accept { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-    /// assert_eq!(&buf[..n], &[0x47, 0x55, 0x44, 0x01, 0x04, 0, 0, 0, 0, 0, 0, 0, 1]);
+    /// assert_eq!(&buf[..n], &[0x47, 0x55, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 1]);
     /// ```
     pub fn encode(&self, protocol_id: u32, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = self.encoded_len();
@@ -670,6 +719,7 @@ fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
     out[8..10].copy_from_slice(&ack.ack.to_be_bytes());
     out[10..14].copy_from_slice(&ack.ack_bits.to_be_bytes());
     out[14..16].copy_from_slice(&ack.ack_delay.to_be_bytes());
+    out[MAC_OFFSET..CONNECTED_HEADER_LEN].copy_from_slice(&h.mac);
 }
 
 #[cfg(test)]
@@ -692,6 +742,10 @@ mod tests {
         assert_eq!(decode(DEFAULT_PROTOCOL_ID, &expected), Ok(p));
     }
 
+    /// The MAC field of the connected vectors: opaque to the codec (`protection.rs` computes
+    /// real tags), so any 16 bytes do.
+    const MAC: [u8; MAC_LEN] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
     // The vectors below are the ones printed in docs/protocol.md, section "Test vectors".
     #[test]
     fn test_vectors_from_the_spec() {
@@ -704,19 +758,21 @@ mod tests {
                         ack_bits: 0x8000_0001,
                         ack_delay: 0x0032,
                     }),
+                    mac: MAC,
                 },
                 payload: b"hi",
             },
-            "47554401 10 01 0102 00ff 80000001 0032 6869",
+            "47554402 10 01 0102 00ff 80000001 0032 000102030405060708090a0b0c0d0e0f 6869",
         );
         check_vector(
             WirePacket::Keepalive {
                 header: ConnectedHeader {
                     sequence: 0,
                     ack: None,
+                    mac: MAC,
                 },
             },
-            "47554401 11 00 0000 0000 00000000 0000",
+            "47554402 11 00 0000 0000 00000000 0000 000102030405060708090a0b0c0d0e0f",
         );
         check_vector(
             WirePacket::Ack {
@@ -727,19 +783,21 @@ mod tests {
                         ack_bits: 0x0000_000b,
                         ack_delay: 0xffff,
                     }),
+                    mac: MAC,
                 },
             },
-            "47554401 12 01 ffff 0005 0000000b ffff",
+            "47554402 12 01 ffff 0005 0000000b ffff 000102030405060708090a0b0c0d0e0f",
         );
         check_vector(
             WirePacket::Disconnect {
                 header: ConnectedHeader {
                     sequence: 9,
                     ack: None,
+                    mac: MAC,
                 },
                 session: 0x0123_4567_89ab_cdef,
             },
-            "47554401 13 00 0009 0000 00000000 0000 0123456789abcdef",
+            "47554402 13 00 0009 0000 00000000 0000 000102030405060708090a0b0c0d0e0f 0123456789abcdef",
         );
         check_vector(
             WirePacket::Challenge {
@@ -747,17 +805,17 @@ mod tests {
                 timestamp: 1500,
                 token: [0xab; 16],
             },
-            "47554401 02 1122334455667788 00000000000005dc abababababababababababababababab",
+            "47554402 02 1122334455667788 00000000000005dc abababababababababababababababab",
         );
         check_vector(
             WirePacket::Accept { nonce: 42 },
-            "47554401 04 000000000000002a",
+            "47554402 04 000000000000002a",
         );
         check_vector(
             WirePacket::Denied { nonce: 42 },
-            "47554401 05 000000000000002a",
+            "47554402 05 000000000000002a",
         );
-        let mut request = hex("47554401 01 0000000000000007");
+        let mut request = hex("47554402 01 0000000000000007");
         request.resize(HANDSHAKE_PADDED_LEN, 0);
         let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
         let n = WirePacket::ConnectionRequest { nonce: 7 }
@@ -765,7 +823,7 @@ mod tests {
             .unwrap();
         assert_eq!(&buf[..n], &request[..]);
         let mut response =
-            hex("47554401 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f");
+            hex("47554402 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f");
         response.resize(HANDSHAKE_PADDED_LEN, 0);
         let token: [u8; 16] = core::array::from_fn(|i| i as u8);
         let p = WirePacket::ChallengeResponse {
@@ -789,40 +847,55 @@ mod tests {
             Err(DecodeError::TooShort { len: 2 })
         );
         assert_eq!(
-            decode(id, &hex("47554402 11 00 0000 0000 00000000")),
-            Err(DecodeError::WrongProtocolId { found: 0x4755_4402 })
+            decode(id, &hex("47554401 11 00 0000 0000 00000000 0000")),
+            Err(DecodeError::WrongProtocolId { found: 0x4755_4401 })
         );
         assert_eq!(
-            decode(id, &hex("47554401 7f")),
+            decode(id, &hex("47554402 7f")),
             Err(DecodeError::UnknownType { byte: 0x7f })
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 00 0000 0000 00000000 000000")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0000 00000000 0000 00000000000000000000000000000000 00")
+            ),
             Err(DecodeError::BadLength {
                 packet_type: PacketType::Keepalive,
-                len: 17
+                len: 33
             })
         );
         assert_eq!(
-            decode(id, &hex("47554401 10 00 0000 0000 00000000 00")),
+            decode(
+                id,
+                &hex("47554402 10 00 0000 0000 00000000 0000 000000000000000000000000000000")
+            ),
             Err(DecodeError::BadLength {
                 packet_type: PacketType::Payload,
-                len: 15
+                len: 31
             })
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 02 0000 0000 00000000 0000")),
+            decode(
+                id,
+                &hex("47554402 11 02 0000 0000 00000000 0000 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::ReservedFlags))
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 00 0000 0001 00000000 0000")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0001 00000000 0000 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
         );
         assert_eq!(
-            decode(id, &hex("47554401 11 00 0000 0000 00000000 0001")),
+            decode(
+                id,
+                &hex("47554402 11 00 0000 0000 00000000 0001 00000000000000000000000000000000")
+            ),
             Err(DecodeError::NonCanonical(NonCanonical::AckWithoutFlag))
         );
-        let mut request = hex("47554401 01 0000000000000007");
+        let mut request = hex("47554402 01 0000000000000007");
         request.resize(HANDSHAKE_PADDED_LEN, 0);
         request[HANDSHAKE_PADDED_LEN - 1] = 1;
         assert_eq!(
@@ -841,16 +914,13 @@ mod tests {
 
     #[test]
     fn encode_reports_the_size_it_needs() {
-        let mut small = [0u8; 15];
+        let mut small = [0u8; 31];
         let p = WirePacket::Keepalive {
-            header: ConnectedHeader {
-                sequence: 1,
-                ack: None,
-            },
+            header: ConnectedHeader::new(1, None),
         };
         assert_eq!(
             p.encode(DEFAULT_PROTOCOL_ID, &mut small),
-            Err(BufferTooSmall { needed: 16 })
+            Err(BufferTooSmall { needed: 32 })
         );
     }
 }

@@ -31,6 +31,11 @@ pub struct Node {
     pub refuse: fn(u64) -> bool,
     /// Payloads refused: the u64 ids, in arrival order.
     pub refused: Vec<u64>,
+    /// A dead node (a crashed host) receives nothing, sends nothing and runs no timers.
+    pub dead: bool,
+    /// When set, every datagram this node sends is also copied here: (destination, bytes).
+    /// Only an on-path observer has these; an off-path attacker never does.
+    pub captured: Option<Vec<(SocketAddr, Vec<u8>)>>,
 }
 
 impl Node {
@@ -98,6 +103,8 @@ impl Sim {
                 next_payload: 0,
                 refuse: |_| false,
                 refused: Vec::new(),
+                dead: false,
+                captured: None,
             })
             .collect();
         Self {
@@ -115,9 +122,12 @@ impl Sim {
 
     /// Drains every node's transmits onto the link and its events into its log.
     fn flush(&mut self) {
-        for n in &mut self.nodes {
+        for n in self.nodes.iter_mut().filter(|n| !n.dead) {
             while let Some(t) = n.ep.poll_transmit(self.now, &mut self.buf) {
                 n.sent.push((t.destination, t.len, self.buf[4]));
+                if let Some(c) = &mut n.captured {
+                    c.push((t.destination, self.buf[..t.len].to_vec()));
+                }
                 self.link
                     .send(self.now, n.addr, t.destination, &self.buf[..t.len]);
             }
@@ -143,14 +153,36 @@ impl Sim {
         n.app_sent.push((conn, id, n.next_payload));
         n.next_payload += 1;
         n.sent.push((t.destination, t.len, self.buf[4]));
+        if let Some(c) = &mut n.captured {
+            c.push((t.destination, self.buf[..t.len].to_vec()));
+        }
         self.link
             .send(self.now, n.addr, t.destination, &self.buf[..t.len]);
         self.flush();
         Ok(id)
     }
 
+    /// A datagram that claims to come from `from` (any address: the link does not check)
+    /// arrives at node `to` now, outside the link: how an attacker injects a forged or
+    /// replayed datagram. Its outcome is recorded like any other arrival's.
+    pub fn inject(&mut self, to: usize, from: SocketAddr, datagram: &[u8]) {
+        let d = gudp::conditioner::Arrival {
+            from,
+            to: self.nodes[to].addr,
+            at: self.now,
+            data: datagram.to_vec(),
+        };
+        self.deliver(d);
+        self.flush();
+    }
+
+    /// Sum of the drops recorded at node `at` under `reason` (the `DropReason` variant name).
+    pub fn drops(&self, at: usize, reason: &str) -> u64 {
+        self.nodes[at].drops.get(reason).copied().unwrap_or(0)
+    }
+
     fn deliver(&mut self, d: gudp::conditioner::Arrival) {
-        let Some(n) = self.nodes.iter_mut().find(|n| n.addr == d.to) else {
+        let Some(n) = self.nodes.iter_mut().find(|n| n.addr == d.to && !n.dead) else {
             return;
         };
         let largest = n.largest_in.entry(d.from).or_default();
@@ -187,7 +219,7 @@ impl Sim {
         self.flush();
         loop {
             let mut next = self.link.next_delivery();
-            for n in &self.nodes {
+            for n in self.nodes.iter().filter(|n| !n.dead) {
                 next = match (next, n.ep.next_deadline()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -203,7 +235,7 @@ impl Sim {
                 self.deliver(d);
                 self.flush();
             }
-            for n in &mut self.nodes {
+            for n in self.nodes.iter_mut().filter(|n| !n.dead) {
                 if n.ep.next_deadline().is_some_and(|d| d <= self.now) {
                     n.ep.handle_timeout(self.now);
                 }

@@ -7,7 +7,8 @@ use super::{ConnectedKind, Connection, Ctx, Kind, Received, SentPacket};
 use crate::protocol::estimate::LossEstimator;
 use crate::protocol::seq::{extend_backwards, extend_sequence};
 use crate::protocol::wire::{
-    AckFields, ConnectedHeader, WirePacket, ACK_DELAY_UNIT_MICROS, CONNECTED_HEADER_LEN,
+    AckFields, BufferTooSmall, ConnectedHeader, WirePacket, ACK_DELAY_UNIT_MICROS,
+    CONNECTED_HEADER_LEN,
 };
 use crate::protocol::{ConnectionCounters, DropReason, Event, PacketNumber, TransmitError};
 
@@ -45,13 +46,47 @@ impl Connection {
     pub(crate) fn take_header(&mut self, now: Instant) -> (u64, ConnectedHeader) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        (
-            seq,
-            ConnectedHeader {
-                sequence: seq as u16,
-                ack: self.ack_fields(now),
-            },
-        )
+        (seq, ConnectedHeader::new(seq as u16, self.ack_fields(now)))
+    }
+
+    /// Encodes connected `packet`, whose extended sequence is `seq`, into `out` and seals it
+    /// with the connection's keys. A connection without keys (a client still requesting)
+    /// writes nothing: it has no connected packet to send.
+    pub(crate) fn seal(
+        &self,
+        seq: u64,
+        packet: WirePacket<'_>,
+        protocol_id: u32,
+        out: &mut [u8],
+    ) -> Result<usize, BufferTooSmall> {
+        let needed = packet.encoded_len();
+        let Some(keys) = &self.protection else {
+            return Err(BufferTooSmall { needed });
+        };
+        let len = packet.encode(protocol_id, out)?;
+        keys.seal(seq, &mut out[..len]);
+        Ok(len)
+    }
+
+    /// Checks a received connected packet before anything else looks at it: extends its
+    /// wire sequence against the received window without changing it, and verifies the MAC
+    /// over the datagram and that extended sequence. Returns the extended sequence of an
+    /// authentic packet, which may still be stale or a duplicate (`on_packet` decides).
+    ///
+    /// A sequence that extends to no value (§4.1: before the start, or exactly half the
+    /// space ahead) is verified as the sender would have numbered it, the value ahead of the
+    /// newest, and if authentic is stale: so stale drops, like every other drop of a
+    /// connection, only ever count authentic packets.
+    pub(crate) fn authenticate(&self, sequence: u16, datagram: &[u8]) -> Result<u64, DropReason> {
+        let keys = self.protection.as_ref().ok_or(DropReason::Unexpected)?;
+        let newest = self.received.next().saturating_sub(1);
+        let extended = self.extend_received(sequence);
+        let candidate =
+            extended.unwrap_or_else(|| newest + u64::from(sequence.wrapping_sub(newest as u16)));
+        if !keys.verify(candidate, datagram) {
+            return Err(DropReason::BadMac);
+        }
+        extended.ok_or(DropReason::Stale)
     }
 
     /// Bookkeeping common to every connected packet sent.
@@ -149,15 +184,21 @@ impl Connection {
         }
         let (seq, header) = self.take_header(now);
         let tag = tag.unwrap_or(seq);
-        let len = WirePacket::Payload { header, payload }
-            .encode(cx.config.protocol_id, out)
+        let len = self
+            .seal(
+                seq,
+                WirePacket::Payload { header, payload },
+                cx.config.protocol_id,
+                out,
+            )
             .map_err(|e| TransmitError::BufferTooSmall { needed: e.needed })?;
         self.counters.payloads_sent += 1;
         self.on_sent(now, seq, len, Some(Kind::Payload { tag }), cx);
         Ok((len, PacketNumber(seq)))
     }
 
-    /// Processes an accepted connected packet's sequence and acks.
+    /// Processes an authentic connected packet's sequence and acks: `seq` is the extended
+    /// sequence [`Connection::authenticate`] verified the packet's MAC for.
     ///
     /// Returns the drop reason for duplicates and stale packets (which are not processed).
     /// A payload is checked but not recorded: [`Connection::record`] does that once the
@@ -165,16 +206,16 @@ impl Connection {
     pub(crate) fn on_packet(
         &mut self,
         now: Instant,
+        seq: u64,
         header: ConnectedHeader,
         kind: ConnectedKind,
         len: usize,
         cx: &mut Ctx<'_>,
     ) -> Result<Received, DropReason> {
-        let seq = self.extend_received(header.sequence);
-        let Some(seq) = seq.filter(|&s| !self.received.is_stale(s)) else {
+        if self.received.is_stale(seq) {
             self.counters.stale += 1;
             return Err(DropReason::Stale);
-        };
+        }
         if self.received.get(seq).is_some() {
             self.counters.duplicates += 1;
             return Err(DropReason::Duplicate);

@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use super::{Connection, Ctx};
+use crate::protocol::protection::PacketProtection;
 use crate::protocol::wire::{WirePacket, TOKEN_LEN};
-use crate::protocol::{DropReason, Event};
+use crate::protocol::{DropReason, Event, Role};
 
 /// Where the handshake stands.
 #[derive(Debug, Clone, Copy)]
@@ -45,16 +46,25 @@ impl Connection {
         });
     }
 
-    /// Client: a challenge arrived. The first one moves us on to responding with its token;
-    /// later ones (earned by retried requests) are duplicates. Returns whether it was new.
+    /// Client: a challenge arrived. The first one moves us on to responding with its token,
+    /// and gives the connection its keys; later ones (earned by retried requests) are
+    /// duplicates. Returns whether it was new.
     pub(crate) fn on_challenge(
         &mut self,
         now: Instant,
+        protocol_id: u32,
         timestamp: u64,
         token: [u8; TOKEN_LEN],
     ) -> bool {
         match self.phase {
             Phase::Requesting { .. } => {
+                self.protection = Some(PacketProtection::derive(
+                    Role::Client,
+                    protocol_id,
+                    &token,
+                    self.session,
+                    timestamp,
+                ));
                 self.phase = Phase::Responding {
                     timestamp,
                     token,
@@ -78,8 +88,9 @@ impl Connection {
         }
     }
 
-    /// A connected packet arrived: on a client still responding, it stands for the lost
-    /// accept and completes the handshake; before any challenge it is unexpected.
+    /// An authentic connected packet arrived: on a client still responding, it stands for
+    /// the lost accept and completes the handshake; before any challenge it is unexpected
+    /// (and could not have been authenticated: there are no keys yet).
     pub(crate) fn accept_connected(
         &mut self,
         now: Instant,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::congestion::{CongestionController, Pacer};
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
+use super::protection::PacketProtection;
 use super::seq_buffer::SequenceBuffer;
 use super::wire::{AckFields, WirePacket, CONNECTED_HEADER_LEN};
 use super::{
@@ -77,6 +78,9 @@ pub(crate) struct Connection {
     pub(crate) role: Role,
     /// The client's request nonce: names the handshake and authenticates disconnects.
     pub(crate) session: u64,
+    /// The keys that seal and verify connected packets: from the creation of a server
+    /// connection, from the challenge on a client.
+    pub(crate) protection: Option<PacketProtection>,
     phase: Phase,
     epoch: Instant,
     connect_deadline: Instant,
@@ -142,10 +146,17 @@ impl Connection {
         Self::new(now, server, Role::Client, nonce, phase, config)
     }
 
-    /// A server connection to `client`, established by a valid challenge response: the
-    /// accept is due at once.
-    pub(crate) fn server(now: Instant, client: SocketAddr, nonce: u64, config: &Config) -> Self {
+    /// A server connection to `client`, established by a valid challenge response (whose
+    /// token, nonce and timestamp gave `protection`): the accept is due at once.
+    pub(crate) fn server(
+        now: Instant,
+        client: SocketAddr,
+        nonce: u64,
+        protection: PacketProtection,
+        config: &Config,
+    ) -> Self {
         let mut conn = Self::new(now, client, Role::Server, nonce, Phase::Connected, config);
+        conn.protection = Some(protection);
         conn.send_accept = true;
         conn
     }
@@ -162,6 +173,7 @@ impl Connection {
             peer,
             role,
             session,
+            protection: None,
             phase,
             epoch: now,
             connect_deadline: now + config.connect_timeout,
@@ -305,7 +317,7 @@ impl Connection {
             Phase::Connected if self.early_ack.is_some() && out.len() >= CONNECTED_HEADER_LEN => {
                 let (seq, mut header) = self.take_header(now);
                 header.ack = self.early_ack.take();
-                let len = WirePacket::Ack { header }.encode(id, out).ok()?;
+                let len = self.seal(seq, WirePacket::Ack { header }, id, out).ok()?;
                 self.counters.acks_sent += 1;
                 // What arrived after these acks were taken is still unacked: keep its due time.
                 self.count_sent(now, seq, len, None, cx);
@@ -319,12 +331,14 @@ impl Connection {
                 }
                 let (seq, header) = self.take_header(now);
                 if keepalive {
-                    let len = WirePacket::Keepalive { header }.encode(id, out).ok()?;
+                    let len = self
+                        .seal(seq, WirePacket::Keepalive { header }, id, out)
+                        .ok()?;
                     self.counters.keepalives_sent += 1;
                     self.on_sent(now, seq, len, Some(Kind::Keepalive), cx);
                     Some(len)
                 } else {
-                    let len = WirePacket::Ack { header }.encode(id, out).ok()?;
+                    let len = self.seal(seq, WirePacket::Ack { header }, id, out).ok()?;
                     self.counters.acks_sent += 1;
                     self.on_sent(now, seq, len, None, cx);
                     Some(len)
