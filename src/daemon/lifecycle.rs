@@ -7,9 +7,10 @@ use super::registry::{conn_key, ConnState, SocketKey};
 use super::sending::notify;
 use super::shared::DaemonShared;
 use super::timers::Timer;
-use crate::connection::{ConnKey, ConnShared, Connection, Delivery};
+use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::core::delivery::Delivery;
+use crate::core::status::CloseReason;
 use crate::protocol::{ConnectionId, DisconnectReason, Event, Role};
-use crate::status::CloseReason;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,7 +86,7 @@ impl Driver {
             }
         }
         if let Some(state) = socket.remove(conn) {
-            state.shared.finish(reason);
+            state.shared.core.finish(reason);
         }
     }
 
@@ -102,7 +103,7 @@ impl Driver {
             return; // already gone (the peer closed it, or it timed out)
         };
         if state.closing_until.is_none() {
-            state.shared.close_inbox(reason);
+            state.shared.core.close_inbox(reason);
             state.closing_until = Some(until);
             self.out
                 .push_timer(until, Timer::Linger(key.socket, key.conn));
@@ -126,7 +127,7 @@ impl Driver {
             let until = state
                 .closing_until
                 .expect("only closing connections are listed");
-            let flushed = state.shared.outbox.len() == 0
+            let flushed = state.shared.core.outbox.len() == 0
                 && !socket.endpoint.has_unresolved_payloads(key.conn);
             if !flushed && now < until {
                 return true;
@@ -217,7 +218,7 @@ impl Driver {
                 continue;
             };
             for state in socket.conns.iter().flatten() {
-                state.shared.finish(CloseReason::DaemonStopped);
+                state.shared.core.finish(CloseReason::DaemonStopped);
             }
             let ids: Vec<ConnectionId> = socket
                 .conns

@@ -18,11 +18,11 @@ pub(crate) use registry::SocketKey;
 
 use crate::conditioner::LinkConfig;
 use crate::connection::Connection;
+use crate::core::inbox::TryRecvError;
+use crate::core::status::CloseReason;
 use crate::error::ConnectError;
-use crate::inbox::TryRecvError;
 use crate::listener::Listener;
 use crate::protocol::{self, EndpointCounters};
-use crate::status::CloseReason;
 use driver::{Driver, WAKER};
 use shared::DaemonShared;
 use std::fmt;

@@ -6,9 +6,9 @@
 //! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
 
 use crate::connection::{ConnKey, ConnShared, Connection};
-use crate::inbox::Inbox;
+use crate::core::inbox::Inbox;
+use crate::core::status::CloseReason;
 use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
-use crate::status::CloseReason;
 use mio::net::UdpSocket;
 use mio::{Interest, Token};
 use std::io;
@@ -114,7 +114,7 @@ impl SocketState {
     /// listener: nothing will be sent or received on this socket any more.
     pub(super) fn finish_all(&mut self, reason: CloseReason) {
         for state in self.conns.iter_mut().filter_map(Option::take) {
-            state.shared.finish(reason);
+            state.shared.core.finish(reason);
         }
         if let Some((_, reply)) = self.connecting.take() {
             let _ = reply.push(Err(reason));

@@ -4,9 +4,9 @@
 use super::driver::Driver;
 use super::registry::SocketState;
 use super::timers::Timer;
-use crate::connection::{ConnKey, Delivery, PacketId};
+use crate::connection::ConnKey;
+use crate::core::delivery::{Delivery, PacketId};
 use crate::protocol::{self, ConnectionId};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Driver {
@@ -21,7 +21,11 @@ impl Driver {
         };
         let per_delay = f64::from(rate.packets_per_second) * self.max_send_delay.as_secs_f64();
         // At least one packet may always wait; a fraction rounds down (never over the bound).
-        state.shared.outbox.set_limit((per_delay as usize).max(1));
+        state
+            .shared
+            .core
+            .outbox
+            .set_limit((per_delay as usize).max(1));
     }
 
     /// Sends what the connection's outbox holds, as far as pacing allows. A packet that
@@ -39,15 +43,14 @@ impl Driver {
         let shared = state.shared.clone();
         let out = &mut self.out;
         // We look now: a packet pushed from here on must tell us again.
-        shared.scheduled.swap(false, Ordering::AcqRel);
+        shared.core.begin_flush();
         loop {
             if let Err(protocol::TransmitError::Paced { retry_at }) =
                 socket.endpoint.can_send(now, conn)
             {
                 // Keep the packets in the outbox (backpressure) and come back when the budget
                 // allows. Holding `scheduled` means senders need not wake us meanwhile.
-                if shared.outbox.len() > 0 {
-                    shared.scheduled.store(true, Ordering::Release);
+                if shared.core.hold_for_pacing() {
                     if let Some(state) = socket.conn_mut(conn) {
                         state.paced_since.get_or_insert(now);
                     }
@@ -63,7 +66,7 @@ impl Driver {
                 }
                 break;
             }
-            let Some(packet) = shared.outbox.pop() else {
+            let Some(packet) = shared.core.outbox.pop() else {
                 if let Some(state) = socket.conn_mut(conn) {
                     state.paced_since = None; // drained: the next wait starts afresh
                 }
@@ -74,7 +77,9 @@ impl Driver {
                 paced_since.map(|since| now.saturating_duration_since(since.max(packet.queued_at)));
             if waited.is_some_and(|waited| waited > max_delay) {
                 out.counters.sends_expired += 1;
-                shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                shared
+                    .core
+                    .notify_delivery(Delivery::Lost(PacketId(packet.id)));
             } else {
                 // The user's id rides as the tag: it comes back in the packet's event.
                 let sent =
@@ -87,7 +92,9 @@ impl Driver {
                         // Not sendable (the connection is ending): the packet will never be
                         // acked, so it is reported lost rather than silently dropped.
                         out.counters.sends_refused += 1;
-                        shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                        shared
+                            .core
+                            .notify_delivery(Delivery::Lost(PacketId(packet.id)));
                     }
                 }
             }
@@ -106,6 +113,6 @@ pub(super) fn notify(
     delivery: fn(PacketId) -> Delivery,
 ) {
     if let Some(state) = socket.conn(conn) {
-        state.shared.notify_delivery(delivery(PacketId(tag)));
+        state.shared.core.notify_delivery(delivery(PacketId(tag)));
     }
 }
