@@ -8,7 +8,7 @@
 //! fast paths take no lock. With `naive-mutex` it is a `Mutex<VecDeque>` + `Condvar`.
 
 use crate::core::status::{CloseReason, StatusWord};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::core::sync::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Why a blocking push gave up.
