@@ -206,7 +206,7 @@ impl ConnCore {
     /// outbox is not empty (senders need not wake it; its pacing timer brings it back).
     /// Returns whether it holds packets.
     pub fn hold_for_pacing(&self) -> bool {
-        if self.outbox.len() == 0 {
+        if self.outbox.is_empty() {
             return false;
         }
         // Release: a sender that reads this `true` skips the wake, and the daemon's next

@@ -54,6 +54,11 @@ mod lock_free {
             self.ring.len()
         }
 
+        /// Whether no packet is waiting (a snapshot).
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
         /// The most packets it can hold.
         pub fn capacity(&self) -> usize {
             self.ring.capacity()
@@ -185,6 +190,11 @@ mod naive {
         /// The packets waiting (a snapshot).
         pub fn len(&self) -> usize {
             self.lock().len()
+        }
+
+        /// Whether no packet is waiting (a snapshot).
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
         }
 
         /// Pushes unless the outbox holds `limit` packets.

@@ -127,7 +127,7 @@ impl Driver {
             let until = state
                 .closing_until
                 .expect("only closing connections are listed");
-            let flushed = state.shared.core.outbox.len() == 0
+            let flushed = state.shared.core.outbox.is_empty()
                 && !socket.endpoint.has_unresolved_payloads(key.conn);
             if !flushed && now < until {
                 return true;
