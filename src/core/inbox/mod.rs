@@ -219,11 +219,6 @@ mod tests {
     }
 
     #[test]
-    fn example_implementation() {
-        assert!(["lock-free", "naive-mutex"].contains(&crate::core::inbox::IMPLEMENTATION));
-    }
-
-    #[test]
     fn example_inbox() {
         use crate::core::inbox::{Inbox, TryRecvError};
         use crate::core::status::CloseReason;
