@@ -1,7 +1,10 @@
 //! A connection's write buffer: user threads push packets, the daemon pops them.
 //!
-//! The mirror image of the inbox: any number of producers (user threads), one consumer (the
-//! daemon), and the thread that may have to wait is a *producer* waiting for space. Lock-free
+//! The mirror image of the inbox: any number of producers (user threads), and the thread that
+//! may have to wait is a *producer* waiting for space. The daemon is the consumer while the
+//! connection lives; once it has ended, whoever drains it pops too (`ConnCore::finish` on the
+//! daemon, and a sender that sees the connection ended after its push, on a user thread), so
+//! it has several consumers then, which the MPMC ring allows (`loom-tests/tests/outbox.rs`). Lock-free
 //! by default — a [`Ring`] plus the same event-count [`Parker`] the inbox uses, with the roles
 //! swapped: a sender that finds the ring full announces itself, re-checks for space or a final
 //! state, and sleeps; the daemon pops, then notifies (fence, then read `sleepers`), so the

@@ -33,6 +33,17 @@ pub use crate::protocol::CongestionMode;
 /// [`Status::close_reason`] then reports the one declared **first** in this enum: faults before
 /// orderly endings, because a fault is the more useful thing to tell a user. All recorded
 /// reasons are available from [`Status::close_reasons`].
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// use gudp::CloseReason;
+/// client.close();
+/// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
+/// assert_eq!(CloseReason::Closed.to_string(), "closed");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum CloseReason {
@@ -54,6 +65,12 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in reporting priority order.
+    ///
+    /// ```
+    /// use gudp::CloseReason;
+    /// assert_eq!(CloseReason::ALL.len(), 7);
+    /// assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
+    /// ```
     pub const ALL: [CloseReason; 7] = [
         CloseReason::SocketError,
         CloseReason::DaemonStopped,
@@ -85,12 +102,34 @@ impl fmt::Display for CloseReason {
 
 impl std::error::Error for CloseReason {}
 
-/// A snapshot of a [`StatusWord`].
+/// A snapshot of a connection's status: its congestion mode and, once it has finished, why
+/// ([`Connection::status`](crate::Connection::status)).
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// use gudp::{CloseReason, CongestionMode};
+/// let status: gudp::Status = client.status();
+/// assert_eq!((status.congestion(), status.is_finished()), (CongestionMode::Good, false));
+/// client.close();
+/// assert_eq!(status.close_reason(), None); // a snapshot does not change
+/// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status(u64);
 
 impl Status {
     /// The congestion mode (frozen at its last value once finished).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert_eq!(client.status().congestion(), gudp::CongestionMode::Good);
+    /// ```
     pub fn congestion(self) -> CongestionMode {
         if self.0 & CONGESTION_BAD != 0 {
             CongestionMode::Bad
@@ -99,17 +138,47 @@ impl Status {
         }
     }
 
-    /// Whether any final bit is set.
+    /// Whether the connection has finished (a close reason is recorded).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert!(!client.status().is_finished());
+    /// client.close();
+    /// assert!(client.status().is_finished());
+    /// ```
     pub fn is_finished(self) -> bool {
         self.0 & FINAL_MASK != 0
     }
 
     /// The reported close reason: the highest-priority one recorded (see [`CloseReason`]).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert_eq!(client.status().close_reason(), None);
+    /// client.close();
+    /// assert_eq!(client.status().close_reason(), Some(gudp::CloseReason::Closed));
+    /// ```
     pub fn close_reason(self) -> Option<CloseReason> {
         self.close_reasons().next()
     }
 
     /// Every close reason recorded, in priority order.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// client.close();
+    /// let reasons: Vec<_> = client.status().close_reasons().collect();
+    /// assert_eq!(reasons, [gudp::CloseReason::Closed]);
+    /// ```
     pub fn close_reasons(self) -> impl Iterator<Item = CloseReason> {
         CloseReason::ALL
             .into_iter()

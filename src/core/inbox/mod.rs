@@ -166,7 +166,20 @@ impl<T> Inbox<T> {
     }
 }
 
-/// Why [`Inbox::try_recv`] returned no item.
+/// Why [`Connection::try_recv`](crate::Connection::try_recv) (or `Inbox::try_recv`)
+/// returned no item.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// use gudp::{CloseReason, TryRecvError};
+/// assert_eq!(server.try_recv(), Err(TryRecvError::Empty));
+/// server.close();
+/// assert_eq!(server.try_recv(), Err(TryRecvError::Closed(CloseReason::Closed)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing to read right now; the inbox is still open.
@@ -175,7 +188,20 @@ pub enum TryRecvError {
     Closed(CloseReason),
 }
 
-/// Why [`Inbox::recv_timeout`] or [`Inbox::recv_deadline`] returned no item.
+/// Why [`Connection::recv_timeout`](crate::Connection::recv_timeout) or
+/// [`Connection::recv_deadline`](crate::Connection::recv_deadline) returned no item.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// use gudp::RecvTimeoutError;
+/// use std::time::Duration;
+/// let nothing = server.recv_timeout(Duration::from_millis(1));
+/// assert_eq!(nothing, Err(RecvTimeoutError::Timeout));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// The time ran out with nothing to read.
