@@ -70,7 +70,7 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
-/// Why [`Daemon::connect`] failed.
+/// Why [`Daemon::connect`](crate::Daemon::connect) failed.
 ///
 /// ```
 /// use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};

@@ -1,7 +1,7 @@
 //! What a connection tells its sender about each packet: its id, and whether it was acked or
 //! lost. Public API (re-exported from the crate root); the daemon and the core produce them.
 
-/// Identifies one packet sent on a [`Connection`]. Ids are unique per connection and taken
+/// Identifies one packet sent on a [`Connection`](crate::Connection). Ids are unique per connection and taken
 /// in increasing order from 0 by `send`/`try_send` (a refused send may leave a gap).
 /// Delivery notifications name packets by it.
 ///
@@ -31,7 +31,7 @@ pub struct PacketId(pub u64);
 ///
 /// Notifications wait in a ring of `DaemonConfig::delivery_capacity` (4,096 by default): poll
 /// them at least that often, or the excess is dropped and counted
-/// ([`ConnectionStats::dropped_deliveries`]).
+/// ([`ConnectionStats::dropped_deliveries`](crate::ConnectionStats::dropped_deliveries)).
 ///
 /// ```
 /// # use gudp::{Daemon, DaemonConfig};
