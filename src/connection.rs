@@ -384,6 +384,10 @@ impl Connection {
     /// assert_eq!(client.status().congestion(), CongestionMode::Good);
     /// assert_eq!(client.status().close_reason(), None);
     /// client.close();
+    /// // Finished at once if the daemon is idle, else as soon as it takes the close request.
+    /// while client.status().close_reason().is_none() {
+    ///     std::thread::yield_now();
+    /// }
     /// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
     /// ```
     pub fn status(&self) -> Status {

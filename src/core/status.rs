@@ -39,10 +39,12 @@ pub use crate::protocol::CongestionMode;
 /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
 /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
 /// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
 /// use gudp::CloseReason;
 /// client.close();
-/// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
-/// assert_eq!(CloseReason::Closed.to_string(), "closed");
+/// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer)); // once the peer's close arrives
+/// assert_eq!(server.status().close_reason(), Some(CloseReason::ClosedByPeer));
+/// assert_eq!(CloseReason::ClosedByPeer.to_string(), "closed by peer");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -114,8 +116,12 @@ impl std::error::Error for CloseReason {}
 /// let status: gudp::Status = client.status();
 /// assert_eq!((status.congestion(), status.is_finished()), (CongestionMode::Good, false));
 /// client.close();
-/// assert_eq!(status.close_reason(), None); // a snapshot does not change
+/// // Finished at once if the daemon is idle, else as soon as it takes the close request.
+/// while client.status().close_reason().is_none() {
+///     std::thread::yield_now();
+/// }
 /// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
+/// assert_eq!(status.close_reason(), None); // a snapshot does not change
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status(u64);
@@ -146,8 +152,10 @@ impl Status {
     /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
     /// # let client = daemon.connect(listener.local_addr()).unwrap();
     /// assert!(!client.status().is_finished());
+    /// # let server = listener.accept().unwrap();
     /// client.close();
-    /// assert!(client.status().is_finished());
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// assert!(server.status().is_finished());
     /// ```
     pub fn is_finished(self) -> bool {
         self.0 & FINAL_MASK != 0
@@ -161,8 +169,10 @@ impl Status {
     /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
     /// # let client = daemon.connect(listener.local_addr()).unwrap();
     /// assert_eq!(client.status().close_reason(), None);
+    /// # let server = listener.accept().unwrap();
     /// client.close();
-    /// assert_eq!(client.status().close_reason(), Some(gudp::CloseReason::Closed));
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// assert_eq!(server.status().close_reason(), Some(gudp::CloseReason::ClosedByPeer));
     /// ```
     pub fn close_reason(self) -> Option<CloseReason> {
         self.close_reasons().next()
@@ -175,9 +185,11 @@ impl Status {
     /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
     /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
     /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
     /// client.close();
-    /// let reasons: Vec<_> = client.status().close_reasons().collect();
-    /// assert_eq!(reasons, [gudp::CloseReason::Closed]);
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// let reasons: Vec<_> = server.status().close_reasons().collect();
+    /// assert_eq!(reasons, [gudp::CloseReason::ClosedByPeer]);
     /// ```
     pub fn close_reasons(self) -> impl Iterator<Item = CloseReason> {
         CloseReason::ALL

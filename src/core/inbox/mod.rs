@@ -177,8 +177,9 @@ impl<T> Inbox<T> {
 /// # let server = listener.accept().unwrap();
 /// use gudp::{CloseReason, TryRecvError};
 /// assert_eq!(server.try_recv(), Err(TryRecvError::Empty));
-/// server.close();
-/// assert_eq!(server.try_recv(), Err(TryRecvError::Closed(CloseReason::Closed)));
+/// client.close();
+/// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer)); // once the peer's close arrives
+/// assert_eq!(server.try_recv(), Err(TryRecvError::Closed(CloseReason::ClosedByPeer)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TryRecvError {
