@@ -1,11 +1,11 @@
 //! Benchmarks of the concurrent core against its baselines.
 //!
-//! * `ring_spsc`, `ring_1p3c`: streaming through `gudp::ring::Ring` and crossbeam's
+//! * `ring_spsc`, `ring_1p3c`: streaming through `gudp::internals::ring::Ring` and crossbeam's
 //!   `ArrayQueue` (same capacity), both sides spinning on `try_push`/`try_pop` with a spin hint.
 //! * `inbox_stream`: one producer streaming to three consumers blocked in `recv`.
 //! * `inbox_handoff`: one item in flight, ping-pong through two inboxes (a round trip each).
 //!
-//! The inbox benchmarks are named after `gudp::inbox::IMPLEMENTATION`: run the file once as is
+//! The inbox benchmarks are named after `gudp::IMPLEMENTATION`: run the file once as is
 //! (lock-free) and once with `--features naive-mutex` to compare the two.
 //!
 //! Worker threads live across iterations (spawning per batch would dominate the numbers):
@@ -16,9 +16,10 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use gudp::inbox::{Inbox, IMPLEMENTATION};
-use gudp::ring::Ring;
-use gudp::status::CloseReason;
+use gudp::internals::inbox::Inbox;
+use gudp::internals::ring::Ring;
+use gudp::internals::status::CloseReason;
+use gudp::IMPLEMENTATION;
 use std::hint::{black_box, spin_loop};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};

@@ -120,7 +120,7 @@ fn one_way(c: &mut Criterion) {
             // Blocking send: a full outbox holds the sender back.
             let _ = client.send_timeout(&PAYLOAD, Duration::from_millis(50));
         });
-        let id = format!("gudp_{}", gudp::inbox::IMPLEMENTATION);
+        let id = format!("gudp_{}", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -170,7 +170,7 @@ fn ping_pong(c: &mut Criterion) {
                 let _ = server.send(&packet);
             }
         });
-        let id = format!("gudp_{}_spawned", gudp::inbox::IMPLEMENTATION);
+        let id = format!("gudp_{}_spawned", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -190,7 +190,7 @@ fn ping_pong(c: &mut Criterion) {
         let _echo = Background::start(manual_echo(server_daemon, listener));
         let client_daemon = Daemon::manual(unpaced()).unwrap();
         let client = client_daemon.connect(server_addr).expect("connect");
-        let id = format!("gudp_{}_manual", gudp::inbox::IMPLEMENTATION);
+        let id = format!("gudp_{}_manual", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();

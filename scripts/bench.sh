@@ -28,9 +28,9 @@ criterion() { grep -E --line-buffered '^[a-z_0-9-]+/|time:|thrpt:' || true; }
 
 for round in $(seq 1 "$rounds"); do
     echo "--- round $round: criterion core, lock-free ---"
-    cargo bench -q --bench core 2>&1 | criterion | tee "$out/core-lock-free-$round.txt"
+    cargo bench -q --bench core --features internals 2>&1 | criterion | tee "$out/core-lock-free-$round.txt"
     echo "--- round $round: criterion core, naive-mutex (inbox) ---"
-    cargo bench -q --bench core --features naive-mutex -- inbox 2>&1 | criterion |
+    cargo bench -q --bench core --features internals,naive-mutex -- inbox 2>&1 | criterion |
         tee "$out/core-naive-mutex-$round.txt"
     echo "--- round $round: criterion e2e, lock-free ---"
     cargo bench -q --bench e2e 2>&1 | criterion | tee "$out/e2e-lock-free-$round.txt"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model-checks the concurrent core with loom, for both inbox implementations.
+# Model-checks the concurrent core with loom, for both buffer implementations.
 # Each model runs at the preemption bound written next to it in loom-tests/tests/*.rs;
 # set LOOM_MAX_PREEMPTIONS to override every bound. Results (interleavings per model)
 # are printed one line per model and recorded in docs/proofs.md.
@@ -17,8 +17,9 @@ run() {
         grep -E --line-buffered '^(loom model|test result)|panicked|deadlock|error|FAILED'
 }
 
-echo "--- loom: every model, lock-free inbox (default) ---"
+echo "--- loom: every model, lock-free buffers (default) ---"
 run
-# The ring and the status word do not depend on the feature; only the inbox models rerun.
-echo "--- loom: inbox models, naive-mutex inbox ---"
-run --features gudp/naive-mutex --test inbox
+# The ring, the status word, the wake gate and the stress tests do not depend on the feature;
+# the models of the buffers (inbox, outbox) and of the protocols on them rerun.
+echo "--- loom: inbox, outbox, conn and ready models, naive-mutex buffers ---"
+run --features gudp/naive-mutex --test inbox --test outbox --test conn --test ready

@@ -13,11 +13,11 @@
 //! assert!(should_retry(SendError::Paced));
 //! ```
 
-use crate::status::CloseReason;
+use crate::core::status::CloseReason;
 use std::fmt;
 use std::io;
 
-pub use crate::inbox::{RecvTimeoutError, TryRecvError};
+pub use crate::core::inbox::{RecvTimeoutError, TryRecvError};
 
 /// Why a send was refused. The payload was not queued and consumed no packet id.
 ///
@@ -70,7 +70,7 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
-/// Why [`Daemon::connect`] failed.
+/// Why [`Daemon::connect`](crate::Daemon::connect) failed.
 ///
 /// ```
 /// use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig};

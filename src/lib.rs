@@ -17,22 +17,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The layers, bottom up: the concurrent core ([`ring`], [`status`], [`inbox`],
-//! [`wake_gate`]), proven with
-//! loom; the sans-IO [`protocol`] core, the sans-IO [`message`] layer above it (channels,
-//! reliability, fragmentation) and the [`conditioner`]; and the [`Daemon`], which joins
-//! them over real UDP sockets. See `docs/architecture.md`.
+//! The layers, bottom up: the concurrent core (everything user threads share with the daemon:
+//! lock-free rings, read and write buffers, the ready list and its wake gate), model-checked
+//! with loom and not public; the sans-IO [`protocol`] core, the sans-IO [`message`] layer
+//! above it (channels, reliability, fragmentation) and the [`conditioner`]; and the
+//! [`Daemon`], which joins them over real UDP sockets. See `docs/architecture.md`.
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
-// The concurrent core: model-checked with loom (`--cfg loom`).
-pub mod inbox;
-#[cfg(not(feature = "naive-mutex"))]
-mod parker;
-pub mod ring;
-pub mod status;
-mod sync;
-pub mod wake_gate;
+// The concurrent core: mio-free, model-checked with loom (`--cfg loom`).
+mod core;
 
 pub mod error;
 mod trace;
@@ -42,20 +36,20 @@ pub mod conditioner;
 pub mod message;
 pub mod protocol;
 
-// The daemon over real sockets (not part of the loom build).
+// The daemon over real sockets, and the user's handles (not part of the loom build).
 #[cfg(not(loom))]
 mod connection;
 #[cfg(not(loom))]
 mod daemon;
 #[cfg(not(loom))]
 mod listener;
-#[cfg(not(loom))]
-mod outbox;
-#[cfg(not(loom))]
-mod pool;
 
 #[cfg(not(loom))]
-pub use connection::{Connection, ConnectionStats, Delivery, PacketId};
+pub use connection::{Connection, ConnectionStats};
+pub use core::delivery::{Delivery, PacketId};
+pub use core::inbox::IMPLEMENTATION;
+pub use core::pool::Packet;
+pub use core::status::{CloseReason, CongestionMode, Status};
 #[cfg(not(loom))]
 pub use daemon::{
     Daemon, DaemonConfig, DaemonCounters, LinkSetup, ManualDaemon, PendingConnection,
@@ -63,9 +57,14 @@ pub use daemon::{
 pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]
 pub use listener::Listener;
-#[cfg(not(loom))]
-pub use pool::Packet;
-pub use status::{CloseReason, CongestionMode, Status};
+
+/// The concurrent core, for `loom-tests/` and the benches only (cargo feature `internals`).
+/// Not part of the API: it changes without notice.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::core::{conn, delivery, inbox, outbox, pool, ready, ring, status, wake_gate};
+}
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.
 #[cfg(doctest)]

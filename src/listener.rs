@@ -1,10 +1,10 @@
 //! A listening socket: accepts connections from any number of clients.
 
 use crate::connection::Connection;
+use crate::core::inbox::{Inbox, RecvTimeoutError, TryRecvError};
+use crate::core::status::CloseReason;
 use crate::daemon::shared::{DaemonShared, Ready};
 use crate::daemon::SocketKey;
-use crate::inbox::{Inbox, RecvTimeoutError, TryRecvError};
-use crate::status::CloseReason;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -136,7 +136,7 @@ pub fn run(args: Args) -> Result<(), String> {
         ));
     }
     let span = Duration::from_secs_f64(args.seconds);
-    let implementation = gudp::inbox::IMPLEMENTATION;
+    let implementation = gudp::IMPLEMENTATION;
     println!(
         "gudp bench: inbox implementation {implementation}, {} s per measurement",
         args.seconds

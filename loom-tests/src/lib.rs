@@ -1,11 +1,11 @@
-//! Model checks of GUDP's concurrent core. The models live in `tests/`; this library holds
-//! the one helper they share. Build and run them with:
+//! Checks of GUDP's concurrent core, which it reaches through the `internals` feature (not
+//! part of gudp's API). Under `--cfg loom`, `tests/` holds the loom models; without it, the
+//! stress tests of the core on real threads (`tests/*_stress.rs`), which `cargo test
+//! --workspace` runs in both modes. This library holds the helpers they share. The models:
 //!
 //! ```text
-//! scripts/loom.sh            # both inbox implementations, each model at its own bound
+//! scripts/loom.sh            # both modes, each model at its own bound
 //! ```
-//!
-//! Without `--cfg loom` this crate is empty.
 
 /// Runs `model` under loom's checker with at most `preemptions` preemptions per interleaving
 /// (`LOOM_MAX_PREEMPTIONS`, if set, overrides it for every model) and prints how many
@@ -31,8 +31,24 @@ where
     });
     println!(
         "loom model {name} [{}]: {} interleavings, preemption bound {}",
-        gudp::inbox::IMPLEMENTATION,
+        gudp::IMPLEMENTATION,
         explored.load(Ordering::Relaxed),
         bound.map_or_else(|| "none".to_string(), |b| b.to_string()),
+    );
+}
+
+/// Fails, naming the first ten, if any item of `seen` (a count per item) was not received
+/// exactly once.
+#[cfg(not(loom))]
+pub fn assert_each_seen_once(seen: &[u8]) {
+    let lost: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).take(10).collect();
+    let twice: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] > 1).take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "items never received (first ten): {lost:?}"
+    );
+    assert!(
+        twice.is_empty(),
+        "items received twice (first ten): {twice:?}"
     );
 }

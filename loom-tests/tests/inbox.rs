@@ -1,4 +1,4 @@
-//! Proofs for `gudp::inbox::Inbox`: the read rule, with no lost wakeup on any path.
+//! Proofs for `gudp::internals::inbox::Inbox`: the read rule, with no lost wakeup on any path.
 //!
 //! The same models check both implementations: the lock-free inbox by default, the naive
 //! `Mutex<VecDeque>` + `Condvar` inbox with `--features gudp/naive-mutex`.
@@ -10,8 +10,8 @@
 //! moment it would start sleeping; loom explores whether a notification landed before that.
 #![cfg(loom)]
 
-use gudp::inbox::{Inbox, RecvTimeoutError, TryRecvError};
-use gudp::status::CloseReason;
+use gudp::internals::inbox::{Inbox, RecvTimeoutError, TryRecvError};
+use gudp::internals::status::CloseReason;
 use loom::thread;
 use loom_tests::check;
 use std::time::Duration;

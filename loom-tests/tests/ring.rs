@@ -1,11 +1,11 @@
-//! Proofs for `gudp::ring::Ring`, the lock-free MPMC ring.
+//! Proofs for `gudp::internals::ring::Ring`, the lock-free MPMC ring.
 //!
 //! loom runs each model under every interleaving (up to the preemption bound) and checks every
 //! `UnsafeCell` access for a data race, so "no data race on any slot" is checked by every model
 //! here, not asserted by hand.
 #![cfg(loom)]
 
-use gudp::ring::Ring;
+use gudp::internals::ring::Ring;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;

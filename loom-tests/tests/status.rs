@@ -1,7 +1,7 @@
-//! Proofs for `gudp::status::StatusWord`.
+//! Proofs for `gudp::internals::status::StatusWord`.
 #![cfg(loom)]
 
-use gudp::status::{CloseReason, CongestionMode, StatusWord};
+use gudp::internals::status::{CloseReason, CongestionMode, StatusWord};
 use loom::sync::Arc;
 use loom::thread;
 use loom_tests::check;

@@ -1,4 +1,4 @@
-//! Proofs for `gudp::wake_gate::WakeGate`, the gate in front of the daemon's wake-up syscall.
+//! Proofs for `gudp::internals::wake_gate::WakeGate`, the gate in front of the daemon's wake-up syscall.
 //!
 //! The models stand in for the daemon: "work" is a counter the producers bump under a mutex
 //! (the daemon's ready list), the `mio::Waker` is an event flag (an eventfd: a wake sets it,
@@ -7,7 +7,7 @@
 //! loom reports as a deadlock: that is the oracle.
 #![cfg(loom)]
 
-use gudp::wake_gate::WakeGate;
+use gudp::internals::wake_gate::WakeGate;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;

@@ -13,12 +13,13 @@ use super::shared::{DaemonShared, Ready};
 use super::timers::Timer;
 use super::{DaemonConfig, DaemonCounters};
 use crate::conditioner::LinkConfig;
-use crate::connection::{ConnKey, Delivery};
-use crate::inbox::Inbox;
+use crate::connection::ConnKey;
+use crate::core::delivery::Delivery;
+use crate::core::inbox::Inbox;
+use crate::core::pool::Packet;
+use crate::core::status::CloseReason;
 use crate::listener::Listener;
-use crate::pool::Packet;
 use crate::protocol::{Event, Incoming, ProtocolStats};
-use crate::status::CloseReason;
 use crate::trace::event;
 use mio::Token;
 use std::io;
@@ -191,7 +192,7 @@ impl Driver {
         for item in ready.drain(..) {
             match item {
                 Ready::Connection(conn) => {
-                    if conn.close_requested.load(Ordering::Acquire) {
+                    if conn.core.close_requested() {
                         self.begin_close(conn.key, CloseReason::Closed, now);
                     } else {
                         self.flush_outbox(conn.key, now);
@@ -278,9 +279,9 @@ impl Driver {
             } => match socket.conn(conn) {
                 // Finished means closing or ended: the application reads nothing more, and
                 // only this thread finishes an inbox, so no payload can follow its close.
-                Some(state) if !state.shared.inbox.status().is_finished() => {
+                Some(state) if !state.shared.core.inbox.status().is_finished() => {
                     let packet = Packet::new(shared.pool.copy_of(payload), shared.pool.clone());
-                    if state.shared.inbox.push(packet).is_ok() {
+                    if state.shared.core.inbox.push(packet).is_ok() {
                         counters.payloads_delivered += 1;
                         socket.endpoint.deliver(now, receipt);
                     } else {
@@ -290,7 +291,6 @@ impl Driver {
                         event!(debug, ?conn, "payload dropped: inbox full (not acked)");
                         state
                             .shared
-                            .counters
                             .dropped_inbox_full
                             .fetch_add(1, Ordering::Relaxed);
                     }
@@ -337,7 +337,7 @@ impl Driver {
                 Event::CongestionChanged { conn, mode } => {
                     if let Some(state) = socket.conn(conn) {
                         // Refused only once finished: then the mode no longer matters.
-                        let _ = state.shared.inbox.status_word().set_congestion(mode);
+                        let _ = state.shared.core.inbox.status_word().set_congestion(mode);
                     }
                     self.update_send_limit(slot, conn);
                 }

@@ -7,9 +7,10 @@ use super::registry::{conn_key, ConnState, SocketKey};
 use super::sending::notify;
 use super::shared::DaemonShared;
 use super::timers::Timer;
-use crate::connection::{ConnKey, ConnShared, Connection, Delivery};
+use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::core::delivery::Delivery;
+use crate::core::status::CloseReason;
 use crate::protocol::{ConnectionId, DisconnectReason, Event, Role};
-use crate::status::CloseReason;
 use crate::trace::event;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,7 +109,7 @@ impl Driver {
         };
         if state.closing_until.is_none() {
             event!(debug, peer = %state.shared.peer, %reason, "closing: sending what was accepted");
-            state.shared.close_inbox(reason);
+            state.shared.core.close_inbox(reason);
             state.closing_until = Some(until);
             self.out
                 .push_timer(until, Timer::Linger(key.socket, key.conn));
@@ -222,7 +223,7 @@ impl Driver {
                 continue;
             };
             for state in socket.conns.iter().flatten() {
-                state.shared.finish(CloseReason::DaemonStopped);
+                state.shared.core.finish(CloseReason::DaemonStopped);
             }
             let ids: Vec<ConnectionId> = socket
                 .conns

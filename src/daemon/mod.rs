@@ -22,11 +22,10 @@ pub(crate) use registry::SocketKey;
 
 use crate::conditioner::LinkConfig;
 use crate::connection::Connection;
+use crate::core::inbox::TryRecvError;
+use crate::core::status::CloseReason;
 use crate::error::ConnectError;
-use crate::inbox::TryRecvError;
 use crate::listener::Listener;
-
-use crate::status::CloseReason;
 use crate::trace::event;
 use driver::{Driver, WAKER};
 use registry::ConnectReply;

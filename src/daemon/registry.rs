@@ -5,10 +5,12 @@
 //! connections from zero again; so every key that crosses from a handle to the daemon names
 //! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
 
-use crate::connection::{ConnKey, ConnShared, Connection, Delivery, OutPacket, PacketId};
-use crate::inbox::Inbox;
+use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::core::delivery::{Delivery, PacketId};
+use crate::core::inbox::Inbox;
+use crate::core::conn::OutPacket;
+use crate::core::status::CloseReason;
 use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
-use crate::status::CloseReason;
 use mio::net::UdpSocket;
 use mio::{Interest, Token};
 use std::io;
@@ -49,7 +51,7 @@ pub(super) struct ConnState {
 impl ConnState {
     /// Whether nothing waits to be sent: the outbox is empty and no packet is held.
     pub(super) fn is_drained(&self) -> bool {
-        self.held.is_none() && self.shared.outbox.len() == 0
+        self.held.is_none() && self.shared.core.outbox.is_empty()
     }
 
     /// The connection ended: its handles learn `reason`, and whatever waits to be sent is
@@ -57,10 +59,11 @@ impl ConnState {
     pub(super) fn finish(self, reason: CloseReason) {
         if let Some(packet) = self.held {
             self.shared
+                .core
                 .notify_delivery(Delivery::Lost(PacketId(packet.id)));
             self.shared.daemon.pool.give(packet.bytes);
         }
-        self.shared.finish(reason);
+        self.shared.core.finish(reason);
     }
 
     pub(super) fn new(shared: Arc<ConnShared>) -> Self {

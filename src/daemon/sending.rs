@@ -4,10 +4,10 @@
 use super::driver::Driver;
 use super::registry::SocketState;
 use super::timers::Timer;
-use crate::connection::{ConnKey, Delivery, PacketId};
+use crate::connection::ConnKey;
+use crate::core::delivery::{Delivery, PacketId};
 use crate::protocol::{self, ConnectionId};
 use crate::trace::event;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 impl Driver {
@@ -22,7 +22,11 @@ impl Driver {
         };
         let per_delay = f64::from(rate.packets_per_second) * self.max_send_delay.as_secs_f64();
         // At least one packet may always wait; a fraction rounds down (never over the bound).
-        state.shared.outbox.set_limit((per_delay as usize).max(1));
+        state
+            .shared
+            .core
+            .outbox
+            .set_limit((per_delay as usize).max(1));
     }
 
     /// Sends what the connection's outbox holds, as far as pacing allows. A packet that
@@ -40,14 +44,14 @@ impl Driver {
         let shared = state.shared.clone();
         let out = &mut self.out;
         // We look now: a packet pushed from here on must tell us again.
-        shared.scheduled.swap(false, Ordering::AcqRel);
+        shared.core.begin_flush();
         // The packet pacing held back last time goes first.
         let mut held = socket.conn_mut(conn).and_then(|state| state.held.take());
         if held.is_some() {
-            shared.outbox.release();
+            shared.core.outbox.release();
         }
         loop {
-            let Some(packet) = held.take().or_else(|| shared.outbox.pop()) else {
+            let Some(packet) = held.take().or_else(|| shared.core.outbox.pop()) else {
                 if let Some(state) = socket.conn_mut(conn) {
                     state.paced_since = None; // drained: the next wait starts afresh
                 }
@@ -59,7 +63,9 @@ impl Driver {
             if waited.is_some_and(|waited| waited > max_delay) {
                 out.counters.sends_expired += 1;
                 event!(debug, peer = %shared.peer, "packet dropped unsent: waited past max_send_delay");
-                shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                shared
+                    .core
+                    .notify_delivery(Delivery::Lost(PacketId(packet.id)));
                 shared.daemon.pool.give(packet.bytes);
                 continue;
             }
@@ -70,11 +76,12 @@ impl Driver {
             match sent {
                 Ok(transmit) => out.transmit(socket, now, transmit),
                 Err(protocol::TransmitError::Paced { retry_at }) => {
-                    // Hold it (backpressure: the rest stays in the outbox) and come back when
-                    // the budget allows. Holding `scheduled` means senders need not wake us.
-                    shared.scheduled.store(true, Ordering::Release);
+                    // Hold it (it still counts against the outbox limit) and come back when
+                    // the budget allows. The flag stays set only if more packets wait: then
+                    // senders need not wake us; else the next send schedules us again.
+                    shared.core.outbox.hold();
+                    shared.core.hold_for_pacing();
                     if let Some(state) = socket.conn_mut(conn) {
-                        shared.outbox.hold();
                         state.held = Some(packet);
                         state.paced_since.get_or_insert(now);
                         // One live retry timer: every flush while paced (a sender slipping in
@@ -91,7 +98,9 @@ impl Driver {
                     // acked, so it is reported lost rather than silently dropped.
                     out.counters.sends_refused += 1;
                     event!(debug, peer = %shared.peer, "packet dropped unsent: the connection is ending");
-                    shared.notify_delivery(Delivery::Lost(PacketId(packet.id)));
+                    shared
+                        .core
+                        .notify_delivery(Delivery::Lost(PacketId(packet.id)));
                 }
             }
             shared.daemon.pool.give(packet.bytes);
@@ -109,6 +118,6 @@ pub(super) fn notify(
     delivery: fn(PacketId) -> Delivery,
 ) {
     if let Some(state) = socket.conn(conn) {
-        state.shared.notify_delivery(delivery(PacketId(tag)));
+        state.shared.core.notify_delivery(delivery(PacketId(tag)));
     }
 }

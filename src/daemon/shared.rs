@@ -1,21 +1,15 @@
 //! What user threads share with the daemon thread besides each connection's own state: the
 //! ready list, the wake gate, the buffer pool, and the driver behind its control-plane lock.
 //!
-//! **Ready list and wake gate.** A sender that makes an outbox non-empty (and finds the
-//! connection's `scheduled` flag clear) appends the connection to the ready list, then asks
-//! the [`WakeGate`] whether the event loop is asleep in `mio::Poll`; only then does it make the
-//! `mio::Waker` syscall, and of a burst only the first sender does. Before it sleeps, the loop
-//! raises the gate and then looks at the list (and the stop flag): whatever was published
-//! before its look, it finds; whatever after, the gate reports to its publisher (the proof is
-//! in `src/wake_gate.rs`). So a busy daemon, or a manual one between `poll` calls, costs
-//! senders no syscall at all.
+//! The ready list and its wake gate are the concurrent core's (`core::ready`); this side adds
+//! the `mio::Waker` that the gate decides about.
 
 use super::driver::Driver;
 use super::{DaemonConfig, SocketKey};
 use crate::connection::{ConnKey, ConnShared};
-use crate::pool::BufferPool;
+use crate::core::pool::BufferPool;
+use crate::core::ready::ReadyList;
 use crate::protocol::ProtocolStats;
-use crate::wake_gate::WakeGate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,8 +24,7 @@ pub(crate) enum Ready {
 pub(crate) struct DaemonShared {
     pub(crate) config: DaemonConfig,
     pub(crate) pool: Arc<BufferPool>,
-    ready: Mutex<Vec<Ready>>,
-    gate: WakeGate,
+    ready: ReadyList<Ready>,
     waker: mio::Waker,
     /// Waker calls that failed (the daemon then wakes at its next deadline instead).
     pub(crate) wake_errors: AtomicU64,
@@ -47,8 +40,7 @@ impl DaemonShared {
         Arc::new(Self {
             config,
             pool,
-            ready: Mutex::new(Vec::new()),
-            gate: WakeGate::new(),
+            ready: ReadyList::new(),
             waker,
             wake_errors: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -74,14 +66,21 @@ impl DaemonShared {
     }
 
     pub(crate) fn make_ready(&self, item: Ready) {
-        self.lock_ready().push(item);
-        self.wake();
+        if self.ready.push(item) {
+            self.wake_loop();
+        }
     }
 
-    /// After publishing work (a ready item, the stop flag, a control-plane change): wakes the
-    /// event loop if it may be asleep without having seen it.
+    /// After publishing work (the stop flag, a control-plane change): wakes the event loop if
+    /// it may be asleep without having seen it.
     pub(crate) fn wake(&self) {
-        if self.gate.must_wake() && self.waker.wake().is_err() {
+        if self.ready.must_wake() {
+            self.wake_loop();
+        }
+    }
+
+    fn wake_loop(&self) {
+        if self.waker.wake().is_err() {
             self.wake_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -90,29 +89,20 @@ impl DaemonShared {
     /// waiting (then it must not sleep). Control-plane changes to the driver are seen by the
     /// look at the driver that follows this call (`next_timeout`).
     pub(crate) fn prepare_sleep(&self, watch_stop: bool) -> bool {
-        self.gate.prepare_sleep();
-        (watch_stop && self.stop.load(Ordering::Acquire)) || !self.lock_ready().is_empty()
+        // The stop flag is read after the gate is raised (inside `prepare_sleep`).
+        let ready = self.ready.prepare_sleep();
+        ready || (watch_stop && self.stop.load(Ordering::Acquire))
     }
 
     /// Event loop, when its sleep returns.
     pub(crate) fn awake(&self) {
-        self.gate.awake();
+        self.ready.awake();
     }
 
     /// Event loop: takes everything in the ready list into `into` (which must be empty; the
     /// two vectors trade places, so neither reallocates once both reached the peak).
     pub(crate) fn take_ready(&self, into: &mut Vec<Ready>) {
-        let mut ready = self.lock_ready();
-        // The two vectors alternate every turn, so one could stay unallocated through any
-        // warm-up whose wakes happen to fall on the same parity, and a sender would then
-        // allocate in the steady state. Growing the daemon's one to match keeps the list
-        // that senders push into at its peak capacity whichever vector it is.
-        into.reserve(ready.capacity());
-        std::mem::swap(&mut *ready, into);
-    }
-
-    fn lock_ready(&self) -> MutexGuard<'_, Vec<Ready>> {
-        self.ready.lock().unwrap_or_else(|p| p.into_inner())
+        self.ready.take(into);
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {

@@ -130,21 +130,6 @@ pub fn fill(rng: &mut SplitMix64, bytes: &mut [u8]) {
     }
 }
 
-/// Asserts that every position of `seen` (how many times each item was received) is exactly
-/// 1, naming the first ten items lost or received twice.
-pub fn assert_each_seen_once(seen: &[u8]) {
-    let lost: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == 0).take(10).collect();
-    let twice: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] > 1).take(10).collect();
-    assert!(
-        lost.is_empty(),
-        "items never received (first ten): {lost:?}"
-    );
-    assert!(
-        twice.is_empty(),
-        "items received twice (first ten): {twice:?}"
-    );
-}
-
 /// A seeded SplitMix64 generator: the tests' only randomness, so every run can be replayed.
 pub struct SplitMix64(u64);
 

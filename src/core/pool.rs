@@ -6,20 +6,21 @@
 //! empty pool allocates a new one, so memory stays within `capacity × max_payload` spare bytes
 //! and warm-up is the only time buffers are allocated.
 
-use crate::ring::Ring;
+use crate::core::ring::Ring;
+use crate::core::sync::Arc;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 
 /// A pool of byte buffers of one size class.
 #[derive(Debug)]
-pub(crate) struct BufferPool {
+pub struct BufferPool {
     spare: Ring<Vec<u8>>,
     buffer_size: usize,
 }
 
 impl BufferPool {
-    pub(crate) fn new(capacity: usize, buffer_size: usize) -> Arc<Self> {
+    /// A pool that keeps up to `capacity` spare buffers of `buffer_size` bytes.
+    pub fn new(capacity: usize, buffer_size: usize) -> Arc<Self> {
         Arc::new(Self {
             spare: Ring::new(capacity.max(1)),
             buffer_size,
@@ -27,7 +28,7 @@ impl BufferPool {
     }
 
     /// An empty buffer with room for `buffer_size` bytes.
-    pub(crate) fn take(&self) -> Vec<u8> {
+    pub fn take(&self) -> Vec<u8> {
         match self.spare.pop_ready() {
             Some(buffer) => buffer,
             None => Vec::with_capacity(self.buffer_size),
@@ -35,14 +36,14 @@ impl BufferPool {
     }
 
     /// A buffer holding a copy of `bytes`.
-    pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
+    pub fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
         let mut buffer = self.take();
         buffer.extend_from_slice(bytes);
         buffer
     }
 
     /// Gives a buffer back; it is freed if the pool is full or it grew past the size class.
-    pub(crate) fn give(&self, mut buffer: Vec<u8>) {
+    pub fn give(&self, mut buffer: Vec<u8>) {
         if buffer.capacity() > self.buffer_size.max(64) * 2 {
             return; // an oversized buffer would pin memory: let it go
         }
@@ -72,6 +73,7 @@ pub struct Packet {
 }
 
 impl Packet {
+    #[cfg(not(loom))]
     pub(crate) fn new(bytes: Vec<u8>, pool: Arc<BufferPool>) -> Self {
         Self { bytes, pool }
     }

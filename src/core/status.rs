@@ -16,18 +16,8 @@
 //! * **Working bits freeze at the end.** They change only through a compare-and-swap loop that
 //!   gives up as soon as it sees any final bit, so a connection that is over never appears to
 //!   change congestion mode again.
-//!
-//! ```
-//! use gudp::status::{CloseReason, CongestionMode, StatusWord};
-//! let word = StatusWord::new();
-//! word.set_congestion(CongestionMode::Bad).unwrap();
-//! word.finish(CloseReason::TimedOut);
-//! let status = word.load();
-//! assert_eq!(status.congestion(), CongestionMode::Bad);
-//! assert_eq!(status.close_reason(), Some(CloseReason::TimedOut));
-//! ```
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::core::sync::{AtomicU64, Ordering};
 use std::fmt;
 
 const CONGESTION_BAD: u64 = 1;
@@ -45,11 +35,16 @@ pub use crate::protocol::CongestionMode;
 /// reasons are available from [`Status::close_reasons`].
 ///
 /// ```
-/// use gudp::status::{CloseReason, StatusWord};
-/// let word = StatusWord::new();
-/// word.finish(CloseReason::Closed);
-/// word.finish(CloseReason::TimedOut);
-/// assert_eq!(word.load().close_reason(), Some(CloseReason::TimedOut));
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// # let server = listener.accept().unwrap();
+/// use gudp::CloseReason;
+/// client.close();
+/// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer)); // once the peer's close arrives
+/// assert_eq!(server.status().close_reason(), Some(CloseReason::ClosedByPeer));
+/// assert_eq!(CloseReason::ClosedByPeer.to_string(), "closed by peer");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -74,10 +69,9 @@ impl CloseReason {
     /// Every reason, in reporting priority order.
     ///
     /// ```
-    /// use gudp::status::CloseReason;
+    /// use gudp::CloseReason;
     /// assert_eq!(CloseReason::ALL.len(), 7);
     /// assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
-    /// assert_eq!(CloseReason::ALL[6], CloseReason::Closed);
     /// ```
     pub const ALL: [CloseReason; 7] = [
         CloseReason::SocketError,
@@ -110,13 +104,24 @@ impl fmt::Display for CloseReason {
 
 impl std::error::Error for CloseReason {}
 
-/// A snapshot of a [`StatusWord`].
+/// A snapshot of a connection's status: its congestion mode and, once it has finished, why
+/// ([`Connection::status`](crate::Connection::status)).
 ///
 /// ```
-/// use gudp::status::{CongestionMode, StatusWord};
-/// let status = StatusWord::new().load();
-/// assert!(!status.is_finished());
-/// assert_eq!(status.congestion(), CongestionMode::Good);
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// use gudp::{CloseReason, CongestionMode};
+/// let status: gudp::Status = client.status();
+/// assert_eq!((status.congestion(), status.is_finished()), (CongestionMode::Good, false));
+/// client.close();
+/// // Finished at once if the daemon is idle, else as soon as it takes the close request.
+/// while client.status().close_reason().is_none() {
+///     std::thread::yield_now();
+/// }
+/// assert_eq!(client.status().close_reason(), Some(CloseReason::Closed));
+/// assert_eq!(status.close_reason(), None); // a snapshot does not change
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status(u64);
@@ -125,11 +130,11 @@ impl Status {
     /// The congestion mode (frozen at its last value once finished).
     ///
     /// ```
-    /// use gudp::status::{CongestionMode, StatusWord};
-    /// let word = StatusWord::new();
-    /// assert_eq!(word.load().congestion(), CongestionMode::Good);
-    /// word.set_congestion(CongestionMode::Bad).unwrap();
-    /// assert_eq!(word.load().congestion(), CongestionMode::Bad);
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert_eq!(client.status().congestion(), gudp::CongestionMode::Good);
     /// ```
     pub fn congestion(self) -> CongestionMode {
         if self.0 & CONGESTION_BAD != 0 {
@@ -139,15 +144,18 @@ impl Status {
         }
     }
 
-    /// Whether any final bit is set.
+    /// Whether the connection has finished (a close reason is recorded).
     ///
     /// ```
-    /// use gudp::status::{CloseReason, StatusWord};
-    /// let word = StatusWord::new();
-    /// let before = word.load();
-    /// word.finish(CloseReason::Closed);
-    /// assert!(!before.is_finished()); // a snapshot does not change
-    /// assert!(word.load().is_finished());
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert!(!client.status().is_finished());
+    /// # let server = listener.accept().unwrap();
+    /// client.close();
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// assert!(server.status().is_finished());
     /// ```
     pub fn is_finished(self) -> bool {
         self.0 & FINAL_MASK != 0
@@ -156,12 +164,15 @@ impl Status {
     /// The reported close reason: the highest-priority one recorded (see [`CloseReason`]).
     ///
     /// ```
-    /// use gudp::status::{CloseReason, StatusWord};
-    /// let word = StatusWord::new();
-    /// assert_eq!(word.load().close_reason(), None);
-    /// word.finish(CloseReason::ClosedByPeer);
-    /// word.finish(CloseReason::SocketError);
-    /// assert_eq!(word.load().close_reason(), Some(CloseReason::SocketError)); // the fault wins
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// assert_eq!(client.status().close_reason(), None);
+    /// # let server = listener.accept().unwrap();
+    /// client.close();
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// assert_eq!(server.status().close_reason(), Some(gudp::CloseReason::ClosedByPeer));
     /// ```
     pub fn close_reason(self) -> Option<CloseReason> {
         self.close_reasons().next()
@@ -170,12 +181,15 @@ impl Status {
     /// Every close reason recorded, in priority order.
     ///
     /// ```
-    /// use gudp::status::{CloseReason, StatusWord};
-    /// let word = StatusWord::new();
-    /// word.finish(CloseReason::Closed);
-    /// word.finish(CloseReason::ClosedByPeer);
-    /// let reasons: Vec<_> = word.load().close_reasons().collect();
-    /// assert_eq!(reasons, [CloseReason::ClosedByPeer, CloseReason::Closed]);
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// client.close();
+    /// let _ = server.recv(); // returns once the peer's close has arrived
+    /// let reasons: Vec<_> = server.status().close_reasons().collect();
+    /// assert_eq!(reasons, [gudp::CloseReason::ClosedByPeer]);
     /// ```
     pub fn close_reasons(self) -> impl Iterator<Item = CloseReason> {
         CloseReason::ALL
@@ -194,19 +208,6 @@ impl fmt::Debug for Status {
 }
 
 /// The atomic status of one connection. Its methods are the only way to change it.
-///
-/// ```
-/// use gudp::status::{CloseReason, CongestionMode, StatusWord};
-/// let word = StatusWord::new();
-/// assert_eq!(word.set_congestion(CongestionMode::Bad), Ok(()));
-/// assert!(word.finish(CloseReason::ClosedByPeer)); // first to finish
-/// assert!(!word.finish(CloseReason::Closed)); // already finished
-/// assert_eq!(
-///     word.set_congestion(CongestionMode::Good),
-///     Err(CloseReason::ClosedByPeer)
-/// );
-/// assert_eq!(word.load().congestion(), CongestionMode::Bad); // frozen
-/// ```
 #[derive(Debug)]
 pub struct StatusWord(AtomicU64);
 
@@ -218,26 +219,11 @@ impl Default for StatusWord {
 
 impl StatusWord {
     /// A fresh word: congestion mode `Good`, not finished.
-    ///
-    /// ```
-    /// use gudp::status::{CongestionMode, StatusWord};
-    /// let status = StatusWord::new().load();
-    /// assert_eq!((status.congestion(), status.close_reason()), (CongestionMode::Good, None));
-    /// ```
     pub fn new() -> Self {
         Self(AtomicU64::new(0))
     }
 
     /// Reads the current status.
-    ///
-    /// ```
-    /// use gudp::status::{CongestionMode, StatusWord};
-    /// let word = StatusWord::new();
-    /// word.set_congestion(CongestionMode::Bad).unwrap();
-    /// let status = word.load();
-    /// assert_eq!(status.congestion(), CongestionMode::Bad);
-    /// assert!(!status.is_finished());
-    /// ```
     pub fn load(&self) -> Status {
         // Acquire: a reader that sees a final bit also sees what the finisher wrote before
         // finishing (items pushed into an inbox before `finish` are visible to the drain).
@@ -245,29 +231,12 @@ impl StatusWord {
     }
 
     /// Whether a final bit is set.
-    ///
-    /// ```
-    /// use gudp::status::{CloseReason, StatusWord};
-    /// let word = StatusWord::new();
-    /// assert!(!word.is_finished());
-    /// word.finish(CloseReason::DaemonStopped);
-    /// assert!(word.is_finished());
-    /// ```
     pub fn is_finished(&self) -> bool {
         self.load().is_finished()
     }
 
     /// Sets the congestion mode, unless the word is finished: then nothing changes and the
     /// reported close reason is returned.
-    ///
-    /// ```
-    /// use gudp::status::{CloseReason, CongestionMode, StatusWord};
-    /// let word = StatusWord::new();
-    /// assert_eq!(word.set_congestion(CongestionMode::Bad), Ok(()));
-    /// word.finish(CloseReason::TimedOut);
-    /// assert_eq!(word.set_congestion(CongestionMode::Good), Err(CloseReason::TimedOut));
-    /// assert_eq!(word.load().congestion(), CongestionMode::Bad); // unchanged
-    /// ```
     pub fn set_congestion(&self, mode: CongestionMode) -> Result<(), CloseReason> {
         self.update_working(|bits| match mode {
             CongestionMode::Good => bits & !CONGESTION_BAD,
@@ -302,14 +271,6 @@ impl StatusWord {
 
     /// Records `reason` as a final state. Returns `true` if this call finished the word (no
     /// final bit was set before), so exactly one caller wakes everyone and runs cleanup.
-    ///
-    /// ```
-    /// use gudp::status::{CloseReason, StatusWord};
-    /// let word = StatusWord::new();
-    /// assert!(word.finish(CloseReason::ClosedByPeer)); // this call finished it: run the cleanup
-    /// assert!(!word.finish(CloseReason::Closed)); // recorded, but someone else finished first
-    /// assert_eq!(word.load().close_reasons().count(), 2);
-    /// ```
     pub fn finish(&self, reason: CloseReason) -> bool {
         // AcqRel: Release publishes everything the finisher wrote before (pushed items) to a
         // consumer that Acquire-loads the final bit; Acquire lets a later finisher see the
@@ -359,5 +320,145 @@ mod tests {
         );
         assert_eq!(word.load().congestion(), CongestionMode::Good);
         assert!(word.is_finished());
+    }
+
+    #[test]
+    fn example_module() {
+        use crate::core::status::{CloseReason, CongestionMode, StatusWord};
+        let word = StatusWord::new();
+        word.set_congestion(CongestionMode::Bad).unwrap();
+        word.finish(CloseReason::TimedOut);
+        let status = word.load();
+        assert_eq!(status.congestion(), CongestionMode::Bad);
+        assert_eq!(status.close_reason(), Some(CloseReason::TimedOut));
+    }
+
+    #[test]
+    fn example_close_reason() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        word.finish(CloseReason::Closed);
+        word.finish(CloseReason::TimedOut);
+        assert_eq!(word.load().close_reason(), Some(CloseReason::TimedOut));
+    }
+
+    #[test]
+    fn example_all() {
+        use crate::core::status::CloseReason;
+        assert_eq!(CloseReason::ALL.len(), 7);
+        assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
+        assert_eq!(CloseReason::ALL[6], CloseReason::Closed);
+    }
+
+    #[test]
+    fn example_status() {
+        use crate::core::status::{CongestionMode, StatusWord};
+        let status = StatusWord::new().load();
+        assert!(!status.is_finished());
+        assert_eq!(status.congestion(), CongestionMode::Good);
+    }
+
+    #[test]
+    fn example_congestion() {
+        use crate::core::status::{CongestionMode, StatusWord};
+        let word = StatusWord::new();
+        assert_eq!(word.load().congestion(), CongestionMode::Good);
+        word.set_congestion(CongestionMode::Bad).unwrap();
+        assert_eq!(word.load().congestion(), CongestionMode::Bad);
+    }
+
+    #[test]
+    fn example_is_finished() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        let before = word.load();
+        word.finish(CloseReason::Closed);
+        assert!(!before.is_finished()); // a snapshot does not change
+        assert!(word.load().is_finished());
+    }
+
+    #[test]
+    fn example_close_reason_2() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        assert_eq!(word.load().close_reason(), None);
+        word.finish(CloseReason::ClosedByPeer);
+        word.finish(CloseReason::SocketError);
+        assert_eq!(word.load().close_reason(), Some(CloseReason::SocketError)); // the fault wins
+    }
+
+    #[test]
+    fn example_close_reasons() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        word.finish(CloseReason::Closed);
+        word.finish(CloseReason::ClosedByPeer);
+        let reasons: Vec<_> = word.load().close_reasons().collect();
+        assert_eq!(reasons, [CloseReason::ClosedByPeer, CloseReason::Closed]);
+    }
+
+    #[test]
+    fn example_status_word() {
+        use crate::core::status::{CloseReason, CongestionMode, StatusWord};
+        let word = StatusWord::new();
+        assert_eq!(word.set_congestion(CongestionMode::Bad), Ok(()));
+        assert!(word.finish(CloseReason::ClosedByPeer)); // first to finish
+        assert!(!word.finish(CloseReason::Closed)); // already finished
+        assert_eq!(
+            word.set_congestion(CongestionMode::Good),
+            Err(CloseReason::ClosedByPeer)
+        );
+        assert_eq!(word.load().congestion(), CongestionMode::Bad); // frozen
+    }
+
+    #[test]
+    fn example_new() {
+        use crate::core::status::{CongestionMode, StatusWord};
+        let status = StatusWord::new().load();
+        assert_eq!(
+            (status.congestion(), status.close_reason()),
+            (CongestionMode::Good, None)
+        );
+    }
+
+    #[test]
+    fn example_load() {
+        use crate::core::status::{CongestionMode, StatusWord};
+        let word = StatusWord::new();
+        word.set_congestion(CongestionMode::Bad).unwrap();
+        let status = word.load();
+        assert_eq!(status.congestion(), CongestionMode::Bad);
+        assert!(!status.is_finished());
+    }
+
+    #[test]
+    fn example_is_finished_2() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        assert!(!word.is_finished());
+        word.finish(CloseReason::DaemonStopped);
+        assert!(word.is_finished());
+    }
+
+    #[test]
+    fn example_set_congestion() {
+        use crate::core::status::{CloseReason, CongestionMode, StatusWord};
+        let word = StatusWord::new();
+        assert_eq!(word.set_congestion(CongestionMode::Bad), Ok(()));
+        word.finish(CloseReason::TimedOut);
+        assert_eq!(
+            word.set_congestion(CongestionMode::Good),
+            Err(CloseReason::TimedOut)
+        );
+        assert_eq!(word.load().congestion(), CongestionMode::Bad); // unchanged
+    }
+
+    #[test]
+    fn example_finish() {
+        use crate::core::status::{CloseReason, StatusWord};
+        let word = StatusWord::new();
+        assert!(word.finish(CloseReason::ClosedByPeer)); // this call finished it: run the cleanup
+        assert!(!word.finish(CloseReason::Closed)); // recorded, but someone else finished first
+        assert_eq!(word.load().close_reasons().count(), 2);
     }
 }

@@ -6,10 +6,13 @@
 //! wakes everyone after the drain, timeouts keep time. A hang is turned into a failure by a
 //! watchdog, so a lost wakeup fails CI instead of stalling it.
 
-mod common;
+#![cfg(not(loom))]
 
-use gudp::inbox::{Inbox, RecvTimeoutError, TryRecvError, IMPLEMENTATION};
-use gudp::status::CloseReason;
+use loom_tests::assert_each_seen_once;
+
+use gudp::internals::inbox::{Inbox, RecvTimeoutError, TryRecvError};
+use gudp::internals::status::CloseReason;
+use gudp::IMPLEMENTATION;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
@@ -81,7 +84,7 @@ fn assert_exactly_once(received: &[Vec<u32>], total: usize) {
             *slot += 1;
         }
     }
-    common::assert_each_seen_once(&seen);
+    assert_each_seen_once(&seen);
 }
 
 /// A consumer blocked in `recv` until the close: what it got, in order, and the reason.

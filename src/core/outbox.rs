@@ -1,19 +1,22 @@
 //! A connection's write buffer: user threads push packets, the daemon pops them.
 //!
-//! The mirror image of the inbox: any number of producers (user threads), one consumer (the
-//! daemon), and the thread that may have to wait is a *producer* waiting for space. Lock-free
+//! The mirror image of the inbox: any number of producers (user threads), and the thread that
+//! may have to wait is a *producer* waiting for space. The daemon is the consumer while the
+//! connection lives; once it has ended, whoever drains it pops too (`ConnCore::finish` on the
+//! daemon, and a sender that sees the connection ended after its push, on a user thread), so
+//! it has several consumers then, which the MPMC ring allows (`loom-tests/tests/outbox.rs`). Lock-free
 //! by default — a [`Ring`] plus the same event-count [`Parker`] the inbox uses, with the roles
 //! swapped: a sender that finds the ring full announces itself, re-checks for space or a final
 //! state, and sleeps; the daemon pops, then notifies (fence, then read `sleepers`), so the
 //! fast paths take no lock. With `naive-mutex` it is a `Mutex<VecDeque>` + `Condvar`.
 
-use crate::status::{CloseReason, StatusWord};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::core::status::{CloseReason, StatusWord};
+use crate::core::sync::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Why a blocking push gave up.
 #[derive(Debug)]
-pub(crate) enum PushError<T> {
+pub enum PushError<T> {
     /// The deadline passed with the outbox still full.
     Full(T),
     /// The connection finished.
@@ -21,25 +24,27 @@ pub(crate) enum PushError<T> {
 }
 
 #[cfg(not(feature = "naive-mutex"))]
-pub(crate) use lock_free::Outbox;
+pub use lock_free::Outbox;
 #[cfg(feature = "naive-mutex")]
-pub(crate) use naive::Outbox;
+pub use naive::Outbox;
 
 #[cfg(not(feature = "naive-mutex"))]
 mod lock_free {
     use super::*;
-    use crate::parker::{Parker, Wake};
-    use crate::ring::Ring;
+    use crate::core::parker::{Parker, Wake};
+    use crate::core::ring::Ring;
 
+    /// A bounded multi-producer write buffer whose senders may wait for space.
     #[derive(Debug)]
-    pub(crate) struct Outbox<T> {
+    pub struct Outbox<T> {
         ring: Ring<T>,
         space: Parker,
         limit: Limit,
     }
 
     impl<T> Outbox<T> {
-        pub(crate) fn new(capacity: usize) -> Self {
+        /// An empty outbox of `capacity` packets, its limit at the capacity.
+        pub fn new(capacity: usize) -> Self {
             Self {
                 ring: Ring::new(capacity),
                 space: Parker::new(),
@@ -47,21 +52,29 @@ mod lock_free {
             }
         }
 
-        pub(crate) fn len(&self) -> usize {
+        /// The packets waiting (a snapshot).
+        pub fn len(&self) -> usize {
             self.ring.len()
         }
 
-        pub(crate) fn capacity(&self) -> usize {
+        /// Whether no packet is waiting (a snapshot).
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// The most packets it can hold.
+        pub fn capacity(&self) -> usize {
             self.ring.capacity()
         }
 
-        pub(crate) fn limit(&self) -> usize {
+        /// The most packets it lets wait now (see `set_limit`).
+        pub fn limit(&self) -> usize {
             self.limit.get()
         }
 
         /// Sets how many packets may wait (at most the capacity); a raised limit wakes the
         /// senders waiting for room.
-        pub(crate) fn set_limit(&self, limit: usize) {
+        pub fn set_limit(&self, limit: usize) {
             if self.limit.set(limit) {
                 self.space.notify_all();
             }
@@ -85,7 +98,7 @@ mod lock_free {
         /// Pushes unless the outbox holds `limit` packets. Concurrent senders may overshoot
         /// the limit by one packet each (the check and the push are separate steps); the
         /// daemon's age check bounds the delay all the same.
-        pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+        pub fn try_push(&self, item: T) -> Result<(), T> {
             if !self.has_room() {
                 return Err(item);
             }
@@ -93,7 +106,7 @@ mod lock_free {
         }
 
         /// Pushes, sleeping while the outbox is full, until `deadline` or a final state.
-        pub(crate) fn push(
+        pub fn push(
             &self,
             mut item: T,
             status: &StatusWord,
@@ -124,14 +137,14 @@ mod lock_free {
         }
 
         /// Daemon: takes the oldest packet and, if a sender waits for space, wakes one.
-        pub(crate) fn pop(&self) -> Option<T> {
+        pub fn pop(&self) -> Option<T> {
             let item = self.ring.pop_ready()?;
             self.space.notify_one();
             Some(item)
         }
 
         /// Daemon: wakes every waiting sender (the connection finished).
-        pub(crate) fn wake_all(&self) {
+        pub fn wake_all(&self) {
             self.space.notify_all();
         }
     }
@@ -140,11 +153,12 @@ mod lock_free {
 #[cfg(feature = "naive-mutex")]
 mod naive {
     use super::*;
-    use crate::sync::{wait_timeout, Condvar, Mutex, MutexGuard};
+    use crate::core::sync::{wait_timeout, Condvar, Mutex, MutexGuard};
     use std::collections::VecDeque;
 
+    /// A bounded multi-producer write buffer whose senders may wait for space.
     #[derive(Debug)]
-    pub(crate) struct Outbox<T> {
+    pub struct Outbox<T> {
         queue: Mutex<VecDeque<T>>,
         space: Condvar,
         capacity: usize,
@@ -152,7 +166,8 @@ mod naive {
     }
 
     impl<T> Outbox<T> {
-        pub(crate) fn new(capacity: usize) -> Self {
+        /// An empty outbox of `capacity` packets, its limit at the capacity.
+        pub fn new(capacity: usize) -> Self {
             Self {
                 queue: Mutex::new(VecDeque::with_capacity(capacity)),
                 space: Condvar::new(),
@@ -161,17 +176,19 @@ mod naive {
             }
         }
 
-        pub(crate) fn capacity(&self) -> usize {
+        /// The most packets it can hold.
+        pub fn capacity(&self) -> usize {
             self.capacity
         }
 
-        pub(crate) fn limit(&self) -> usize {
+        /// The most packets it lets wait now (see `set_limit`).
+        pub fn limit(&self) -> usize {
             self.limit.get()
         }
 
         /// Sets how many packets may wait (at most the capacity); a raised limit wakes the
         /// senders waiting for room.
-        pub(crate) fn set_limit(&self, limit: usize) {
+        pub fn set_limit(&self, limit: usize) {
             if self.limit.set(limit) {
                 let _queue = self.lock();
                 self.space.notify_all();
@@ -184,11 +201,18 @@ mod naive {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
 
-        pub(crate) fn len(&self) -> usize {
+        /// The packets waiting (a snapshot).
+        pub fn len(&self) -> usize {
             self.lock().len()
         }
 
-        pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+        /// Whether no packet is waiting (a snapshot).
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Pushes unless the outbox holds `limit` packets.
+        pub fn try_push(&self, item: T) -> Result<(), T> {
             let mut queue = self.lock();
             if !self.limit.has_room(queue.len()) {
                 return Err(item);
@@ -197,7 +221,8 @@ mod naive {
             Ok(())
         }
 
-        pub(crate) fn push(
+        /// Pushes, sleeping while the outbox is full, until `deadline` or a final state.
+        pub fn push(
             &self,
             item: T,
             status: &StatusWord,
@@ -230,13 +255,15 @@ mod naive {
             }
         }
 
-        pub(crate) fn pop(&self) -> Option<T> {
+        /// Takes the oldest packet and, if a sender waits for space, wakes one.
+        pub fn pop(&self) -> Option<T> {
             let item = self.lock().pop_front()?;
             self.space.notify_one();
             Some(item)
         }
 
-        pub(crate) fn wake_all(&self) {
+        /// Wakes every waiting sender (the connection finished).
+        pub fn wake_all(&self) {
             let _queue = self.lock();
             self.space.notify_all();
         }

@@ -14,42 +14,10 @@
 //!
 //! Either way the poller does not sleep with the work unseen, and each `true` wakes at most
 //! once. Proven in `loom-tests/tests/wake_gate.rs`.
-//!
-//! ```
-//! use gudp::wake_gate::WakeGate;
-//! let gate = WakeGate::new();
-//! assert!(!gate.must_wake()); // the poller is awake: producers skip the syscall
-//! gate.prepare_sleep(); // the poller looked, found no work, and is going to sleep
-//! assert!(gate.must_wake()); // the first producer of a burst wakes it
-//! assert!(!gate.must_wake()); // the others do not
-//! ```
 
-use crate::sync::{AtomicBool, Ordering};
+use crate::core::sync::{AtomicBool, Ordering};
 
 /// Tells producers whether the poller must be woken.
-///
-/// ```
-/// use gudp::wake_gate::WakeGate;
-/// use std::sync::Mutex;
-///
-/// let gate = WakeGate::new();
-/// let work: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-///
-/// // Poller, before sleeping: announce, then look.
-/// gate.prepare_sleep();
-/// let may_sleep = work.lock().unwrap().is_empty();
-/// assert!(may_sleep);
-///
-/// // Producer: publish, then ask. The poller is asleep: this producer wakes it...
-/// work.lock().unwrap().push(1);
-/// assert!(gate.must_wake());
-/// // ...and the next one of the burst need not.
-/// work.lock().unwrap().push(2);
-/// assert!(!gate.must_wake());
-///
-/// // Poller, after its sleep returns.
-/// gate.awake();
-/// ```
 #[derive(Debug, Default)]
 pub struct WakeGate {
     sleeping: AtomicBool,
@@ -57,11 +25,6 @@ pub struct WakeGate {
 
 impl WakeGate {
     /// A gate whose poller is awake.
-    ///
-    /// ```
-    /// let gate = gudp::wake_gate::WakeGate::new();
-    /// assert!(!gate.must_wake()); // the poller is awake: no wake-up needed
-    /// ```
     pub fn new() -> Self {
         Self {
             sleeping: AtomicBool::new(false),
@@ -71,26 +34,12 @@ impl WakeGate {
     /// Poller: announces that it is about to sleep. Look for work *after* this call, and
     /// sleep only if there is none: work published before the look is found by it, work
     /// published after it makes its producer's [`must_wake`](Self::must_wake) say `true`.
-    ///
-    /// ```
-    /// let gate = gudp::wake_gate::WakeGate::new();
-    /// gate.prepare_sleep();
-    /// // Work published from here on must wake the poller.
-    /// assert!(gate.must_wake());
-    /// ```
     pub fn prepare_sleep(&self) {
         // Acquire: reading a producer's release swap makes its work visible to the look.
         self.sleeping.swap(true, Ordering::Acquire);
     }
 
     /// Poller: its sleep has returned (woken or not); producers need not wake it.
-    ///
-    /// ```
-    /// let gate = gudp::wake_gate::WakeGate::new();
-    /// gate.prepare_sleep();
-    /// gate.awake(); // the sleep timed out: nobody needs to wake the poller
-    /// assert!(!gate.must_wake());
-    /// ```
     pub fn awake(&self) {
         // A swap, not a store: a store would end the release sequence of a producer's swap,
         // and the next raise could read it without seeing that producer's work.
@@ -100,24 +49,84 @@ impl WakeGate {
     /// Producer: call after publishing work. `true` means the poller may be asleep without
     /// having seen that work, and this caller must wake it; of concurrent callers at most one
     /// per raise is told so.
-    ///
-    /// ```
-    /// use gudp::wake_gate::WakeGate;
-    /// use std::sync::Arc;
-    /// let gate = Arc::new(WakeGate::new());
-    /// gate.prepare_sleep();
-    /// let producers: Vec<_> = (0..4)
-    ///     .map(|_| {
-    ///         let gate = gate.clone();
-    ///         std::thread::spawn(move || gate.must_wake())
-    ///     })
-    ///     .collect();
-    /// let wakes = producers.into_iter().map(|p| p.join().unwrap());
-    /// assert_eq!(wakes.filter(|&woke| woke).count(), 1); // one wake per raise
-    /// ```
     pub fn must_wake(&self) -> bool {
         // Release: the poller's next raise, reading this swap, sees the work published before
         // it. A swap, not a load: a load could read a stale `false` and skip a needed wake.
         self.sleeping.swap(false, Ordering::Release)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    #[test]
+    fn example_module() {
+        use crate::core::wake_gate::WakeGate;
+        let gate = WakeGate::new();
+        assert!(!gate.must_wake()); // the poller is awake: producers skip the syscall
+        gate.prepare_sleep(); // the poller looked, found no work, and is going to sleep
+        assert!(gate.must_wake()); // the first producer of a burst wakes it
+        assert!(!gate.must_wake()); // the others do not
+    }
+
+    #[test]
+    fn example_wake_gate() {
+        use crate::core::wake_gate::WakeGate;
+        use std::sync::Mutex;
+
+        let gate = WakeGate::new();
+        let work: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+        // Poller, before sleeping: announce, then look.
+        gate.prepare_sleep();
+        let may_sleep = work.lock().unwrap().is_empty();
+        assert!(may_sleep);
+
+        // Producer: publish, then ask. The poller is asleep: this producer wakes it...
+        work.lock().unwrap().push(1);
+        assert!(gate.must_wake());
+        // ...and the next one of the burst need not.
+        work.lock().unwrap().push(2);
+        assert!(!gate.must_wake());
+
+        // Poller, after its sleep returns.
+        gate.awake();
+    }
+
+    #[test]
+    fn example_new() {
+        let gate = crate::core::wake_gate::WakeGate::new();
+        assert!(!gate.must_wake()); // the poller is awake: no wake-up needed
+    }
+
+    #[test]
+    fn example_prepare_sleep() {
+        let gate = crate::core::wake_gate::WakeGate::new();
+        gate.prepare_sleep();
+        // Work published from here on must wake the poller.
+        assert!(gate.must_wake());
+    }
+
+    #[test]
+    fn example_awake() {
+        let gate = crate::core::wake_gate::WakeGate::new();
+        gate.prepare_sleep();
+        gate.awake(); // the sleep timed out: nobody needs to wake the poller
+        assert!(!gate.must_wake());
+    }
+
+    #[test]
+    fn example_must_wake() {
+        use crate::core::wake_gate::WakeGate;
+        use std::sync::Arc;
+        let gate = Arc::new(WakeGate::new());
+        gate.prepare_sleep();
+        let producers: Vec<_> = (0..4)
+            .map(|_| {
+                let gate = gate.clone();
+                std::thread::spawn(move || gate.must_wake())
+            })
+            .collect();
+        let wakes = producers.into_iter().map(|p| p.join().unwrap());
+        assert_eq!(wakes.filter(|&woke| woke).count(), 1); // one wake per raise
     }
 }

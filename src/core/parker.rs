@@ -21,8 +21,8 @@
 //! taken the lock will find the epoch moved and not sleep; one that is already waiting is
 //! woken by the signal, since the bump and the wait are serialized by the mutex.
 
-use crate::sync::{fence, wait_timeout, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex};
-use crate::sync::{MutexGuard, Ordering};
+use crate::core::sync::{fence, wait_timeout, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex};
+use crate::core::sync::{MutexGuard, Ordering};
 use std::time::Instant;
 
 /// How a `park` ended.

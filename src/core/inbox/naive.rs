@@ -5,8 +5,8 @@
 //! item, and notifies all on the final state after taking the lock.
 
 use super::{RecvTimeoutError, TryRecvError};
-use crate::status::{CloseReason, StatusWord};
-use crate::sync::{wait_timeout, Condvar, Mutex, MutexGuard};
+use crate::core::status::{CloseReason, StatusWord};
+use crate::core::sync::{wait_timeout, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ impl<T> Shared<T> {
         assert!(capacity > 0, "inbox capacity must be at least 1");
         // The same limit as the lock-free inbox's ring, so both modes accept the same sizes.
         assert!(
-            capacity <= crate::ring::Ring::<T>::MAX_CAPACITY,
+            capacity <= crate::core::ring::Ring::<T>::MAX_CAPACITY,
             "inbox capacity {capacity} is above Ring::MAX_CAPACITY"
         );
         Self {

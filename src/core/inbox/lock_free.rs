@@ -8,10 +8,10 @@
 //! awake one costs nothing.
 
 use super::{RecvTimeoutError, TryRecvError};
-use crate::parker::{Parker, Wake};
-use crate::ring::Ring;
-use crate::status::{CloseReason, StatusWord};
-use crate::sync::Backoff;
+use crate::core::parker::{Parker, Wake};
+use crate::core::ring::Ring;
+use crate::core::status::{CloseReason, StatusWord};
+use crate::core::sync::Backoff;
 use std::time::Instant;
 
 #[derive(Debug)]
