@@ -6,9 +6,9 @@
 //! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
 
 use crate::connection::{ConnKey, ConnShared, Connection};
+use crate::core::conn::OutPacket;
 use crate::core::delivery::{Delivery, PacketId};
 use crate::core::inbox::Inbox;
-use crate::core::conn::OutPacket;
 use crate::core::status::CloseReason;
 use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
 use mio::net::UdpSocket;
