@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use gudp::protocol::wire::{self, AckFields, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
 use gudp::protocol::{
-    Config, CongestionMode, DisconnectReason, Endpoint, Event, Incoming, ProtocolStats,
+    CloseReason, Config, CongestionMode, Endpoint, Event, Incoming, ProtocolStats,
 };
 use protocol_sim::{link, secs, Sim, MS};
 
@@ -224,7 +224,7 @@ fn forged_keepalives_do_not_keep_a_dead_client_alive() {
     let disconnects = sim.nodes[1].disconnects();
     assert_eq!(disconnects.len(), 1, "{disconnects:?}");
     let (at, reason) = disconnects[0];
-    assert_eq!(reason, DisconnectReason::TimedOut);
+    assert_eq!(reason, CloseReason::TimedOut);
     let idle = Config::default().idle_timeout;
     assert!(
         at - died <= idle + 50 * MS,

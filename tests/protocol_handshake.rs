@@ -3,7 +3,7 @@
 mod protocol_sim;
 
 use gudp::protocol::wire::{self, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
-use gudp::protocol::{Config, DisconnectReason, DropReason, Endpoint, Event, Incoming, Role};
+use gudp::protocol::{CloseReason, Config, DropReason, Endpoint, Event, Incoming, Role};
 use protocol_sim::{link, secs, Sim, MS};
 
 fn exchange_under(latency: u64, jitter: u64, loss: f64, dup: f64, seed: u64) {
@@ -44,14 +44,14 @@ fn exchange_under(latency: u64, jitter: u64, loss: f64, dup: f64, seed: u64) {
     );
     assert_eq!(
         sim.nodes[0].disconnects().last().map(|d| d.1),
-        Some(DisconnectReason::ClosedLocally)
+        Some(CloseReason::Closed)
     );
     // The server hears the close (or, if all copies were lost, times out).
     let server_end = sim.nodes[1].disconnects();
     assert_eq!(server_end.len(), 1);
     assert!(matches!(
         server_end[0].1,
-        DisconnectReason::ClosedByPeer | DisconnectReason::TimedOut
+        CloseReason::ClosedByPeer | CloseReason::TimedOut
     ));
     // No amplification: the server never sent a handshake reply larger than what it got.
     for &(dest, len, ty) in &sim.nodes[1].sent {
@@ -286,7 +286,7 @@ fn server_at_its_limit_denies() {
     sim.run_for(secs(1));
     let d = sim.nodes[2].disconnects();
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].1, DisconnectReason::ConnectionDenied);
+    assert_eq!(d[0].1, CloseReason::ConnectionDenied);
     assert!(sim.nodes[2].ep.connection_stats(denied).is_none());
     assert_eq!(sim.nodes[0].ep.counters().handshake_denials, 1);
     assert_eq!(sim.nodes[0].ep.connection_count(), 1);
@@ -300,7 +300,7 @@ fn connect_times_out_without_a_server() {
     sim.run_for(secs(10));
     let d = sim.nodes[0].disconnects();
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].1, DisconnectReason::ConnectTimedOut);
+    assert_eq!(d[0].1, CloseReason::ConnectTimedOut);
     assert_eq!(d[0].0 - sim.t0, Config::default().connect_timeout);
     // Requests were retried at about 10 per second.
     let requests = sim.nodes[0].ep.counters().requests_sent;
@@ -322,7 +322,7 @@ fn idle_timeout_when_the_link_dies() {
     for n in 0..2 {
         let d = sim.nodes[n].disconnects();
         assert_eq!(d.len(), 1, "node {n}");
-        assert_eq!(d[0].1, DisconnectReason::TimedOut);
+        assert_eq!(d[0].1, CloseReason::TimedOut);
         // The last packet arrived at most a keepalive interval before the cut + latency.
         let after = d[0].0 - cut;
         assert!(
@@ -370,11 +370,11 @@ fn clean_close_from_either_side() {
         let other = 1 - closer;
         assert_eq!(
             sim.nodes[closer].disconnects(),
-            vec![(closed_at, DisconnectReason::ClosedLocally)]
+            vec![(closed_at, CloseReason::Closed)]
         );
         let d = sim.nodes[other].disconnects();
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].1, DisconnectReason::ClosedByPeer);
+        assert_eq!(d[0].1, CloseReason::ClosedByPeer);
         assert!(d[0].0 - closed_at < 100 * MS);
         assert_eq!(sim.nodes[closer].ep.counters().disconnects_sent, 3);
         // Every packet of both sides was resolved by the end.

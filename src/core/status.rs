@@ -25,7 +25,26 @@ const WORKING_MASK: u64 = (1 << 32) - 1;
 const FINAL_SHIFT: u32 = 32;
 const FINAL_MASK: u64 = !WORKING_MASK;
 
-pub use crate::protocol::CongestionMode;
+/// The congestion mode of a connection.
+///
+/// ```
+/// use gudp::{protocol::Config, CongestionMode};
+/// // Each mode paces at its own configured rate.
+/// let config = Config::default();
+/// let rate = |mode: CongestionMode| match mode {
+///     CongestionMode::Good => config.good_rate,
+///     CongestionMode::Bad => config.bad_rate,
+/// };
+/// assert_eq!(rate(CongestionMode::Bad).packets_per_second, 30);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CongestionMode {
+    /// Conditions are good: pacing at the configured good rate.
+    Good,
+    /// The RTT is above the threshold, or has not yet been good for the penalty time: pacing
+    /// at the lower bad rate.
+    Bad,
+}
 
 /// Why a connection (or an inbox) finished.
 ///

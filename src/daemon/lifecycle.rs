@@ -10,7 +10,7 @@ use super::timers::Timer;
 use crate::connection::{ConnKey, ConnShared, Connection};
 use crate::core::delivery::Delivery;
 use crate::core::status::CloseReason;
-use crate::protocol::{ConnectionId, DisconnectReason, Event, Role};
+use crate::protocol::{ConnectionId, Event, Role};
 use crate::trace::event;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,19 +68,7 @@ impl Driver {
     }
 
     /// The protocol ended `conn`: finish its handle (and a pending connect) with the reason.
-    pub(super) fn disconnected(
-        &mut self,
-        slot: usize,
-        conn: ConnectionId,
-        reason: DisconnectReason,
-    ) {
-        let reason = match reason {
-            DisconnectReason::ClosedLocally => CloseReason::Closed,
-            DisconnectReason::ClosedByPeer => CloseReason::ClosedByPeer,
-            DisconnectReason::TimedOut => CloseReason::TimedOut,
-            DisconnectReason::ConnectTimedOut => CloseReason::ConnectTimedOut,
-            DisconnectReason::ConnectionDenied => CloseReason::ConnectionDenied,
-        };
+    pub(super) fn disconnected(&mut self, slot: usize, conn: ConnectionId, reason: CloseReason) {
         let socket = self.sockets.at_mut(slot).expect("caller checked");
         if let Some((pending, reply)) = socket.connecting.take() {
             if pending == conn {

@@ -30,26 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{Config, PacingRate};
 
-/// The congestion mode of a connection.
-///
-/// ```
-/// use gudp::protocol::{Config, CongestionMode};
-/// // Each mode paces at its own configured rate.
-/// let config = Config::default();
-/// let rate = |mode: CongestionMode| match mode {
-///     CongestionMode::Good => config.good_rate,
-///     CongestionMode::Bad => config.bad_rate,
-/// };
-/// assert_eq!(rate(CongestionMode::Bad).packets_per_second, 30);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CongestionMode {
-    /// Conditions are good: pacing at the configured good rate.
-    Good,
-    /// The RTT is above the threshold, or has not yet been good for the penalty time: pacing
-    /// at the lower bad rate.
-    Bad,
-}
+pub use crate::core::status::CongestionMode;
 
 /// Fiedler's good/bad mode state machine, evaluated on exact instants.
 ///

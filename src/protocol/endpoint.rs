@@ -13,7 +13,7 @@ use super::timer_heap::TimerHeap;
 use super::token;
 use super::wire::{self, ConnectedHeader, DecodeError, WirePacket};
 use super::{
-    Config, ConnectRefused, ConnectionId, DisconnectReason, DropReason, EndpointCounters, Event,
+    CloseReason, Config, ConnectRefused, ConnectionId, DropReason, EndpointCounters, Event,
     Incoming, ProtocolStats, Receipt, Transmit, TransmitError,
 };
 
@@ -229,7 +229,7 @@ impl Endpoint {
     }
 
     /// Ends a connection: unresolved packets are reported lost, then `Disconnected`.
-    pub(super) fn end(&mut self, id: ConnectionId, reason: DisconnectReason) {
+    pub(super) fn end(&mut self, id: ConnectionId, reason: CloseReason) {
         let Some((conn, mut cx)) = self.parts(id) else {
             return;
         };
@@ -242,11 +242,12 @@ impl Endpoint {
         let c = &mut self.counters;
         c.connections_closed += 1;
         match reason {
-            DisconnectReason::TimedOut => c.timeouts += 1,
-            DisconnectReason::ConnectTimedOut => c.connect_timeouts += 1,
-            DisconnectReason::ConnectionDenied => c.denied += 1,
-            DisconnectReason::ClosedByPeer => c.disconnects_received += 1,
-            DisconnectReason::ClosedLocally => {}
+            CloseReason::TimedOut => c.timeouts += 1,
+            CloseReason::ConnectTimedOut => c.connect_timeouts += 1,
+            CloseReason::ConnectionDenied => c.denied += 1,
+            CloseReason::ClosedByPeer => c.disconnects_received += 1,
+            // Closed locally; the daemon's own reasons never reach an endpoint.
+            _ => {}
         }
     }
 
@@ -513,9 +514,9 @@ impl Endpoint {
             Err(reason) => return Err(reason),
         }
         let reason = if conn.is_connected() {
-            DisconnectReason::ClosedByPeer
+            CloseReason::ClosedByPeer
         } else {
-            DisconnectReason::ConnectionDenied
+            CloseReason::ConnectionDenied
         };
         self.end(id, reason);
         Ok(())
@@ -882,7 +883,7 @@ impl Endpoint {
     /// Closes a connection: a connected (or nearly connected) peer is sent
     /// [`Config::disconnect_copies`] disconnect packets through
     /// [`poll_transmit`](Self::poll_transmit); unresolved packets are reported lost and
-    /// [`Event::Disconnected`] (`ClosedLocally`) is queued. An unknown id is ignored.
+    /// [`Event::Disconnected`] (`CloseReason::Closed`) is queued. An unknown id is ignored.
     ///
     /// ```
     /// # use std::time::{Duration, Instant};
@@ -905,7 +906,7 @@ impl Endpoint {
     /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
     /// # assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
     /// client.close(t0, conn);
-    /// let closed = Event::Disconnected { conn, reason: DisconnectReason::ClosedLocally };
+    /// let closed = Event::Disconnected { conn, reason: CloseReason::Closed };
     /// assert_eq!(client.poll_event(), Some(closed));
     /// let t = client.poll_transmit(t0, &mut buf).unwrap(); // the first of 3 disconnect copies
     /// server.handle_datagram(t0, ca, &buf[..t.len]);
@@ -936,7 +937,7 @@ impl Endpoint {
                 self.counters.replies_dropped += 1;
             }
         }
-        self.end(conn, DisconnectReason::ClosedLocally);
+        self.end(conn, CloseReason::Closed);
     }
 }
 

@@ -12,7 +12,7 @@ use super::endpoint::Endpoint;
 use super::protection::PacketProtection;
 use super::token;
 use super::wire::{ConnectedHeader, WirePacket, TOKEN_LEN};
-use super::{ConnectionId, DisconnectReason, DropReason, Event, Role, Transmit};
+use super::{CloseReason, ConnectionId, DropReason, Event, Role, Transmit};
 
 /// A reply that needs no connection: challenges, denials and lingering disconnects.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +214,7 @@ impl Endpoint {
         if self.table.get(id).is_some_and(Connection::is_connected) {
             return Err(DropReason::Unexpected);
         }
-        self.end(id, DisconnectReason::ConnectionDenied);
+        self.end(id, CloseReason::ConnectionDenied);
         Ok(())
     }
 

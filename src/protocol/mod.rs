@@ -192,7 +192,9 @@ pub enum Role {
     Server,
 }
 
-/// Why a connection ended.
+/// Why a connection ended: the crate's one [`CloseReason`]. The protocol reports `Closed`
+/// ([`Endpoint::close`] was called), `ClosedByPeer`, `TimedOut`, `ConnectTimedOut` and
+/// `ConnectionDenied`; the daemon adds `DaemonStopped` and `SocketError`.
 ///
 /// ```
 /// # use std::time::{Duration, Instant};
@@ -211,23 +213,10 @@ pub enum Role {
 /// server.handle_datagram(t0, ca, &buf[..t.len]);
 /// let t = server.poll_transmit(t0, &mut buf).unwrap();
 /// client.handle_datagram(t0, sa, &buf[..t.len]);
-/// let denied = Event::Disconnected { conn, reason: DisconnectReason::ConnectionDenied };
+/// let denied = Event::Disconnected { conn, reason: CloseReason::ConnectionDenied };
 /// assert_eq!(client.poll_event(), Some(denied));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// [`Endpoint::close`] was called.
-    ClosedLocally,
-    /// The peer sent a disconnect packet.
-    ClosedByPeer,
-    /// Nothing was received for the idle timeout.
-    TimedOut,
-    /// The handshake did not complete within the connect timeout.
-    ConnectTimedOut,
-    /// The server refused the connection (it is at its connection limit).
-    ConnectionDenied,
-}
+pub use crate::core::status::CloseReason;
 
 /// Something the application should know about, from [`Endpoint::poll_event`].
 ///
@@ -281,7 +270,7 @@ pub enum Event {
         /// The connection.
         conn: ConnectionId,
         /// Why.
-        reason: DisconnectReason,
+        reason: CloseReason,
     },
     /// The peer acknowledged an application packet. Reported once; never after `Lost`.
     Acked {

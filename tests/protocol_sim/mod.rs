@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gudp::conditioner::{LinkConditioner, LinkConfig};
 use gudp::protocol::{
-    Config, ConnectionId, DisconnectReason, DropReason, Endpoint, Event, Incoming, PacketNumber,
+    CloseReason, Config, ConnectionId, DropReason, Endpoint, Event, Incoming, PacketNumber,
     TransmitError,
 };
 
@@ -43,7 +43,7 @@ impl Node {
         self.events.iter().filter(|(_, e)| f(e)).count()
     }
 
-    pub fn disconnects(&self) -> Vec<(Instant, DisconnectReason)> {
+    pub fn disconnects(&self) -> Vec<(Instant, CloseReason)> {
         self.events
             .iter()
             .filter_map(|(t, e)| match e {

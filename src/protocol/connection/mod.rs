@@ -15,8 +15,8 @@ use super::protection::PacketProtection;
 use super::seq_buffer::SequenceBuffer;
 use super::wire::{AckFields, WirePacket, CONNECTED_HEADER_LEN};
 use super::{
-    Config, CongestionMode, ConnectionCounters, ConnectionId, DisconnectReason, EndpointCounters,
-    Event, ProtocolStats, Role, TransmitError,
+    CloseReason, Config, CongestionMode, ConnectionCounters, ConnectionId, EndpointCounters, Event,
+    ProtocolStats, Role, TransmitError,
 };
 use acks::report_lost;
 use handshake::Phase;
@@ -348,16 +348,12 @@ impl Connection {
     }
 
     /// Runs every timer due at `now`. Returns a reason if the connection must end.
-    pub(crate) fn on_timeout(
-        &mut self,
-        now: Instant,
-        cx: &mut Ctx<'_>,
-    ) -> Option<DisconnectReason> {
+    pub(crate) fn on_timeout(&mut self, now: Instant, cx: &mut Ctx<'_>) -> Option<CloseReason> {
         if !self.is_connected() {
-            return (now >= self.connect_deadline).then_some(DisconnectReason::ConnectTimedOut);
+            return (now >= self.connect_deadline).then_some(CloseReason::ConnectTimedOut);
         }
         if now >= self.last_received + cx.config.idle_timeout {
-            return Some(DisconnectReason::TimedOut);
+            return Some(CloseReason::TimedOut);
         }
         let timeout = nanos(self.loss_timeout(cx.config));
         let at = self.at(now);
