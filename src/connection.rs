@@ -32,6 +32,11 @@ pub(crate) struct ConnKey {
 /// The state a connection's handles share with the daemon.
 pub(crate) struct ConnShared {
     pub(crate) key: ConnKey,
+    /// Unique among the daemon's connections, never reused.
+    pub(crate) id: u64,
+    /// The daemon's latest estimates, for [`Connection::quick_stats`]: readable without the
+    /// driver lock. Relaxed: each is a statistic read on its own.
+    pub(crate) live: LiveEstimates,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) core: ConnCore,
@@ -40,9 +45,30 @@ pub(crate) struct ConnShared {
     pub(crate) daemon: Arc<DaemonShared>,
 }
 
+/// The estimates the daemon publishes for user threads after each ack or loss.
+#[derive(Debug, Default)]
+pub(crate) struct LiveEstimates {
+    rtt_nanos: AtomicU64,
+    rtt_variation_nanos: AtomicU64,
+    /// The loss percentage, as the bits of an `f64`.
+    loss_percent_bits: AtomicU64,
+}
+
+impl LiveEstimates {
+    pub(crate) fn publish(&self, rtt: Duration, variation: Duration, loss_percent: f64) {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.rtt_nanos.store(nanos(rtt), Ordering::Relaxed);
+        self.rtt_variation_nanos
+            .store(nanos(variation), Ordering::Relaxed);
+        self.loss_percent_bits
+            .store(loss_percent.to_bits(), Ordering::Relaxed);
+    }
+}
+
 impl ConnShared {
     pub(crate) fn new(
         key: ConnKey,
+        id: u64,
         peer: SocketAddr,
         local: SocketAddr,
         daemon: Arc<DaemonShared>,
@@ -56,6 +82,8 @@ impl ConnShared {
         };
         Arc::new(Self {
             key,
+            id,
+            live: LiveEstimates::default(),
             peer,
             local,
             core: ConnCore::new(sizes, daemon.pool.clone()),
@@ -395,8 +423,57 @@ impl Connection {
         self.shared().core.inbox.status()
     }
 
+    /// The figures a game reads every frame — RTT, its variation, loss, congestion mode and
+    /// the buffers' fill — read from atomics the daemon updates after each ack or loss: no
+    /// lock, no system call, never blocks behind a busy daemon turn (unlike
+    /// [`stats`](Self::stats), which takes the driver lock for the full set).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// # let client = daemon.connect(listener.local_addr()).unwrap();
+    /// # let server = listener.accept().unwrap();
+    /// // `client` and `server` are the two ends of one connection over loopback.
+    /// let quick = client.quick_stats();
+    /// assert_eq!(quick.congestion_mode, gudp::CongestionMode::Good);
+    /// assert_eq!((quick.inbox_len, quick.outbox_len), (0, 0));
+    /// ```
+    pub fn quick_stats(&self) -> QuickStats {
+        let shared = self.shared();
+        let live = &shared.live;
+        QuickStats {
+            rtt: Duration::from_nanos(live.rtt_nanos.load(Ordering::Relaxed)),
+            rtt_variation: Duration::from_nanos(live.rtt_variation_nanos.load(Ordering::Relaxed)),
+            packet_loss_percent: f64::from_bits(live.loss_percent_bits.load(Ordering::Relaxed)),
+            congestion_mode: shared.core.inbox.status().congestion(),
+            inbox_len: shared.core.inbox.len(),
+            outbox_len: shared.core.outbox.len(),
+        }
+    }
+
+    /// This connection's id: unique among its daemon's connections and never reused, so it
+    /// can key a map of players; the same for every clone. Connections also compare and hash
+    /// as themselves (`Connection: Eq + Hash`).
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let a = daemon.connect(listener.local_addr()).unwrap();
+    /// let b = daemon.connect(listener.local_addr()).unwrap();
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.clone(), a);
+    /// let players: std::collections::HashSet<gudp::Connection> = [a.clone(), b, a].into();
+    /// assert_eq!(players.len(), 2);
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.shared().id
+    }
+
     /// A snapshot of the connection's estimates and counters, or `None` once the daemon has
-    /// forgotten the connection (it finished).
+    /// forgotten the connection (it finished). Takes the driver lock; a frame loop reads
+    /// [`quick_stats`](Self::quick_stats) instead.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
@@ -481,9 +558,24 @@ impl Connection {
     }
 }
 
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.shared(), other.shared())
+    }
+}
+
+impl Eq for Connection {}
+
+impl std::hash::Hash for Connection {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
+            .field("id", &self.id())
             .field("local", &self.local_addr())
             .field("peer", &self.peer_addr())
             .field("status", &self.status())
@@ -514,6 +606,33 @@ pub struct ConnectionStats {
     pub dropped_inbox_full: u64,
     /// Delivery notifications dropped because their ring was full (never polled).
     pub dropped_deliveries: u64,
+    /// Packets waiting in the inbox.
+    pub inbox_len: usize,
+    /// Packets waiting in the outbox.
+    pub outbox_len: usize,
+}
+
+/// What [`Connection::quick_stats`] reads without a lock.
+///
+/// ```
+/// # use gudp::{Daemon, DaemonConfig};
+/// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// # let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// # let client = daemon.connect(listener.local_addr()).unwrap();
+/// let quick: gudp::QuickStats = client.quick_stats();
+/// assert!(quick.packet_loss_percent >= 0.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct QuickStats {
+    /// Smoothed round-trip time (zero until the daemon's first estimate is published).
+    pub rtt: Duration,
+    /// Its variation.
+    pub rtt_variation: Duration,
+    /// Packets lost, in percent of the last resolved ones.
+    pub packet_loss_percent: f64,
+    /// Good or bad: the pacing rate the connection is held to.
+    pub congestion_mode: crate::CongestionMode,
     /// Packets waiting in the inbox.
     pub inbox_len: usize,
     /// Packets waiting in the outbox.

@@ -45,7 +45,7 @@ mod daemon;
 mod listener;
 
 #[cfg(not(loom))]
-pub use connection::{Connection, ConnectionStats};
+pub use connection::{Connection, ConnectionStats, QuickStats};
 pub use core::delivery::{Delivery, PacketId};
 pub use core::inbox::IMPLEMENTATION;
 pub use core::pool::Packet;
@@ -56,7 +56,7 @@ pub use daemon::{
 };
 pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]
-pub use listener::Listener;
+pub use listener::{Listener, ServerEvent};
 
 /// The concurrent core, for `loom-tests/` and the benches only (cargo feature `internals`).
 /// Not part of the API: it changes without notice.

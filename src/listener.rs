@@ -2,13 +2,84 @@
 
 use crate::connection::Connection;
 use crate::core::inbox::{Inbox, RecvTimeoutError, TryRecvError};
+use crate::core::ring::Ring;
 use crate::core::status::CloseReason;
 use crate::daemon::shared::{DaemonShared, Ready};
 use crate::daemon::SocketKey;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What happened to the connections of a listener, from [`Listener::poll_event`]: a server's
+/// frame loop learns of joins and leaves without polling every connection.
+///
+/// ```
+/// use gudp::{CloseReason, Daemon, DaemonConfig, ServerEvent};
+/// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+/// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let client = daemon.connect(listener.local_addr()).unwrap();
+/// let player = listener.accept().unwrap();
+/// let id = player.id();
+/// assert_eq!(
+///     listener.poll_event(),
+///     Some(ServerEvent::Connected { id, peer: player.peer_addr() })
+/// );
+/// client.close();
+/// let left = loop {
+///     if let Some(event) = listener.poll_event() {
+///         break event;
+///     }
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// };
+/// assert_eq!(
+///     left,
+///     ServerEvent::Disconnected { id, peer: player.peer_addr(), reason: CloseReason::ClosedByPeer }
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client completed its handshake; its connection waits in the accept queue.
+    Connected {
+        /// [`Connection::id`] of its connection.
+        id: u64,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// A connection announced by `Connected` ended, for this reason.
+    Disconnected {
+        /// [`Connection::id`] of its connection.
+        id: u64,
+        /// The client's address.
+        peer: SocketAddr,
+        /// Why it ended.
+        reason: CloseReason,
+    },
+}
+
+/// The events of one listener: pushed by the daemon, polled by the application.
+pub(crate) struct ListenerEvents {
+    ring: Ring<ServerEvent>,
+    dropped: AtomicU64,
+}
+
+impl ListenerEvents {
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            ring: Ring::new(capacity),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Records an event, counting it if the ring is full (nobody polls).
+    pub(crate) fn push(&self, event: ServerEvent) {
+        if self.ring.try_push(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Accepts connections arriving on one UDP socket. Connections whose handshake completed wait
 /// in a bounded accept queue (`DaemonConfig::accept_backlog`); a handshake that finds it full is
@@ -31,6 +102,7 @@ pub struct Listener {
 
 struct Inner {
     accept: Inbox<Connection>,
+    events: Arc<ListenerEvents>,
     local: SocketAddr,
     socket: SocketKey,
     daemon: Arc<DaemonShared>,
@@ -46,6 +118,7 @@ impl Drop for Inner {
 impl Listener {
     pub(crate) fn new(
         accept: Inbox<Connection>,
+        events: Arc<ListenerEvents>,
         local: SocketAddr,
         socket: SocketKey,
         daemon: Arc<DaemonShared>,
@@ -53,6 +126,7 @@ impl Listener {
         Self {
             inner: Arc::new(Inner {
                 accept,
+                events,
                 local,
                 socket,
                 daemon,
@@ -89,6 +163,36 @@ impl Listener {
     /// ```
     pub fn try_accept(&self) -> Result<Connection, TryRecvError> {
         self.inner.accept.try_recv()
+    }
+
+    /// The next [`ServerEvent`] (a client joined, a connection ended), if any; never blocks.
+    /// Events wait in a ring of `4 × DaemonConfig::accept_backlog` (4,096 by default); poll
+    /// it at least once per frame, or the excess is dropped and counted
+    /// ([`dropped_events`](Self::dropped_events)).
+    ///
+    /// ```
+    /// use gudp::{Daemon, DaemonConfig, ServerEvent};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// assert_eq!(listener.poll_event(), None);
+    /// let _client = daemon.connect(listener.local_addr()).unwrap();
+    /// let _player = listener.accept().unwrap();
+    /// assert!(matches!(listener.poll_event(), Some(ServerEvent::Connected { .. })));
+    /// ```
+    pub fn poll_event(&self) -> Option<ServerEvent> {
+        self.inner.events.ring.pop_ready()
+    }
+
+    /// Events dropped because nobody polled them in time.
+    ///
+    /// ```
+    /// # use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// assert_eq!(listener.dropped_events(), 0);
+    /// ```
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.events.dropped.load(Ordering::Relaxed)
     }
 
     /// Like [`accept`](Self::accept), but gives up after `timeout`.

@@ -18,7 +18,7 @@ use crate::core::delivery::Delivery;
 use crate::core::inbox::Inbox;
 use crate::core::pool::Packet;
 use crate::core::status::CloseReason;
-use crate::listener::Listener;
+use crate::listener::{Listener, ListenerEvents};
 use crate::protocol::{Event, Incoming, ProtocolStats};
 use crate::trace::event;
 use mio::Token;
@@ -57,6 +57,8 @@ pub(crate) struct Driver {
     pub(super) linger: Duration,
     pub(super) max_send_delay: Duration,
     pub(super) life: Life,
+    /// The id the next connection gets (`Connection::id`).
+    pub(super) next_conn_id: u64,
 }
 
 impl Driver {
@@ -76,6 +78,7 @@ impl Driver {
             linger: config.close_linger,
             max_send_delay: config.max_send_delay,
             life: Life::Running,
+            next_conn_id: 0,
         }
     }
 
@@ -113,9 +116,17 @@ impl Driver {
     ) -> io::Result<Listener> {
         let key = self.bind(addr, shared)?;
         let accept = Inbox::new(shared.config.accept_backlog);
+        let events = ListenerEvents::new(4 * shared.config.accept_backlog);
         let socket = self.sockets.get_mut(key).expect("just bound");
         socket.listener = Some(accept.clone());
-        Ok(Listener::new(accept, socket.local, key, shared.clone()))
+        socket.events = Some(events.clone());
+        Ok(Listener::new(
+            accept,
+            events,
+            socket.local,
+            key,
+            shared.clone(),
+        ))
     }
 
     pub(crate) fn connect(
@@ -329,10 +340,12 @@ impl Driver {
                 }
                 Event::Disconnected { conn, reason } => self.disconnected(slot, conn, reason),
                 Event::Acked { conn, tag, .. } => {
-                    super::sending::notify(socket, conn, tag, Delivery::Acked)
+                    super::sending::notify(socket, conn, tag, Delivery::Acked);
+                    super::sending::publish_estimates(socket, conn);
                 }
                 Event::Lost { conn, tag, .. } => {
-                    super::sending::notify(socket, conn, tag, Delivery::Lost)
+                    super::sending::notify(socket, conn, tag, Delivery::Lost);
+                    super::sending::publish_estimates(socket, conn);
                 }
                 Event::CongestionChanged { conn, mode } => {
                     if let Some(state) = socket.conn(conn) {

@@ -10,6 +10,7 @@ use super::timers::Timer;
 use crate::connection::{ConnKey, ConnShared, Connection};
 use crate::core::delivery::Delivery;
 use crate::core::status::CloseReason;
+use crate::listener::ServerEvent;
 use crate::protocol::{ConnectionId, Event, Role};
 use crate::trace::event;
 use std::net::SocketAddr;
@@ -28,9 +29,17 @@ impl Driver {
         now: Instant,
     ) {
         let socket = self.sockets.at_mut(slot).expect("caller checked");
-        let conn_shared =
-            ConnShared::new(conn_key(socket, conn), peer, socket.local, shared.clone());
+        let id = self.next_conn_id;
+        self.next_conn_id += 1;
+        let conn_shared = ConnShared::new(
+            conn_key(socket, conn),
+            id,
+            peer,
+            socket.local,
+            shared.clone(),
+        );
         socket.insert(conn, ConnState::new(conn_shared.clone()));
+        super::sending::publish_estimates(socket, conn);
         self.update_send_limit(slot, conn);
         let socket = self.sockets.at_mut(slot).expect("caller checked");
         event!(info, %peer, local = %socket.local, ?role, ?conn, "connection established");
@@ -64,6 +73,13 @@ impl Driver {
             // Nobody will ever hold this connection: close it now (the handle, if any, was
             // dropped above and asked for the same; closing twice is harmless).
             socket.endpoint.close(now, conn);
+        } else if role == Role::Server {
+            if let Some(events) = &socket.events {
+                events.push(ServerEvent::Connected { id, peer });
+            }
+            if let Some(state) = socket.conn_mut(conn) {
+                state.announced = true;
+            }
         }
     }
 
@@ -79,7 +95,7 @@ impl Driver {
         }
         if let Some(state) = socket.remove(conn) {
             event!(info, peer = %state.shared.peer, %reason, "connection ended");
-            state.finish(reason);
+            state.finish(reason, socket.events.as_deref());
         }
     }
 

@@ -10,6 +10,7 @@ use crate::core::conn::OutPacket;
 use crate::core::delivery::{Delivery, PacketId};
 use crate::core::inbox::Inbox;
 use crate::core::status::CloseReason;
+use crate::listener::{ListenerEvents, ServerEvent};
 use crate::protocol::{self, ConnectionId, Endpoint, EndpointCounters};
 use mio::net::UdpSocket;
 use mio::{Interest, Token};
@@ -46,6 +47,8 @@ pub(super) struct ConnState {
     /// inbox is finished, and its outbox drains until every packet is sent and resolved, or
     /// until this instant, whichever comes first; then the disconnect goes out.
     pub(super) closing_until: Option<Instant>,
+    /// Reported to a listener as `Connected`: its end is reported as `Disconnected`.
+    pub(super) announced: bool,
 }
 
 impl ConnState {
@@ -56,7 +59,14 @@ impl ConnState {
 
     /// The connection ended: its handles learn `reason`, and whatever waits to be sent is
     /// reported lost.
-    pub(super) fn finish(self, reason: CloseReason) {
+    pub(super) fn finish(self, reason: CloseReason, events: Option<&ListenerEvents>) {
+        if let Some(events) = events.filter(|_| self.announced) {
+            events.push(ServerEvent::Disconnected {
+                id: self.shared.id,
+                peer: self.shared.peer,
+                reason,
+            });
+        }
         if let Some(packet) = self.held {
             self.shared
                 .core
@@ -72,6 +82,7 @@ impl ConnState {
             held: None,
             pacing_at: None,
             paced_since: None,
+            announced: false,
             closing_until: None,
         }
     }
@@ -86,6 +97,9 @@ pub(super) struct SocketState {
     /// Indexed by `ConnectionId::index`.
     pub(super) conns: Vec<Option<ConnState>>,
     pub(super) listener: Option<Inbox<Connection>>,
+    /// The listener's event ring (it outlives the listener's handles: events of
+    /// connections accepted before are still reported).
+    pub(super) events: Option<Arc<ListenerEvents>>,
     pub(super) connecting: Option<(ConnectionId, ConnectReply)>,
     /// The instant of this socket's earliest live entry in the timer heap.
     pub(super) deadline: Option<Instant>,
@@ -136,7 +150,7 @@ impl SocketState {
     /// listener: nothing will be sent or received on this socket any more.
     pub(super) fn finish_all(&mut self, reason: CloseReason) {
         for state in self.conns.iter_mut().filter_map(Option::take) {
-            state.finish(reason);
+            state.finish(reason, self.events.as_deref());
         }
         if let Some((_, reply)) = self.connecting.take() {
             let _ = reply.push(Err(reason));
@@ -204,6 +218,7 @@ impl Sockets {
             endpoint: Endpoint::new(config.clone(), secret),
             conns: Vec::new(),
             listener: None,
+            events: None,
             connecting: None,
             deadline: None,
             kernel_drops: 0,

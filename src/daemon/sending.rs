@@ -121,3 +121,13 @@ pub(super) fn notify(
         state.shared.core.notify_delivery(delivery(PacketId(tag)));
     }
 }
+
+/// Publishes `conn`'s estimates for `Connection::quick_stats` (they change on acks and
+/// losses).
+pub(super) fn publish_estimates(socket: &SocketState, conn: ConnectionId) {
+    if let (Some(state), Some((rtt, variation, loss))) =
+        (socket.conn(conn), socket.endpoint.estimates(conn))
+    {
+        state.shared.live.publish(rtt, variation, loss);
+    }
+}

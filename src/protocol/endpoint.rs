@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::connection::{ConnectedKind, Connection, Ctx, Received};
 use super::handshake::{ReplayCache, Reply};
@@ -209,6 +209,21 @@ impl Endpoint {
     /// ```
     pub fn connection_stats(&self, conn: ConnectionId) -> Option<ProtocolStats> {
         self.table.get(conn).map(|c| c.stats(&self.config))
+    }
+
+    /// The figures a game reads every frame, without building the whole
+    /// [`ProtocolStats`]: smoothed RTT, its variation and the loss percentage.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
+    /// let (rtt, _variation, loss) = client.estimates(conn).unwrap();
+    /// assert_eq!((rtt, loss), (Duration::from_millis(250), 0.0)); // no sample yet
+    /// ```
+    pub fn estimates(&self, conn: ConnectionId) -> Option<(Duration, Duration, f64)> {
+        self.table.get(conn).map(Connection::estimates)
     }
 
     pub(super) fn millis(&mut self, now: Instant) -> u64 {

@@ -418,6 +418,15 @@ impl Connection {
         self.oldest_unresolved = self.next_seq;
     }
 
+    /// Smoothed RTT, its variation and the loss percentage.
+    pub(crate) fn estimates(&self) -> (Duration, Duration, f64) {
+        (
+            self.rtt.smoothed(),
+            self.rtt.variation(),
+            self.loss.percent(),
+        )
+    }
+
     pub(crate) fn stats(&self, config: &Config) -> ProtocolStats {
         ProtocolStats {
             peer: self.peer,
