@@ -454,7 +454,9 @@ impl Connection {
 
     /// This connection's id: unique among its daemon's connections and never reused, so it
     /// can key a map of players; the same for every clone. Connections also compare and hash
-    /// as themselves (`Connection: Eq + Hash`).
+    /// as themselves (`Connection: Eq + Hash`, hashing by this id). Clippy's
+    /// `mutable_key_type` lint cannot see that the id never changes: add
+    /// `ignore-interior-mutability = ["gudp::Connection"]` to your `clippy.toml`, as GUDP's does.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};

@@ -76,9 +76,6 @@ fn joins_and_leaves_arrive_as_server_events_with_ids_and_reasons() {
     assert_eq!(listener.dropped_events(), 0);
 }
 
-// A Connection hashes by its id, which never changes: clippy's interior-mutability warning
-// about keys does not apply.
-#[allow(clippy::mutable_key_type)]
 #[test]
 fn ids_are_unique_and_connections_key_maps() {
     let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
