@@ -471,3 +471,50 @@ fn only_accepted_packets_reset_the_idle_timer() {
     assert_eq!(now - t0, Config::default().idle_timeout);
     assert_eq!(server.counters().timeouts, 1);
 }
+
+/// A 60 Hz game: the client sends an input every frame, the server answers each frame with a
+/// snapshot of what it received. Acks ride on those packets: no more than 1.1 datagrams per
+/// input each way (a stand-alone ack per packet would be 2), and the RTT stays honest.
+#[test]
+fn acks_ride_on_a_frame_loops_packets() {
+    // 20 ms each way: each packet arrives 13.3 ms before the next frame, longer than the
+    // 10 ms max_ack_delay.
+    let mut sim = Sim::new(
+        link(20, 0, 0.0, 0.0),
+        21,
+        vec![Config::default(), Config::default()],
+    );
+    let (c, s) = sim.connect(0, 1, secs(2)).unwrap();
+    let frame = std::time::Duration::from_micros(16_667);
+    let (sent_before, echoed_before) = (sim.nodes[0].sent.len(), sim.nodes[1].sent.len());
+    const FRAMES: usize = 600;
+    let mut answered = 0;
+    for _ in 0..FRAMES {
+        sim.send(0, c, 16).unwrap();
+        // The server's frame: one snapshot for the inputs that arrived.
+        if sim.nodes[1].delivered.len() > answered {
+            answered = sim.nodes[1].delivered.len();
+            sim.send(1, s, 16).unwrap();
+        }
+        sim.run_for(frame);
+    }
+    let client_out = sim.nodes[0].sent.len() - sent_before;
+    let server_out = sim.nodes[1].sent.len() - echoed_before;
+    let per_input = |n: usize| n as f64 / FRAMES as f64;
+    assert!(
+        per_input(client_out) <= 1.1,
+        "client: {client_out} datagrams for {FRAMES} inputs"
+    );
+    assert!(
+        per_input(server_out) <= 1.1,
+        "server: {server_out} datagrams for {FRAMES} frames"
+    );
+    // The held acks are subtracted from the samples: the RTT is the path's 40 ms.
+    let rtt = sim.nodes[0].ep.connection_stats(c).unwrap().rtt;
+    assert!(
+        rtt > std::time::Duration::from_millis(36) && rtt < std::time::Duration::from_millis(46),
+        "{rtt:?}"
+    );
+    let (acked, lost) = sim.check_notifications(0, 1);
+    assert_eq!(lost, 0, "{acked} acked");
+}

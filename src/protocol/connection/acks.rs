@@ -194,6 +194,12 @@ impl Connection {
             .map_err(|e| TransmitError::BufferTooSmall { needed: e.needed })?;
         self.counters.payloads_sent += 1;
         self.on_sent(now, seq, len, Some(Kind::Payload { tag }), cx);
+        if let Some(last) = self.last_payload_sent {
+            let gap = now.saturating_duration_since(last);
+            // EWMA 1/8, as the RTT: a frame loop's interval, not one stall's.
+            self.payload_interval = Some(self.payload_interval.map_or(gap, |i| (i * 7 + gap) / 8));
+        }
+        self.last_payload_sent = Some(now);
         Ok((len, PacketNumber(seq)))
     }
 
@@ -271,9 +277,30 @@ impl Connection {
             let due = if self.eliciting_unacked >= cx.config.ack_threshold || far_behind {
                 now
             } else {
-                now + cx.config.max_ack_delay
+                now + self.ack_hold(now, cx.config.max_ack_delay)
             };
             self.ack_due = Some(self.ack_due.map_or(due, |d| d.min(due)));
+        }
+    }
+
+    /// How long an ack may wait for a packet to ride on: `max_ack_delay`, or, while the
+    /// application sends payloads at a steady interval under 25 ms (a frame loop), until just
+    /// after its next payload is due (at most 25 ms): that payload then carries the ack and
+    /// no ack-only datagram is sent. The ack delay field tells the peer how long it was held,
+    /// so its RTT sample stays honest, and its loss timeout (at least 1 s) is far longer.
+    fn ack_hold(&self, now: Instant, max_ack_delay: Duration) -> Duration {
+        const CAP: Duration = Duration::from_millis(25);
+        const SLACK: Duration = Duration::from_millis(2);
+        match (self.payload_interval, self.last_payload_sent) {
+            (Some(interval), Some(last))
+                if interval < CAP && now.saturating_duration_since(last) < interval * 2 =>
+            {
+                let next_payload = last + interval + SLACK;
+                max_ack_delay
+                    .max(next_payload.saturating_duration_since(now))
+                    .min(CAP.max(max_ack_delay))
+            }
+            _ => max_ack_delay,
         }
     }
 

@@ -100,6 +100,11 @@ pub(crate) struct Connection {
     /// Acks taken just before a new arrival pushed an unacked packet out of the ack range,
     /// sent ahead of everything else so that the packet is still acknowledged.
     early_ack: Option<AckFields>,
+    /// When the application last sent a payload, and the smoothed interval between its
+    /// payloads: an application that sends every frame gets its acks carried by its next
+    /// payload instead of a datagram of their own (`Connection::ack_hold`).
+    last_payload_sent: Option<Instant>,
+    payload_interval: Option<Duration>,
     /// Server: an accept is due (the handshake just completed, or the client's response
     /// came again).
     send_accept: bool,
@@ -188,6 +193,8 @@ impl Connection {
             eliciting_unacked: 0,
             oldest_unacked: None,
             early_ack: None,
+            last_payload_sent: None,
+            payload_interval: None,
             send_accept: false,
             rtt: RttEstimator::new(
                 config.initial_rtt,
