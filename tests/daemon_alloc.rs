@@ -7,58 +7,10 @@
 
 mod common;
 
+use common::alloc::{self, Counting};
 use common::{pair, watchdog, Pair};
 use gudp::{Connection, DaemonConfig, Packet, SendError};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::backtrace::Backtrace;
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-static TRACE: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    // Set while printing a backtrace, which allocates itself.
-    static TRACING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count(size: usize) {
-    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    BYTES.fetch_add(size as u64, Ordering::Relaxed);
-    if TRACE.load(Ordering::Relaxed) && !TRACING.with(Cell::get) {
-        TRACING.with(|t| t.set(true));
-        let thread = std::thread::current();
-        eprintln!(
-            "allocation of {size} bytes on {:?}:\n{}",
-            thread.name(),
-            Backtrace::force_capture()
-        );
-        TRACING.with(|t| t.set(false));
-    }
-}
-
-// SAFETY: forwards every call unchanged to the system allocator, which upholds the
-// GlobalAlloc contract; counting has no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size);
-        // SAFETY: `ptr` was allocated by `System` with `layout`; forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -183,16 +135,13 @@ fn steady_state_echo_allocates_nothing_on_user_threads_or_daemons() {
     exchange(&p, &mut batches, 2_064, 1_936, 32);
     std::thread::sleep(Duration::from_millis(50));
 
-    TRACE.store(trace, Ordering::Relaxed);
-    let (allocations, bytes) = (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
+    alloc::trace(trace);
+    let (allocations, bytes) = (alloc::allocations(), alloc::bytes());
     const N: u64 = 4_000;
     let lost = exchange(&p, &mut batches, 4_000, N, 32);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
-    let bytes = BYTES.load(Ordering::Relaxed) - bytes;
-    TRACE.store(false, Ordering::Relaxed);
+    let allocations = alloc::allocations() - allocations;
+    let bytes = alloc::bytes() - bytes;
+    alloc::trace(false);
 
     eprintln!("{N} echoed packets: {allocations} allocations, {bytes} bytes; {lost} lost");
     assert_eq!(lost, 0, "a clean loopback link");

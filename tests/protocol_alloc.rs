@@ -1,48 +1,15 @@
 //! The steady-state send and receive paths, and a server at its connection limit, allocate
 //! nothing (counted by a global allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
+use common::alloc::{thread_allocations, Counting};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gudp::protocol::wire::{self, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
 use gudp::protocol::{Config, DropReason, Endpoint, Event, Incoming};
-
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests running side by side do not count each other's allocations.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // A thread being torn down has no counter left; its allocations are not ours.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: forwards every call unchanged to the system allocator, which upholds the
-// GlobalAlloc contract; the counter has no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` was allocated by `System` with `layout`; forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -94,12 +61,12 @@ fn steady_state_send_and_receive_do_not_allocate() {
         now += Duration::from_millis(1);
         step(i, now, &mut delivered);
     }
-    let before = allocations();
+    let before = thread_allocations();
     for i in 5_000..25_000 {
         now += Duration::from_millis(1);
         step(i, now, &mut delivered);
     }
-    let allocations = allocations() - before;
+    let allocations = thread_allocations() - before;
     assert!(delivered > 20_000, "{delivered}");
     assert_eq!(allocations, 0, "allocations in 20,000 steady-state steps");
     let c = client.counters();
@@ -197,7 +164,7 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
         .iter()
         .map(|&(_, nonce, _)| handshake_packet(WirePacket::ConnectionRequest { nonce }))
         .collect();
-    let before = allocations();
+    let before = thread_allocations();
     for ((from, nonce, response), request) in late.iter().zip(&requests) {
         let (incoming, denied) = reply(&mut server, now, *from, request, &mut buf);
         assert_eq!(incoming, Incoming::Consumed);
@@ -206,7 +173,7 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
         assert_eq!(incoming, Incoming::Consumed);
         assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
     }
-    let allocated = allocations() - before;
+    let allocated = thread_allocations() - before;
     assert_eq!(
         allocated, 0,
         "allocations while denying 64 handshake packets"

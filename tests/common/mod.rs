@@ -1,6 +1,8 @@
 //! Helpers shared by the daemon integration tests (each test binary uses a subset).
 #![allow(dead_code)]
 
+pub mod alloc;
+
 use gudp::protocol::EndpointCounters;
 use gudp::{Connection, Daemon, DaemonConfig, Delivery, Listener};
 use std::net::SocketAddr;
