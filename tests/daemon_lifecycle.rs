@@ -226,3 +226,21 @@ fn nonblocking_connect_never_blocks_and_bad_addresses_fail_at_once() {
     };
     assert_eq!(conn.peer_addr(), listener.local_addr());
 }
+
+/// Two daemons can be told apart in a profiler: each thread carries its configured name.
+#[cfg(target_os = "linux")]
+#[test]
+fn daemon_threads_carry_their_configured_names() {
+    let mut config = DaemonConfig::default();
+    config.thread_name = "gudp-lobby".into();
+    let _daemon = Daemon::spawn(config).unwrap();
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "gudp-lobby"), "{names:?}");
+    let mut bad = DaemonConfig::default();
+    bad.thread_name = String::new();
+    assert!(Daemon::spawn(bad).is_err(), "an empty name is refused");
+}
