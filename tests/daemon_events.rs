@@ -41,7 +41,13 @@ fn joins_and_leaves_arrive_as_server_events_with_ids_and_reasons() {
     // Two leave cleanly; the server kicks one.
     clients[0].close();
     clients[1].close();
-    let kicked = players.values().next().unwrap().clone();
+    // The server kicks the last client (not one of those that leave by themselves).
+    let last_port = clients[4].local_addr().port();
+    let kicked = players
+        .values()
+        .find(|player| player.peer_addr().port() == last_port)
+        .unwrap()
+        .clone();
     let kicked_id = kicked.id();
     kicked.close();
     let mut left = HashMap::new();
