@@ -234,12 +234,17 @@ fn daemon_threads_carry_their_configured_names() {
     let mut config = DaemonConfig::default();
     config.thread_name = "gudp-lobby".into();
     let _daemon = Daemon::spawn(config).unwrap();
-    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect();
-    assert!(names.iter().any(|n| n == "gudp-lobby"), "{names:?}");
+    let names = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_string())
+            .collect()
+    };
+    // The new thread names itself as it starts, just after `spawn` returns.
+    common::wait_for(Duration::from_secs(5), "the named daemon thread", || {
+        names().iter().any(|n| n == "gudp-lobby")
+    });
     let mut bad = DaemonConfig::default();
     bad.thread_name = String::new();
     assert!(Daemon::spawn(bad).is_err(), "an empty name is refused");
