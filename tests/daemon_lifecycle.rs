@@ -189,8 +189,9 @@ fn nonblocking_connect_never_blocks_and_bad_addresses_fail_at_once() {
             matches!(refused, Err(gudp::ConnectError::InvalidAddress(_))),
             "{bad}: {refused:?}"
         );
+        // Refused before anything is sent; generous for a machine whose cores are busy.
         assert!(
-            started.elapsed() < Duration::from_millis(100),
+            started.elapsed() < Duration::from_millis(500),
             "{bad} waited"
         );
     }
@@ -202,8 +203,9 @@ fn nonblocking_connect_never_blocks_and_bad_addresses_fail_at_once() {
     let outcome = loop {
         let poll_started = std::time::Instant::now();
         let outcome = pending.try_finish();
+        // A poll is a load and a clock read; 250 ms only allows for a descheduled thread.
         assert!(
-            poll_started.elapsed() < Duration::from_millis(50),
+            poll_started.elapsed() < Duration::from_millis(250),
             "try_finish blocked"
         );
         if let Some(outcome) = outcome {
