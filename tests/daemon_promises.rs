@@ -118,8 +118,9 @@ fn pacing_never_builds_a_hidden_backlog() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(paced_refusals > 0, "try_send never refused ({sent} sent)");
-    // Loopback transit is microseconds; the rest is scheduling slack on a busy machine.
-    let bound = max_delay + Duration::from_millis(150);
+    // Loopback transit is microseconds; the rest is scheduling slack on a busy machine (the
+    // old outbox delivered these inputs more than a second late by the end).
+    let bound = max_delay + Duration::from_millis(400);
     assert!(
         worst <= bound,
         "a packet arrived {worst:?} after try_send accepted it (bound {bound:?}); {sent} sent, {paced_refusals} refused"
@@ -294,13 +295,14 @@ fn connect_retries_from_the_first_call() {
         while silent.recv_from(&mut buf).is_ok() {
             requests += 1;
         }
-        // One at once, then one every 100 ms until 600 ms: 6 or 7.
+        // One at once, then one every 100 ms until 600 ms: 6 or 7 (at least 3 however late a
+        // busy machine fires the timers; the old code sent 1).
         assert!(
-            requests >= 5,
+            requests >= 3,
             "attempt {attempt}: {requests} requests in {took:?}"
         );
         assert!(
-            took < Duration::from_millis(1_000),
+            took < Duration::from_millis(1_500),
             "attempt {attempt}: failed after {took:?}, configured 600 ms"
         );
     }
