@@ -454,7 +454,9 @@ fn a_second_signal_exits_at_once() {
         "it did not wait for the close: {}",
         client.stdout
     );
-    assert!(signalled.elapsed() < Duration::from_millis(900));
+    // Under the linger's full second plus the wait for the last echoes (no summary above is
+    // the sharper sign); the slack is for a machine whose cores are busy.
+    assert!(signalled.elapsed() < Duration::from_millis(1_500));
     serve.signal("CONT");
     serve.signal("TERM");
     assert!(serve.finish(Duration::from_secs(10)).status.success());
