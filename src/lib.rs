@@ -29,6 +29,7 @@
 mod core;
 
 pub mod error;
+#[cfg(not(loom))]
 mod trace;
 
 // The sans-IO protocol core.

@@ -344,7 +344,7 @@ fn no_packet_follows_the_close_reason() {
                         told = Some(reason);
                         quiet_until.get_or_insert(Instant::now() + Duration::from_millis(100));
                     }
-                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(_) => std::thread::yield_now(), // empty
                 }
                 if quiet_until.is_some_and(|t| Instant::now() >= t) {
                     return (told, after);

@@ -480,8 +480,8 @@ pub fn run_client(
                 totals.received += 1;
                 last_heard = Instant::now();
             }
-            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Closed(reason)) => break End::Closed(reason),
+            Err(_) => {}
         }
     };
     let elapsed = start.elapsed();
@@ -495,8 +495,8 @@ pub fn run_client(
             let wake = deadline.min(Instant::now() + Duration::from_millis(5));
             match conn.recv_deadline(wake) {
                 Ok(_echo) => totals.received += 1,
-                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Closed(_)) => break,
+                Err(_) => {}
             }
         }
     }

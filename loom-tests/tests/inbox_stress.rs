@@ -257,8 +257,8 @@ fn finish_during_heavy_traffic_wakes_all_and_drains() {
                         let result = loop {
                             let next = if index == 0 {
                                 match inbox.recv_timeout(Duration::from_millis(1)) {
-                                    Err(RecvTimeoutError::Timeout) => continue,
                                     Err(RecvTimeoutError::Closed(reason)) => Err(reason),
+                                    Err(_) => continue, // timed out
                                     Ok(item) => Ok(item),
                                 }
                             } else {
@@ -337,8 +337,8 @@ fn drain_rule_item_pushed_just_before_finish() {
                                         got.push(item);
                                         None
                                     }
-                                    Err(TryRecvError::Empty) => None,
                                     Err(TryRecvError::Closed(reason)) => Some(reason),
+                                    Err(_) => None, // empty
                                 }
                             } else {
                                 inbox.drain_into(&mut got, 4).err()
@@ -792,7 +792,7 @@ fn nothing_follows_the_close_reason_when_the_producer_finishes() {
                             } else {
                                 inbox.try_recv().map_err(|error| match error {
                                     TryRecvError::Closed(reason) => Some(reason),
-                                    TryRecvError::Empty => None,
+                                    _ => None, // empty
                                 })
                             };
                             match next {

@@ -85,11 +85,13 @@ mod lock_free {
         }
 
         /// The daemon took a packet that pacing held back: it still counts as waiting.
+        #[cfg(not(loom))]
         pub(crate) fn hold(&self) {
             self.limit.hold();
         }
 
         /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        #[cfg(not(loom))]
         pub(crate) fn release(&self) {
             self.limit.release();
             self.space.notify_one();
@@ -269,11 +271,13 @@ mod naive {
         }
 
         /// The daemon took a packet that pacing held back: it still counts as waiting.
+        #[cfg(not(loom))]
         pub(crate) fn hold(&self) {
             self.limit.hold();
         }
 
         /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        #[cfg(not(loom))]
         pub(crate) fn release(&self) {
             self.limit.release();
             let _queue = self.lock();
@@ -311,10 +315,12 @@ impl Limit {
         queued + self.held.load(Ordering::Relaxed) < self.get()
     }
 
+    #[cfg(not(loom))]
     fn hold(&self) {
         self.held.fetch_add(1, Ordering::Relaxed);
     }
 
+    #[cfg(not(loom))]
     fn release(&self) {
         self.held.fetch_sub(1, Ordering::Relaxed);
     }

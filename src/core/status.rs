@@ -67,6 +67,7 @@ pub enum CongestionMode {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The socket failed (an I/O error other than "would block").
     SocketError = 0,

@@ -182,6 +182,7 @@ impl<T> Inbox<T> {
 /// assert_eq!(server.try_recv(), Err(TryRecvError::Closed(CloseReason::ClosedByPeer)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryRecvError {
     /// Nothing to read right now; the inbox is still open.
     Empty,
@@ -204,6 +205,7 @@ pub enum TryRecvError {
 /// assert_eq!(nothing, Err(RecvTimeoutError::Timeout));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecvTimeoutError {
     /// The time ran out with nothing to read.
     Timeout,
