@@ -542,7 +542,9 @@ impl Connection {
         self.shared().peer
     }
 
-    /// The local socket's address.
+    /// The local socket's address. For a client this is the address its server sees (its
+    /// socket is connected to the server, so the kernel also hands it nothing but the
+    /// server's datagrams).
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
@@ -554,6 +556,7 @@ impl Connection {
     /// // Accepted connections share the listener's socket; a client gets a socket of its own.
     /// assert_eq!(server.local_addr(), listener.local_addr());
     /// assert_ne!(client.local_addr().port(), listener.local_addr().port());
+    /// assert_eq!(client.local_addr(), server.peer_addr()); // what the server sees
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.shared().local

@@ -141,6 +141,10 @@ impl Driver {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let key = self.bind(local, shared)?;
+        if let Err(error) = self.connect_socket(key, peer) {
+            self.release_socket(key.slot);
+            return Err(error);
+        }
         let socket = self.sockets.get_mut(key).expect("just bound");
         let conn = socket
             .endpoint
@@ -154,6 +158,18 @@ impl Driver {
         // when it looks again (`Loop::turn` raises the wake gate before it looks).
         self.finish_turn(now);
         Ok(reply)
+    }
+
+    /// Connects a client socket to its server: its local address becomes the one the server
+    /// sees (not the wildcard), and the kernel hands it only the server's datagrams.
+    fn connect_socket(&mut self, key: SocketKey, peer: SocketAddr) -> io::Result<()> {
+        let socket = self.sockets.get_mut(key).expect("just bound");
+        socket.socket.connect(peer)?;
+        let local = socket.socket.local_addr()?;
+        let wildcard = std::mem::replace(&mut socket.local, local);
+        self.out.remove_socket(wildcard);
+        self.out.add_socket(local, key.slot);
+        Ok(())
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {
