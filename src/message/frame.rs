@@ -4,11 +4,13 @@
 //! ```text
 //! message frame:  | 00cccccc | id: u16 | len: u16   | data[len]                  |
 //! fragment frame: | 01cccccc | id: u16 | total: u32 | index: u16 | data[derived] |
+//! ack frame:      | 10cccccc | next: u16 | n: u8 | n blocks                        |
 //! ```
 //!
 //! `cccccc` is the channel id (0..=63). A fragment's data length is not sent: every fragment
 //! but the last carries exactly `fragment_size` bytes (`max_payload - 9`), the last the rest
-//! of `total`. Types `10` and `11` are reserved. `docs/message-layer.md` is the
+//! of `total`. An ack frame tells the sender of a reliable channel what the receiver holds,
+//! where the packet layer's acks cannot (see [`AckBlock`]). Type `11` is reserved. `docs/message-layer.md` is the
 //! specification, with test vectors.
 //!
 //! ```
@@ -46,8 +48,223 @@ pub const FRAGMENT_HEADER_LEN: usize = 9;
 /// ```
 pub const MAX_CHANNELS: usize = 64;
 
+/// Bytes before an ack frame's blocks: type and channel, cumulative id, block count.
+///
+/// ```
+/// use gudp::message::frame::{AckBlocks, Frame, ACK_HEADER_LEN};
+/// let f = Frame::Ack { channel: 3, next: 9, blocks: AckBlocks::EMPTY };
+/// assert_eq!(f.encoded_len(), ACK_HEADER_LEN);
+/// ```
+pub const ACK_HEADER_LEN: usize = 4;
+
 const TYPE_MESSAGE: u8 = 0b00;
 const TYPE_FRAGMENT: u8 = 0b01;
+const TYPE_ACK: u8 = 0b10;
+const BLOCK_MESSAGES: u8 = 0;
+const BLOCK_FRAGMENTS: u8 = 1;
+
+/// One range an ack frame reports received, beyond its cumulative id.
+///
+/// ```
+/// use gudp::message::frame::AckBlock;
+/// let mut buf = [0u8; 8];
+/// let b = AckBlock::Fragments { id: 7, start: 2, count: 3 };
+/// assert_eq!(b.encode(&mut buf), Ok(7));
+/// assert_eq!(&buf[..7], &[1, 0, 7, 0, 2, 0, 3]);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckBlock {
+    /// Messages `id`, `id + 1`, ... (`count` of them, wrapping) are held whole.
+    Messages {
+        /// The first id of the run.
+        id: u16,
+        /// How many (at least 1).
+        count: u16,
+    },
+    /// Fragments `start .. start + count` of message `id` are held.
+    Fragments {
+        /// The message.
+        id: u16,
+        /// The first fragment of the run.
+        start: u16,
+        /// How many (at least 1).
+        count: u16,
+    },
+}
+
+impl AckBlock {
+    /// Bytes this block takes on the wire: 5 for a message run, 7 for a fragment run.
+    ///
+    /// ```
+    /// use gudp::message::frame::AckBlock;
+    /// assert_eq!(AckBlock::Messages { id: 0, count: 1 }.encoded_len(), 5);
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Self::Messages { .. } => 5,
+            Self::Fragments { .. } => 7,
+        }
+    }
+
+    /// Writes the block at the start of `out` and returns its length.
+    ///
+    /// ```
+    /// use gudp::message::frame::{AckBlock, FrameError};
+    /// let b = AckBlock::Messages { id: 0x0102, count: 4 };
+    /// assert_eq!(b.encode(&mut [0; 4]), Err(FrameError::NoSpace));
+    /// ```
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, FrameError> {
+        let len = self.encoded_len();
+        if out.len() < len {
+            return Err(FrameError::NoSpace);
+        }
+        match *self {
+            Self::Messages { id, count } => {
+                out[0] = BLOCK_MESSAGES;
+                out[1..3].copy_from_slice(&id.to_be_bytes());
+                out[3..5].copy_from_slice(&count.to_be_bytes());
+            }
+            Self::Fragments { id, start, count } => {
+                out[0] = BLOCK_FRAGMENTS;
+                out[1..3].copy_from_slice(&id.to_be_bytes());
+                out[3..5].copy_from_slice(&start.to_be_bytes());
+                out[5..7].copy_from_slice(&count.to_be_bytes());
+            }
+        }
+        Ok(len)
+    }
+
+    /// Decodes the block at the start of `b` and its length.
+    fn decode(b: &[u8]) -> Result<(Self, usize), FrameError> {
+        let len = match b.first() {
+            None => return Err(FrameError::Truncated),
+            Some(&BLOCK_MESSAGES) => 5,
+            Some(&BLOCK_FRAGMENTS) => 7,
+            Some(_) => return Err(FrameError::BadAck),
+        };
+        if b.len() < len {
+            return Err(FrameError::Truncated);
+        }
+        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let block = if len == 5 {
+            Self::Messages {
+                id: u16_at(1),
+                count: u16_at(3),
+            }
+        } else {
+            Self::Fragments {
+                id: u16_at(1),
+                start: u16_at(3),
+                count: u16_at(5),
+            }
+        };
+        let ok = match block {
+            Self::Messages { count, .. } => count > 0,
+            Self::Fragments { start, count, .. } => {
+                count > 0 && u32::from(start) + u32::from(count) <= 1 << 16
+            }
+        };
+        if ok {
+            Ok((block, len))
+        } else {
+            Err(FrameError::BadAck)
+        }
+    }
+}
+
+/// The blocks of a decoded ack frame (validated), borrowed from the payload.
+///
+/// ```
+/// use gudp::message::frame::{decode, AckBlock, Frame};
+/// let payload = [0x83, 0x00, 0x05, 1, 0, 0, 6, 0, 2];
+/// let Some(Ok(Frame::Ack { channel, next, blocks })) = decode(&payload, 1191).next() else {
+///     panic!()
+/// };
+/// assert_eq!((channel, next, blocks.len()), (3, 5, 1));
+/// let all: Vec<_> = blocks.iter().collect();
+/// assert_eq!(all, vec![AckBlock::Messages { id: 6, count: 2 }]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBlocks<'a> {
+    bytes: &'a [u8],
+    count: u8,
+}
+
+impl<'a> AckBlocks<'a> {
+    /// No blocks: an ack frame with only its cumulative id.
+    pub const EMPTY: AckBlocks<'static> = AckBlocks {
+        bytes: &[],
+        count: 0,
+    };
+
+    /// The first `count` blocks encoded at the start of `bytes`, validated; returns them
+    /// and the bytes they take.
+    ///
+    /// ```
+    /// use gudp::message::frame::{AckBlocks, FrameError};
+    /// assert_eq!(AckBlocks::parse(&[0, 0, 1, 0, 0], 1), Err(FrameError::BadAck)); // count 0
+    /// assert_eq!(AckBlocks::parse(&[0, 0, 1, 0, 1, 9], 1).unwrap().1, 5);
+    /// ```
+    pub fn parse(bytes: &'a [u8], count: u8) -> Result<(Self, usize), FrameError> {
+        let mut used = 0;
+        for _ in 0..count {
+            used += AckBlock::decode(&bytes[used..])?.1;
+        }
+        Ok((
+            Self {
+                bytes: &bytes[..used],
+                count,
+            },
+            used,
+        ))
+    }
+
+    /// Number of blocks.
+    ///
+    /// ```
+    /// use gudp::message::frame::AckBlocks;
+    /// assert_eq!(AckBlocks::EMPTY.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// `true` when there are no blocks.
+    ///
+    /// ```
+    /// use gudp::message::frame::AckBlocks;
+    /// assert!(AckBlocks::EMPTY.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The encoded blocks.
+    ///
+    /// ```
+    /// use gudp::message::frame::AckBlocks;
+    /// assert!(AckBlocks::EMPTY.bytes().is_empty());
+    /// ```
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The blocks, in wire order.
+    ///
+    /// ```
+    /// use gudp::message::frame::AckBlocks;
+    /// assert_eq!(AckBlocks::EMPTY.iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = AckBlock> + 'a {
+        let mut rest = self.bytes;
+        std::iter::from_fn(move || {
+            let (b, n) = AckBlock::decode(rest).ok()?;
+            rest = &rest[n..];
+            Some(b)
+        })
+    }
+}
 
 /// One decoded frame, borrowing its data from the payload.
 ///
@@ -81,6 +298,16 @@ pub enum Frame<'a> {
         /// The fragment's bytes.
         data: &'a [u8],
     },
+    /// What the receiver of reliable channel `channel` holds: every id before `next`
+    /// (wrap-aware, within the window), and the ranges in `blocks`.
+    Ack {
+        /// Channel id (0..=63) of the reliable channel acknowledged.
+        channel: u8,
+        /// The oldest id not yet received (unordered) or delivered (ordered).
+        next: u16,
+        /// Messages and fragments held beyond `next`.
+        blocks: AckBlocks<'a>,
+    },
 }
 
 /// Why a payload could not be decoded (or a frame encoded).
@@ -110,6 +337,8 @@ pub enum FrameError {
     },
     /// A reliable message id too far ahead of the receive window (no honest sender sends it).
     OutOfWindow,
+    /// An ack frame with an unknown or empty block, or for a channel that is not reliable.
+    BadAck,
     /// The output buffer is too small, or a field does not fit its encoding (encode only).
     NoSpace,
 }
@@ -123,6 +352,7 @@ impl fmt::Display for FrameError {
             Self::UnknownChannel(c) => write!(f, "unknown channel {c}"),
             Self::TooLarge { len, max } => write!(f, "message of {len} bytes exceeds {max}"),
             Self::OutOfWindow => write!(f, "message id beyond the receive window"),
+            Self::BadAck => write!(f, "malformed ack frame"),
             Self::NoSpace => write!(f, "frame does not fit"),
         }
     }
@@ -164,6 +394,7 @@ impl Frame<'_> {
         match self {
             Self::Message { data, .. } => MESSAGE_HEADER_LEN + data.len(),
             Self::Fragment { data, .. } => FRAGMENT_HEADER_LEN + data.len(),
+            Self::Ack { blocks, .. } => ACK_HEADER_LEN + blocks.bytes.len(),
         }
     }
 
@@ -202,9 +433,24 @@ impl Frame<'_> {
                 out[7..9].copy_from_slice(&index.to_be_bytes());
                 out[9..len].copy_from_slice(data);
             }
+            Self::Ack {
+                channel,
+                next,
+                blocks,
+            } => {
+                out[0] = type_byte(TYPE_ACK, channel)?;
+                out[1..3].copy_from_slice(&next.to_be_bytes());
+                out[3] = blocks.count;
+                out[4..len].copy_from_slice(blocks.bytes);
+            }
         }
         Ok(len)
     }
+}
+
+/// The first byte of an ack frame for `channel` (below 64).
+pub(crate) fn ack_type_byte(channel: u8) -> u8 {
+    (TYPE_ACK << 6) | (channel & 0x3F)
 }
 
 fn type_byte(kind: u8, channel: u8) -> Result<u8, FrameError> {
@@ -277,6 +523,17 @@ impl<'a> Frames<'a> {
                     data,
                 };
                 (frame, end)
+            }
+            TYPE_ACK => {
+                let header = b.get(..ACK_HEADER_LEN).ok_or(FrameError::Truncated)?;
+                let next = u16::from_be_bytes([header[1], header[2]]);
+                let (blocks, n) = AckBlocks::parse(&b[ACK_HEADER_LEN..], header[3])?;
+                let frame = Frame::Ack {
+                    channel,
+                    next,
+                    blocks,
+                };
+                (frame, ACK_HEADER_LEN + n)
             }
             other => return Err(FrameError::ReservedType(other)),
         };
@@ -372,10 +629,37 @@ mod tests {
             decode(&hex("43 0007 00000019 0003"), 10).next(),
             Some(Err(FrameError::BadFragment))
         );
+        // Vector 6: an ack frame with a message run and a fragment run.
+        let mut blocks = [0u8; 12];
+        let a = AckBlock::Messages { id: 6, count: 2 }
+            .encode(&mut blocks)
+            .unwrap();
+        let b = AckBlock::Fragments {
+            id: 9,
+            start: 2,
+            count: 3,
+        }
+        .encode(&mut blocks[a..])
+        .unwrap();
+        let (parsed, n) = AckBlocks::parse(&blocks, 2).unwrap();
+        assert_eq!(n, a + b);
+        let ack = Frame::Ack {
+            channel: 3,
+            next: 5,
+            blocks: parsed,
+        };
+        let v6 = put(&[ack]);
+        assert_eq!(v6, hex("83 0005 02 00 0006 0002 01 0009 0002 0003"));
+        assert_eq!(decode(&v6, 10).collect::<Vec<_>>(), vec![Ok(ack)]);
+        // Vector 7: a run of no messages.
+        assert_eq!(
+            decode(&hex("83 0005 01 00 0006 0000"), 10).next(),
+            Some(Err(FrameError::BadAck))
+        );
         // A reserved type.
         assert_eq!(
-            decode(&hex("80 0000 0000"), 10).next(),
-            Some(Err(FrameError::ReservedType(2)))
+            decode(&hex("c0 0000 0000"), 10).next(),
+            Some(Err(FrameError::ReservedType(3)))
         );
     }
 
@@ -415,6 +699,37 @@ mod tests {
             }
             let decoded: Vec<Frame<'_>> = decode(&buf[..n], FS).map(Result::unwrap).collect();
             prop_assert_eq!(decoded, built);
+        }
+
+        #[test]
+        fn ack_frames_round_trip(
+            channel in 0u8..64,
+            next in any::<u16>(),
+            raw in proptest::collection::vec((any::<bool>(), any::<u16>(), 0u16..60_000, 1u16..5000), 0..40),
+        ) {
+            let blocks: Vec<AckBlock> = raw
+                .iter()
+                .map(|&(frag, id, start, count)| if frag {
+                    AckBlock::Fragments { id, start, count }
+                } else {
+                    AckBlock::Messages { id, count }
+                })
+                .collect();
+            let mut bytes = vec![0u8; 7 * blocks.len()];
+            let mut n = 0;
+            for b in &blocks {
+                n += b.encode(&mut bytes[n..]).unwrap();
+            }
+            let (parsed, used) = AckBlocks::parse(&bytes[..n], blocks.len() as u8).unwrap();
+            prop_assert_eq!(used, n);
+            prop_assert_eq!(parsed.iter().collect::<Vec<_>>(), blocks);
+            let frame = Frame::Ack { channel, next, blocks: parsed };
+            let mut buf = vec![0u8; ACK_HEADER_LEN + n + 3];
+            let len = frame.encode(&mut buf).unwrap();
+            buf[len..].copy_from_slice(&[0x00, 0x00, 0x00]); // a truncated message frame after it
+            let mut frames = decode(&buf, 100);
+            prop_assert_eq!(frames.next(), Some(Ok(frame)));
+            prop_assert_eq!(frames.next(), Some(Err(FrameError::Truncated)));
         }
 
         #[test]

@@ -7,12 +7,17 @@
 //! or one fragment: the unit that is sent, acked, lost and resent.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use super::buffers::BufferPool;
 use super::config::{ChannelConfig, ChannelKind};
 use super::fragment::message_cost;
-use super::frame::{fragment_count, fragment_len, Frame, FRAGMENT_HEADER_LEN, MESSAGE_HEADER_LEN};
+use super::frame::{
+    fragment_count, fragment_len, AckBlock, AckBlocks, Frame, FRAGMENT_HEADER_LEN,
+    MESSAGE_HEADER_LEN,
+};
 use super::types::MessageId;
+use crate::protocol::seq::HALF_RANGE;
 
 /// Sizes and windows shared by every channel of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +40,8 @@ struct Part {
     tx: u32,
     /// Resend timeouts expired in a row (for backoff).
     expiries: u8,
+    /// When its latest transmission was written (an ack frame's RTT sample).
+    sent_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -328,7 +335,7 @@ impl SendChannel {
         &mut self,
         next: Next,
         out: &mut [u8],
-        tx: u32,
+        (now, tx): (Instant, u32),
         g: &Geometry,
         pool: &mut BufferPool,
     ) -> Written {
@@ -406,6 +413,7 @@ impl SendChannel {
             p.queued = false;
             p.in_flight = p.in_flight.saturating_add(1);
             p.tx = tx;
+            p.sent_at = Some(now);
             expiries = Some(p.expiries);
         }
         Written {
@@ -441,6 +449,99 @@ impl SendChannel {
             self.ahead = self.ahead.saturating_sub(1);
         }
         done
+    }
+
+    /// The receiver's ack frame: every id before `next`, and the runs in `blocks`, are held
+    /// at the receiver. Acks each such part that was sent (never one still unsent, whatever
+    /// a peer claims) and passes each message this completes to `done`. Returns when the
+    /// earliest-sent part it newly acked was sent: an RTT sample of the slowest path to an
+    /// ack (a late arrival, then the ack frame's delay), so that reordering shows in the
+    /// RTT variation and the resend timeout leaves room for it.
+    pub(crate) fn on_ack_frame(
+        &mut self,
+        next: u16,
+        blocks: AckBlocks<'_>,
+        pool: &mut BufferPool,
+        done: &mut impl FnMut(MessageId),
+    ) -> Option<Instant> {
+        let mut oldest = None;
+        // Cumulative: release from the front; each completed message moves `front_wire`.
+        while next.wrapping_sub(self.front_wire) < HALF_RANGE && next != self.front_wire {
+            let front = self.front_wire;
+            self.ack_message(front, 0, u16::MAX, pool, done, &mut oldest);
+            if self.front_wire == front {
+                break; // not all of it was sent: a forged ack
+            }
+        }
+        for block in blocks.iter() {
+            match block {
+                AckBlock::Messages { id, count } => {
+                    // Only messages up to the last ever sent can be acked: clamp the run to
+                    // them so a forged block costs no more than an honest one.
+                    let sent = self.fresh.max(self.ahead) + 1;
+                    let start = id.wrapping_sub(self.front_wire);
+                    let (from, n) = if start < HALF_RANGE {
+                        (usize::from(start), usize::from(count))
+                    } else {
+                        let behind = usize::from(start.wrapping_neg());
+                        (0, usize::from(count).saturating_sub(behind))
+                    };
+                    let to = (from + n).min(sent).min(self.reliable.len());
+                    // Wire ids, not offsets: offsets shift as the front is released.
+                    let first = self.front_wire.wrapping_add(from as u16);
+                    for k in 0..to.saturating_sub(from) {
+                        let wire = first.wrapping_add(k as u16);
+                        self.ack_message(wire, 0, u16::MAX, pool, done, &mut oldest);
+                    }
+                }
+                AckBlock::Fragments { id, start, count } => {
+                    let end = start.saturating_add(count - 1);
+                    self.ack_message(id, start, end, pool, done, &mut oldest);
+                }
+            }
+        }
+        oldest
+    }
+
+    /// Acks the sent parts `first..=last` of the message with wire id `wire` (a whole
+    /// message is part 0), if it is held.
+    fn ack_message(
+        &mut self,
+        wire: u16,
+        first: u16,
+        last: u16,
+        pool: &mut BufferPool,
+        done: &mut impl FnMut(MessageId),
+        oldest: &mut Option<Instant>,
+    ) {
+        let i = usize::from(wire.wrapping_sub(self.front_wire));
+        let Some(m) = self.reliable.get(i).filter(|m| m.introduced > 0) else {
+            return;
+        };
+        let (msg, introduced) = (m.id, m.introduced);
+        let frags = matches!(m.parts, Parts::Many(_));
+        let last = last.min(introduced - 1);
+        for f in first..=last {
+            let item = SentItem {
+                msg,
+                channel: self.index,
+                wire,
+                frag: frags.then_some(f),
+                tx: 0,
+            };
+            if let Some((_, p)) = self.find(wire, item.frag, msg).filter(|(_, p)| !p.acked) {
+                *oldest = match (*oldest, p.sent_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if let Some(id) = self.on_acked(&item, pool) {
+                done(id);
+            }
+            if !frags {
+                break;
+            }
+        }
     }
 
     /// A packet carrying this reliable part was lost (or never sent): resend it unless

@@ -139,6 +139,7 @@ fn frames(payload: &[u8], fs: usize) -> Vec<(u8, u16, Option<u16>)> {
             Frame::Fragment {
                 channel, id, index, ..
             } => (channel, id, Some(index)),
+            other => panic!("unexpected {other:?}"),
         })
         .collect()
 }
