@@ -329,6 +329,26 @@ mod tests {
     }
 
     #[test]
+    fn window_slots_grow_only_as_far_as_ids_are_outstanding() {
+        let mut r = ReliableRecv::new(true, 8192, 1 << 20);
+        for id in 0..10_000u32 {
+            let got = r.receive(id as u16, b"m", None, copy);
+            assert_eq!(got, Ok(Received::Ready(b"m".to_vec())));
+            assert!(r.slots.len() <= 1, "in order: no window memory");
+        }
+        // A gap of 100 holds 101 slots; the far edge of the window at most 8192.
+        let next = r.next;
+        r.receive(next.wrapping_add(100), b"x", None, copy).unwrap();
+        assert_eq!(r.slots.len(), 101);
+        r.receive(next.wrapping_add(8191), b"y", None, copy)
+            .unwrap();
+        assert_eq!(r.slots.len(), 8192);
+        let beyond = r.receive(next.wrapping_add(8192), b"z", None, copy);
+        assert_eq!(beyond, Err(FrameError::OutOfWindow));
+        assert_eq!(r.slots.len(), 8192);
+    }
+
+    #[test]
     fn unordered_delivers_at_once_and_counts_fragments() {
         let mut r = ReliableRecv::new(false, 8, 1000);
         assert_eq!(
