@@ -18,7 +18,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::fragment::{message_cost, MESSAGE_OVERHEAD};
-use super::frame::{FRAGMENT_HEADER_LEN, MAX_CHANNELS, MESSAGE_HEADER_LEN};
+use super::frame::{next_message_len, FRAGMENT_HEADER_LEN, MAX_CHANNELS, MESSAGE_HEADER_LEN};
 use crate::protocol::config::MAX_DURATION;
 
 /// How a channel treats its messages.
@@ -429,7 +429,7 @@ impl MessageConfig {
     /// ```
     /// use gudp::message::MessageConfig;
     /// let c = MessageConfig::default();
-    /// let payload_of_messages = 1200 + 1200 / 5 * 64;
+    /// let payload_of_messages = 1200 + 1200 / 2 * 64; // empty messages take 2 bytes each
     /// let bound = 2 * (2 * (4 << 20)) + (1 << 20) + (4 << 20) + payload_of_messages;
     /// assert_eq!(c.max_receive_memory(), bound);
     /// ```
@@ -441,7 +441,7 @@ impl MessageConfig {
             .map(|c| c.budget)
             .sum();
         let payload_of_messages =
-            self.max_payload + self.max_payload / MESSAGE_HEADER_LEN * MESSAGE_OVERHEAD;
+            self.max_payload + self.max_payload / next_message_len(0) * MESSAGE_OVERHEAD;
         2 * reliable
             + self.unreliable_reassembly_budget
             + self.max_ready_bytes

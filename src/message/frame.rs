@@ -5,12 +5,16 @@
 //! message frame:  | 00cccccc | id: u16 | len: u16   | data[len]                  |
 //! fragment frame: | 01cccccc | id: u16 | total: u32 | index: u16 | data[derived] |
 //! ack frame:      | 10cccccc | next: u16 | n: u8 | n blocks                        |
+//! next message:   | 11cccccc | len: varint | data[len]                               |
 //! ```
 //!
 //! `cccccc` is the channel id (0..=63). A fragment's data length is not sent: every fragment
 //! but the last carries exactly `fragment_size` bytes (`max_payload - 9`), the last the rest
 //! of `total`. An ack frame tells the sender of a reliable channel what the receiver holds,
-//! where the packet layer's acks cannot (see [`AckBlock`]). Type `11` is reserved. `docs/message-layer.md` is the
+//! where the packet layer's acks cannot (see [`AckBlock`]). A next-message frame is a whole
+//! message whose id is one more than that of the message frame right before it, on the same
+//! channel; its length is a LEB128 varint (2 bytes of header for a message under 128 bytes,
+//! against 5). `docs/message-layer.md` is the
 //! specification, with test vectors.
 //!
 //! ```
@@ -60,6 +64,7 @@ pub const ACK_HEADER_LEN: usize = 4;
 const TYPE_MESSAGE: u8 = 0b00;
 const TYPE_FRAGMENT: u8 = 0b01;
 const TYPE_ACK: u8 = 0b10;
+const TYPE_NEXT: u8 = 0b11;
 const BLOCK_MESSAGES: u8 = 0;
 const BLOCK_FRAGMENTS: u8 = 1;
 
@@ -308,6 +313,36 @@ pub enum Frame<'a> {
         /// Messages and fragments held beyond `next`.
         blocks: AckBlocks<'a>,
     },
+    /// A whole message right after a message frame of the same channel, whose id is one
+    /// more (on the wire: type, channel and a varint length; the id is implied).
+    NextMessage {
+        /// Channel id (0..=63), that of the message frame before it.
+        channel: u8,
+        /// The channel's message id: the previous frame's plus one (not sent).
+        id: u16,
+        /// The message.
+        data: &'a [u8],
+    },
+}
+
+/// Bytes of `n` as a LEB128 varint.
+fn varint_len(n: usize) -> usize {
+    match n {
+        0..=0x7F => 1,
+        0x80..=0x3FFF => 2,
+        _ => 3,
+    }
+}
+
+/// Bytes a [`Frame::NextMessage`] of `len` bytes takes on the wire.
+///
+/// ```
+/// use gudp::message::frame::next_message_len;
+/// assert_eq!(next_message_len(100), 102);
+/// assert_eq!(next_message_len(1000), 1003);
+/// ```
+pub fn next_message_len(len: usize) -> usize {
+    1 + varint_len(len) + len
 }
 
 /// Why a payload could not be decoded (or a frame encoded).
@@ -322,7 +357,8 @@ pub enum Frame<'a> {
 pub enum FrameError {
     /// The payload ends inside a frame.
     Truncated,
-    /// A frame type the specification reserves.
+    /// A frame type the specification reserves (none is reserved since the next-message
+    /// frame took type `11`; kept so that matches written against it still compile).
     ReservedType(u8),
     /// A fragment whose index lies beyond its message, or whose message is empty.
     BadFragment,
@@ -339,6 +375,9 @@ pub enum FrameError {
     OutOfWindow,
     /// An ack frame with an unknown or empty block, or for a channel that is not reliable.
     BadAck,
+    /// A next-message frame not right after a message frame of its channel, or with a
+    /// length that is not a minimal varint of at most 65535.
+    BadNext,
     /// The output buffer is too small, or a field does not fit its encoding (encode only).
     NoSpace,
 }
@@ -353,6 +392,7 @@ impl fmt::Display for FrameError {
             Self::TooLarge { len, max } => write!(f, "message of {len} bytes exceeds {max}"),
             Self::OutOfWindow => write!(f, "message id beyond the receive window"),
             Self::BadAck => write!(f, "malformed ack frame"),
+            Self::BadNext => write!(f, "next-message frame without its predecessor"),
             Self::NoSpace => write!(f, "frame does not fit"),
         }
     }
@@ -395,11 +435,13 @@ impl Frame<'_> {
             Self::Message { data, .. } => MESSAGE_HEADER_LEN + data.len(),
             Self::Fragment { data, .. } => FRAGMENT_HEADER_LEN + data.len(),
             Self::Ack { blocks, .. } => ACK_HEADER_LEN + blocks.bytes.len(),
+            Self::NextMessage { data, .. } => next_message_len(data.len()),
         }
     }
 
     /// Writes the frame at the start of `out` and returns its length. The caller keeps
-    /// fragments consistent with the receiver's `fragment_size` (decode checks it).
+    /// fragments consistent with the receiver's `fragment_size` (decode checks it), and a
+    /// next-message frame right after the message frame it follows.
     ///
     /// ```
     /// use gudp::message::frame::{Frame, FrameError};
@@ -443,9 +485,43 @@ impl Frame<'_> {
                 out[3] = blocks.count;
                 out[4..len].copy_from_slice(blocks.bytes);
             }
+            Self::NextMessage { channel, data, .. } => {
+                let n = u16::try_from(data.len()).map_err(|_| FrameError::NoSpace)?;
+                out[0] = type_byte(TYPE_NEXT, channel)?;
+                let mut v = n;
+                let mut i = 1;
+                while v >= 0x80 {
+                    out[i] = (v as u8 & 0x7F) | 0x80;
+                    v >>= 7;
+                    i += 1;
+                }
+                out[i] = v as u8;
+                out[i + 1..len].copy_from_slice(data);
+            }
         }
         Ok(len)
     }
+}
+
+/// A minimal LEB128 varint of at most 65535 at the start of `b`, and its width.
+fn read_varint(b: &[u8]) -> Result<(usize, usize), FrameError> {
+    let mut v = 0usize;
+    for (i, &byte) in b.iter().take(3).enumerate() {
+        v |= usize::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            let minimal = i == 0 || byte != 0;
+            return if minimal && v <= usize::from(u16::MAX) {
+                Ok((v, i + 1))
+            } else {
+                Err(FrameError::BadNext)
+            };
+        }
+    }
+    Err(if b.len() < 3 {
+        FrameError::Truncated
+    } else {
+        FrameError::BadNext
+    })
 }
 
 /// The first byte of an ack frame for `channel` (below 64).
@@ -470,6 +546,7 @@ pub fn decode(payload: &[u8], fragment_size: usize) -> Frames<'_> {
     Frames {
         rest: payload,
         fragment_size,
+        previous: None,
     }
 }
 
@@ -478,13 +555,15 @@ pub fn decode(payload: &[u8], fragment_size: usize) -> Frames<'_> {
 /// ```
 /// use gudp::message::frame::decode;
 /// let mut frames = decode(&[0xC0], 1191);
-/// assert!(frames.next().unwrap().is_err()); // reserved type 11
+/// assert!(frames.next().unwrap().is_err()); // a next message with no message before it
 /// assert!(frames.next().is_none());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Frames<'a> {
     rest: &'a [u8],
     fragment_size: usize,
+    /// Channel and id of the frame before, if it was a whole message.
+    previous: Option<(u8, u16)>,
 }
 
 impl<'a> Frames<'a> {
@@ -535,7 +614,23 @@ impl<'a> Frames<'a> {
                 };
                 (frame, ACK_HEADER_LEN + n)
             }
-            other => return Err(FrameError::ReservedType(other)),
+            _ => {
+                let (_, id_before) = self
+                    .previous
+                    .filter(|&(c, _)| c == channel)
+                    .ok_or(FrameError::BadNext)?;
+                let (n, width) = read_varint(&b[1..])?;
+                let start = 1 + width;
+                let data = b.get(start..start + n).ok_or(FrameError::Truncated)?;
+                let id = id_before.wrapping_add(1);
+                (Frame::NextMessage { channel, id, data }, start + n)
+            }
+        };
+        self.previous = match frame {
+            Frame::Message { channel, id, .. } | Frame::NextMessage { channel, id, .. } => {
+                Some((channel, id))
+            }
+            _ => None,
         };
         self.rest = &b[len..];
         Ok(frame)
@@ -573,7 +668,7 @@ mod tests {
     /// The test vectors of docs/message-layer.md, byte for byte.
     #[test]
     fn spec_vectors() {
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 512];
         let mut put = |frames: &[Frame<'_>]| {
             let mut n = 0;
             for f in frames {
@@ -656,10 +751,48 @@ mod tests {
             decode(&hex("83 0005 01 00 0006 0000"), 10).next(),
             Some(Err(FrameError::BadAck))
         );
-        // A reserved type.
+        // Vector 5: a next-message frame with no message frame before it.
         assert_eq!(
-            decode(&hex("c0 0000 0000"), 10).next(),
-            Some(Err(FrameError::ReservedType(3)))
+            decode(&hex("c0 00"), 10).next(),
+            Some(Err(FrameError::BadNext))
+        );
+        // Vector 8: "ab" on channel 5, id 0xFFFF, then "c" as the next message (id 0,
+        // wrapped), then a 200-byte next message (length varint c8 01).
+        let long = [0x5A; 200];
+        let v8 = put(&[
+            Frame::Message {
+                channel: 5,
+                id: 0xFFFF,
+                data: b"ab",
+            },
+            Frame::NextMessage {
+                channel: 5,
+                id: 0,
+                data: b"c",
+            },
+            Frame::NextMessage {
+                channel: 5,
+                id: 1,
+                data: &long,
+            },
+        ]);
+        assert_eq!(&v8[..13], &hex("05 ffff 0002 6162 c5 01 63 c5 c801")[..]);
+        let ids: Vec<_> = decode(&v8, 10)
+            .map(|f| match f.unwrap() {
+                Frame::Message { id, .. } | Frame::NextMessage { id, .. } => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [0xFFFF, 0, 1]);
+        // Vector 9: a next message on another channel than the frame before it, and one
+        // whose length is not a minimal varint.
+        assert_eq!(
+            decode(&hex("05 0001 0000 c6 00"), 10).nth(1),
+            Some(Err(FrameError::BadNext))
+        );
+        assert_eq!(
+            decode(&hex("05 0001 0000 c5 8000"), 10).nth(1),
+            Some(Err(FrameError::BadNext))
         );
     }
 
@@ -698,6 +831,32 @@ mod tests {
                 n += f.encode(&mut buf[n..]).unwrap();
             }
             let decoded: Vec<Frame<'_>> = decode(&buf[..n], FS).map(Result::unwrap).collect();
+            prop_assert_eq!(decoded, built);
+        }
+
+        #[test]
+        fn next_message_runs_round_trip(
+            runs in proptest::collection::vec((0u8..64, any::<u16>(), proptest::collection::vec(0usize..20_000, 1..5)), 1..5),
+        ) {
+            let data = vec![0xA5u8; 20_000];
+            let mut built = Vec::new();
+            for (channel, id, lens) in &runs {
+                for (k, &len) in lens.iter().enumerate() {
+                    let (id, data) = (id.wrapping_add(k as u16), &data[..len]);
+                    built.push(if k == 0 {
+                        Frame::Message { channel: *channel, id, data }
+                    } else {
+                        Frame::NextMessage { channel: *channel, id, data }
+                    });
+                }
+            }
+            let mut buf = vec![0u8; built.iter().map(Frame::encoded_len).sum()];
+            let mut n = 0;
+            for f in &built {
+                n += f.encode(&mut buf[n..]).unwrap();
+            }
+            prop_assert_eq!(n, buf.len());
+            let decoded: Vec<Frame<'_>> = decode(&buf, 100).map(Result::unwrap).collect();
             prop_assert_eq!(decoded, built);
         }
 

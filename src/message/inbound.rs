@@ -81,7 +81,9 @@ impl MessageConnection {
                     }
                     continue;
                 }
-                Frame::Message { channel, id, data } => (channel, id, data, None),
+                Frame::Message { channel, id, data } | Frame::NextMessage { channel, id, data } => {
+                    (channel, id, data, None)
+                }
                 Frame::Fragment {
                     channel,
                     id,
@@ -184,7 +186,9 @@ impl MessageConnection {
                     }
                     continue;
                 }
-                Frame::Message { channel, id, data } => (channel, id, data.len(), None),
+                Frame::Message { channel, id, data } | Frame::NextMessage { channel, id, data } => {
+                    (channel, id, data.len(), None)
+                }
                 Frame::Fragment {
                     channel,
                     id,

@@ -325,10 +325,11 @@ impl MessageConnection {
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// for _ in 0..300 {
-    ///     conn.send(0, &[7; 10]).unwrap(); // 15 bytes each on the wire
+    ///     conn.send(0, &[7; 10]).unwrap();
     /// }
     /// let mut out = [0u8; 1200];
-    /// assert_eq!(conn.poll_payload(Instant::now(), &mut out), Some(1200)); // 80 messages
+    /// // 99 messages: the first with a 5-byte header, each next one with 2 (its id follows).
+    /// assert_eq!(conn.poll_payload(Instant::now(), &mut out), Some(15 + 98 * 12));
     /// ```
     pub fn poll_payload(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         if !self.pending.is_empty() || self.pending_acks {
@@ -341,6 +342,8 @@ impl MessageConnection {
         let limit = self.config.max_payload.min(out.len());
         let mut used = self.write_acks(now, &mut out[..limit]);
         let n = self.send.len();
+        // The whole message written last (channel, id): the next one may follow it compactly.
+        let mut previous = None;
         'fill: loop {
             let (mut progressed, mut fits) = (false, false);
             for k in 0..n {
@@ -349,7 +352,9 @@ impl MessageConnection {
                     break 'fill;
                 }
                 let c = (self.rr + k) % n;
-                let Some(first) = self.send[c].peek(&self.geometry) else {
+                let channel = c as u8;
+                let peeked = self.send[c].peek(&self.geometry);
+                let Some(first) = peeked.map(|f| f.after(channel, previous)) else {
                     self.send[c].deficit = 0;
                     continue;
                 };
@@ -376,6 +381,7 @@ impl MessageConnection {
                         &mut self.pool,
                     );
                     used += f.len;
+                    previous = f.whole_id().map(|id| (channel, id));
                     progressed = true;
                     self.counters.frames_sent += 1;
                     if w.resend {
@@ -398,7 +404,7 @@ impl MessageConnection {
                         });
                     }
                     self.pending.push(w.item);
-                    next = ch.peek(&self.geometry);
+                    next = ch.peek(&self.geometry).map(|f| f.after(channel, previous));
                 }
                 if next.is_none() {
                     ch.deficit = 0;

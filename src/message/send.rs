@@ -13,8 +13,8 @@ use super::buffers::BufferPool;
 use super::config::{ChannelConfig, ChannelKind};
 use super::fragment::message_cost;
 use super::frame::{
-    fragment_count, fragment_len, AckBlock, AckBlocks, Frame, FRAGMENT_HEADER_LEN,
-    MESSAGE_HEADER_LEN,
+    fragment_count, fragment_len, next_message_len, AckBlock, AckBlocks, Frame,
+    FRAGMENT_HEADER_LEN, MESSAGE_HEADER_LEN,
 };
 use super::types::MessageId;
 use crate::protocol::seq::HALF_RANGE;
@@ -93,6 +93,27 @@ pub(crate) struct Next {
     wire: u16,
     frag: Option<u16>,
     source: Source,
+    /// Written as a next-message frame (see [`Next::after`]).
+    compact: bool,
+}
+
+impl Next {
+    /// This frame written right after a frame of `previous` (channel and id of a whole
+    /// message, if it was one): a whole message whose id follows on the same channel is
+    /// written as a next-message frame, without its id and with a varint length.
+    pub(crate) fn after(mut self, channel: u8, previous: Option<(u8, u16)>) -> Self {
+        let follows = previous == Some((channel, self.wire.wrapping_sub(1)));
+        if self.frag.is_none() && follows {
+            self.len = next_message_len(self.len - MESSAGE_HEADER_LEN);
+            self.compact = true;
+        }
+        self
+    }
+
+    /// The id of this frame's message if it is a whole one (what a next frame may follow).
+    pub(crate) fn whole_id(&self) -> Option<u16> {
+        self.frag.is_none().then_some(self.wire)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +313,7 @@ impl SendChannel {
                         wire,
                         frag,
                         source: Source::Resend,
+                        compact: false,
                     });
                 }
             }
@@ -308,6 +330,7 @@ impl SendChannel {
                 wire,
                 frag,
                 source: Source::Fresh,
+                compact: false,
             });
         }
         let u = self.unreliable.front()?;
@@ -317,6 +340,7 @@ impl SendChannel {
             wire: u.wire,
             frag,
             source: Source::Unreliable,
+            compact: false,
         })
     }
 
@@ -353,6 +377,11 @@ impl SendChannel {
             }
         };
         let frame = match next.frag {
+            None if next.compact => Frame::NextMessage {
+                channel,
+                id: next.wire,
+                data,
+            },
             None => Frame::Message {
                 channel,
                 id: next.wire,
