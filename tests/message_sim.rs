@@ -794,9 +794,10 @@ fn jitter_without_loss_hardly_resends() {
         r.ack_frames_sent > 0 && c.acked_by_frame > 0,
         "the link did reorder"
     );
-    // Without ack frames a third of the frames went twice; what is left are ack frames
-    // that came after a resend timeout (one in a hundred, far from that).
-    assert!(c.resends * 100 < c.frames_sent * 2, "{} resends", c.resends);
+    // Without ack frames (or without the timeout learning the reordering from them) a
+    // fifth of the frames went twice; here one in thousands does, at the start, before
+    // the first ack frame has shown how late reordered acks come.
+    assert!(c.resends <= 5, "{} resends", c.resends);
 }
 
 /// Ack frames lost with their packets are sent again, and their acks are exact: under

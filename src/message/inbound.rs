@@ -76,7 +76,7 @@ impl MessageConnection {
                     });
                     counters.ack_frames_received += 1;
                     if let Some(at) = sent_at {
-                        self.rto.sample(now.saturating_duration_since(at));
+                        self.rto.sample_reordered(now.saturating_duration_since(at));
                         self.last_ack = Some(now);
                     }
                     continue;

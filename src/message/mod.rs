@@ -570,7 +570,19 @@ impl MessageConnection {
                 break;
             }
             self.timers.pop();
-            if self.send[usize::from(item.channel)].on_timeout(&item) {
+            let ch = &mut self.send[usize::from(item.channel)];
+            // The timeout may have grown since the timer was set (reordering seen since):
+            // a transmission younger than the current timeout waits for it.
+            let reordering = self.rto.reordering();
+            let due = ch
+                .sent_at(&item)
+                .filter(|_| reordering)
+                .map(|sent| sent + self.rto.timeout());
+            if let Some(due) = due.filter(|&due| due > now) {
+                self.timers.push(Reverse((due, item)));
+                continue;
+            }
+            if ch.on_timeout(&item) {
                 self.counters.rto_expiries += 1;
             }
         }

@@ -601,6 +601,13 @@ impl SendChannel {
         true
     }
 
+    /// When transmission `item.tx` was written, if its timer still waits for it.
+    pub(crate) fn sent_at(&mut self, item: &SentItem) -> Option<Instant> {
+        self.find(item.wire, item.frag, item.msg)
+            .filter(|(_, p)| !p.acked && !p.queued && p.tx == item.tx)
+            .and_then(|(_, p)| p.sent_at)
+    }
+
     /// Is transmission `item.tx` still the one its timer waits for?
     pub(crate) fn is_current(&mut self, item: &SentItem) -> bool {
         self.find(item.wire, item.frag, item.msg)
