@@ -548,7 +548,7 @@ fn bench_prints_a_table_with_medians_ratios_and_targets_in_three_formats() {
         "--rounds",
         "2",
         "--span",
-        "0.1",
+        "0.2",
         "--markdown",
         md.to_str().unwrap(),
         "--csv",
