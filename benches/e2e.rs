@@ -7,7 +7,9 @@
 //!   measured with daemon threads (`Daemon::spawn`) and with daemons driven by the two
 //!   threads themselves (`Daemon::manual`), the way a game's frame loop would.
 //!
-//! Each id names the inbox implementation: run once as is and once with
+//! GUDP runs with `DaemonConfig::default()`, what a user gets (pacing included); ids ending
+//! in `_unpaced` are the extra with pacing lifted, which measures the daemon rather than the
+//! pacing controller. Each id names the inbox implementation: run once as is and once with
 //! `--features naive-mutex`. `gudp bench` measures the same shapes (and more: CPU, allocations,
 //! many connections) as a table with ratios.
 
@@ -24,13 +26,14 @@ const PAYLOAD: [u8; 64] = [0x5a; 64];
 /// A round trip or a packet that takes this long was lost; the benchmark fails rather than hangs.
 const LOST: Duration = Duration::from_secs(2);
 
-/// Pacing lifted above what loopback carries, so the daemon is measured, not the limiter.
-fn unpaced() -> DaemonConfig {
-    let mut config = DaemonConfig::default();
+/// The default configuration (no suffix), and the labelled extra with pacing lifted above
+/// what loopback carries, so the daemon is measured, not the limiter.
+fn configs() -> [(DaemonConfig, &'static str); 2] {
+    let mut unpaced = DaemonConfig::default();
     let unlimited = PacingRate::new(100_000_000, 100_000);
-    config.protocol.good_rate = unlimited;
-    config.protocol.bad_rate = unlimited;
-    config
+    unpaced.protocol.good_rate = unlimited;
+    unpaced.protocol.bad_rate = unlimited;
+    [(DaemonConfig::default(), ""), (unpaced, "_unpaced")]
 }
 
 fn raw_pair() -> (UdpSocket, UdpSocket) {
@@ -110,17 +113,17 @@ fn one_way(c: &mut Criterion) {
         });
     }
 
-    {
+    for (config, suffix) in configs() {
         let daemons = [
-            Daemon::spawn(unpaced()).unwrap(),
-            Daemon::spawn(unpaced()).unwrap(),
+            Daemon::spawn(config.clone()).unwrap(),
+            Daemon::spawn(config).unwrap(),
         ];
         let (client, server) = gudp_pair(&daemons);
         let _blast = Background::start(move || {
-            // Blocking send: a full outbox holds the sender back.
+            // Blocking send: a full outbox (or pacing) holds the sender back.
             let _ = client.send_timeout(&PAYLOAD, Duration::from_millis(50));
         });
-        let id = format!("gudp_{}", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}{suffix}", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -159,10 +162,10 @@ fn ping_pong(c: &mut Criterion) {
         });
     }
 
-    {
+    for (config, suffix) in configs() {
         let daemons = [
-            Daemon::spawn(unpaced()).unwrap(),
-            Daemon::spawn(unpaced()).unwrap(),
+            Daemon::spawn(config.clone()).unwrap(),
+            Daemon::spawn(config).unwrap(),
         ];
         let (client, server) = gudp_pair(&daemons);
         let _echo = Background::start(move || {
@@ -170,7 +173,7 @@ fn ping_pong(c: &mut Criterion) {
                 let _ = server.send(&packet);
             }
         });
-        let id = format!("gudp_{}_spawned", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}_spawned{suffix}", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -184,11 +187,11 @@ fn ping_pong(c: &mut Criterion) {
     }
 
     {
-        let server_daemon = Daemon::manual(unpaced()).unwrap();
+        let server_daemon = Daemon::manual(DaemonConfig::default()).unwrap();
         let listener = server_daemon.listen(([127, 0, 0, 1], 0).into()).unwrap();
         let server_addr = listener.local_addr();
         let _echo = Background::start(manual_echo(server_daemon, listener));
-        let client_daemon = Daemon::manual(unpaced()).unwrap();
+        let client_daemon = Daemon::manual(DaemonConfig::default()).unwrap();
         let client = client_daemon.connect(server_addr).expect("connect");
         let id = format!("gudp_{}_manual", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
