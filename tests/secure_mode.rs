@@ -491,3 +491,92 @@ fn a_captured_request_does_not_let_an_observer_connect() {
     assert!(sim.nodes[0].connected().is_some());
     assert_eq!(sim.nodes[1].ep.counters().connect_token_in_use, 0);
 }
+
+// ---- over loopback, two daemons ----
+
+mod daemons {
+    use std::time::Duration;
+
+    use gudp::secure::{ConnectToken, PrivateKey, TokenParams};
+    use gudp::{ConnectError, Daemon, DaemonConfig, ServerEvent};
+
+    fn config(connect_timeout_ms: u64) -> DaemonConfig {
+        let mut config = DaemonConfig::default();
+        config.protocol.connect_timeout = Duration::from_millis(connect_timeout_ms);
+        config
+    }
+
+    fn params(servers: Vec<std::net::SocketAddr>) -> TokenParams {
+        let id = DaemonConfig::default().protocol.protocol_id.into();
+        let mut params = TokenParams::new(id, 99, servers);
+        params.user_data[..3].copy_from_slice(b"eve");
+        params
+    }
+
+    #[test]
+    fn a_token_connects_over_loopback_and_refusals_are_counted() {
+        let key = PrivateKey::generate().unwrap();
+        let server = Daemon::spawn(config(5_000)).unwrap();
+        let listener = server
+            .listen_secure("127.0.0.1:0".parse().unwrap(), key.clone(), None)
+            .unwrap();
+        let addr = listener.local_addr();
+        let client = Daemon::spawn(config(400)).unwrap();
+        // The first address has no server: the client moves on to the next, as netcode does.
+        let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let token =
+            ConnectToken::mint(&key, &params(vec![dead.local_addr().unwrap(), addr])).unwrap();
+        let conn = client.connect_with_token(&token).unwrap();
+        let accepted = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        let info = accepted.token_info().unwrap();
+        assert_eq!((info.client_id, &info.user_data[..3]), (99, &b"eve"[..]));
+        let event = listener.poll_event();
+        assert!(
+            matches!(
+                event,
+                Some(ServerEvent::Connected {
+                    client_id: Some(99),
+                    ..
+                })
+            ),
+            "{event:?}"
+        );
+        conn.send(b"ping").unwrap();
+        let got = accepted.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(&*got, b"ping");
+        accepted.send(b"pong").unwrap();
+        assert_eq!(
+            &*conn.recv_timeout(Duration::from_secs(5)).unwrap(),
+            b"pong"
+        );
+
+        // Expired: minted in the past.
+        let mut old = params(vec![addr]);
+        old.create_timestamp -= 3_600;
+        let expired = ConnectToken::mint(&key, &old).unwrap();
+        // Forged: one bit of the sealed part flipped.
+        let mut bytes = ConnectToken::mint(&key, &params(vec![addr]))
+            .unwrap()
+            .to_bytes();
+        bytes[61 + 100] ^= 0x40;
+        let forged = ConnectToken::from_bytes(&bytes).unwrap();
+        for bad in [&expired, &forged] {
+            let outcome = client.connect_with_token(bad);
+            assert!(
+                matches!(outcome, Err(ConnectError::Failed(_))),
+                "{outcome:?}"
+            );
+        }
+        // (A token for another server is refused in the simulation above: a client only
+        // sends it to the servers it lists.) Reused from another address: a second client daemon (another port) with the token
+        // the first one connected with.
+        let other = Daemon::spawn(config(400)).unwrap();
+        assert!(other.connect_with_token(&token).is_err());
+        let counters = server.counters().endpoints;
+        assert!(counters.connect_token_expired > 0, "{counters:?}");
+        assert!(counters.connect_token_forged > 0, "{counters:?}");
+        assert!(counters.connect_token_in_use > 0, "{counters:?}");
+        assert_eq!(counters.connections_opened, 1);
+        assert_eq!(server.counters().unaccounted(), 0);
+    }
+}
