@@ -7,12 +7,16 @@
 //!   measured with daemon threads (`Daemon::spawn`) and with daemons driven by the two
 //!   threads themselves (`Daemon::manual`), the way a game's frame loop would.
 //!
+//! Ids ending in `_secure` run the same over a secure-mode connection (connect token,
+//! every packet encrypted with ChaCha20-Poly1305), measured in the same run.
+//!
 //! Each id names the inbox implementation: run once as is and once with
 //! `--features naive-mutex`. `gudp bench` measures the same shapes (and more: CPU, allocations,
 //! many connections) as a table with ratios.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gudp::protocol::PacingRate;
+use gudp::secure::{ConnectToken, PrivateKey, TokenParams};
 use gudp::{Connection, Daemon, DaemonConfig, Listener, ManualDaemon};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,14 +49,35 @@ fn raw_pair() -> (UdpSocket, UdpSocket) {
 }
 
 /// Two spawned daemons (two event-loop threads, like the raw baseline's two sockets) and a
-/// connection between them: (client, server).
-fn gudp_pair(daemons: &[Daemon; 2]) -> (Connection, Connection) {
-    let listener = daemons[0]
-        .listen(([127, 0, 0, 1], 0).into())
-        .expect("listen");
-    let client = daemons[1].connect(listener.local_addr()).expect("connect");
-    let server = listener.accept_timeout(LOST).expect("accept");
-    (client, server)
+/// connection between them: (client, server). `secure`: a secure listener and a connect
+/// token, so every packet is encrypted (ChaCha20-Poly1305) instead of MACed.
+fn gudp_pair(daemons: &[Daemon; 2], secure: bool) -> (Connection, Connection) {
+    let local = ([127, 0, 0, 1], 0).into();
+    let client = if secure {
+        let key = PrivateKey::generate().expect("key");
+        let listener = daemons[0]
+            .listen_secure(local, key.clone(), None)
+            .expect("listen");
+        let id = unpaced().protocol.protocol_id.into();
+        let params = TokenParams::new(id, 1, vec![listener.local_addr()]);
+        let token = ConnectToken::mint(&key, &params).expect("token");
+        let client = daemons[1].connect_with_token(&token).expect("connect");
+        (client, listener.accept_timeout(LOST).expect("accept"))
+    } else {
+        let listener = daemons[0].listen(local).expect("listen");
+        let client = daemons[1].connect(listener.local_addr()).expect("connect");
+        (client, listener.accept_timeout(LOST).expect("accept"))
+    };
+    client
+}
+
+/// The bench id suffix of a (non-)secure pair.
+fn mode(secure: bool) -> &'static str {
+    if secure {
+        "_secure"
+    } else {
+        ""
+    }
 }
 
 /// Runs `work` on a thread until the returned guard is dropped.
@@ -110,17 +135,17 @@ fn one_way(c: &mut Criterion) {
         });
     }
 
-    {
+    for secure in [false, true] {
         let daemons = [
             Daemon::spawn(unpaced()).unwrap(),
             Daemon::spawn(unpaced()).unwrap(),
         ];
-        let (client, server) = gudp_pair(&daemons);
+        let (client, server) = gudp_pair(&daemons, secure);
         let _blast = Background::start(move || {
             // Blocking send: a full outbox holds the sender back.
             let _ = client.send_timeout(&PAYLOAD, Duration::from_millis(50));
         });
-        let id = format!("gudp_{}", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}{}", gudp::IMPLEMENTATION, mode(secure));
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -159,18 +184,18 @@ fn ping_pong(c: &mut Criterion) {
         });
     }
 
-    {
+    for secure in [false, true] {
         let daemons = [
             Daemon::spawn(unpaced()).unwrap(),
             Daemon::spawn(unpaced()).unwrap(),
         ];
-        let (client, server) = gudp_pair(&daemons);
+        let (client, server) = gudp_pair(&daemons, secure);
         let _echo = Background::start(move || {
             if let Ok(packet) = server.recv_timeout(Duration::from_millis(50)) {
                 let _ = server.send(&packet);
             }
         });
-        let id = format!("gudp_{}_spawned", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}_spawned{}", gudp::IMPLEMENTATION, mode(secure));
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();

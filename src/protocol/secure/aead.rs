@@ -134,3 +134,39 @@ mod tests {
         assert_ne!(handshake_tag(&subkey(&[1; 32], 5, 3), b"response"), tag);
     }
 }
+
+/// The per-packet vector of docs/protocol.md §12.5.
+#[cfg(test)]
+mod vector {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn packet_test_vector() {
+        let token_key: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let key = subkey(&token_key, 0x0123_4567_89ab_cdef, 1500);
+        let mut packet = unhex(PAYLOAD);
+        seal(&key, 65_538, &mut packet);
+        assert_eq!(hex(&key), SUBKEY);
+        assert_eq!(hex(&packet), SEALED.split_whitespace().collect::<String>());
+        assert!(open(&key, 65_538, &mut packet));
+        assert_eq!(&packet[CONNECTED_HEADER_LEN..], b"hi"); // the tag field stays as received
+    }
+
+    const PAYLOAD: &str =
+        "47554402 10 01 0002 00ff 00000001 0032 00000000000000000000000000000000 6869";
+    const SUBKEY: &str = "0dc917bd20a03feaf90d1f8fea05947f980c1e2ae216f974e15edb8ec87be11e";
+    const SEALED: &str =
+        "47554402 10 01 0002 00ff 00000001 0032 b00d06fc384fa3bfe6a82756ab14de6c 9389";
+}
