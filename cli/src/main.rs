@@ -5,7 +5,8 @@
 //! - `gudp serve --bind HOST:PORT [--max-connections N]`: an echo server printing
 //!   per-second stats.
 //! - `gudp connect HOST:PORT`: a client sending at a fixed rate, printing per-second stats.
-//! - `gudp bench`: GUDP against raw UDP on loopback (see `docs/benchmarks.md`).
+//! - `gudp bench [--quick]`: GUDP against raw UDP and laminar on loopback (see
+//!   `docs/benchmarks.md`).
 //! - `gudp keygen --out KEY` and `gudp token --key-file KEY --server HOST:PORT --out TOKEN`:
 //!   secure mode's key and connect tokens (`serve --key-file`, `connect --token-file`).
 //!
@@ -99,8 +100,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
     },
-    /// Benchmarks GUDP against raw UDP on loopback, printing a table of figures and ratios.
-    Bench(bench::Args),
+    /// Benchmarks GUDP (default configuration) against raw UDP and laminar on loopback:
+    /// medians of alternating rounds, with spreads, ratios and issue 12's targets.
+    Bench(Box<bench::Args>),
     /// Makes a secure-mode private key file (64 hex digits) from the OS's randomness.
     Keygen {
         /// The key file to create (it must not exist).
@@ -193,7 +195,7 @@ fn main() -> ExitCode {
                     chart,
                 })
             }),
-        Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Keygen { out } => token::keygen(&out),
         Command::Token {
             key_file,
