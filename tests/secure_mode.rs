@@ -498,6 +498,45 @@ fn a_captured_request_does_not_let_an_observer_connect() {
     assert_eq!(sim.nodes[1].ep.counters().connect_token_in_use, 0);
 }
 
+/// An on-path attacker knows the client's nonce: it can forge a Challenge, but not the
+/// accept (plain ones are refused in secure mode, secure ones need the server's key), so
+/// the client never believes it is connected.
+#[test]
+fn a_forged_accept_does_not_connect_a_secure_client() {
+    let mut sim = sim(2, 0);
+    sim.nodes[0].captured = Some(Vec::new());
+    sim.nodes[1].dead = true; // the server is unreachable
+    let server = sim.nodes[1].addr;
+    let c = sim.nodes[0]
+        .ep
+        .connect_with_token(sim.now, server, &token(7, vec![server]))
+        .unwrap();
+    sim.run_for(MS);
+    let request = sim.nodes[0].captured.as_ref().unwrap()[0].1.clone();
+    let Ok(WirePacket::SecureRequest(hello)) = wire::decode(DEFAULT_PROTOCOL_ID, &request) else {
+        panic!("a secure request");
+    };
+    let nonce = hello.nonce;
+    let challenge = forge(WirePacket::Challenge {
+        nonce,
+        timestamp: 5,
+        token: [1; 16],
+    });
+    sim.inject(0, server, &challenge);
+    sim.inject(0, server, &forge(WirePacket::Accept { nonce }));
+    let tag = [0; 16];
+    sim.inject(0, server, &forge(WirePacket::SecureAccept { nonce, tag }));
+    assert_eq!(sim.drops(0, "WrongModeHandshake"), 1);
+    assert_eq!(sim.drops(0, "BadMac"), 1);
+    sim.run_for(secs(6));
+    assert!(sim.nodes[0].connected().is_none());
+    assert_eq!(
+        sim.nodes[0].disconnects()[0].1,
+        CloseReason::ConnectTimedOut
+    );
+    let _ = c;
+}
+
 /// In the sans-IO core: encrypted steady-state traffic allocates nothing, and neither does a
 /// server refusing secure requests (expired, forged) or answering a valid one with a
 /// challenge: the stateless first step.

@@ -487,6 +487,9 @@ impl Endpoint {
                 token,
             } => self.on_response(now, from, nonce, timestamp, token),
             WirePacket::Accept { nonce } => self.on_accept(now, from, nonce),
+            WirePacket::SecureAccept { nonce, tag } => {
+                self.on_secure_accept(now, from, nonce, tag, datagram)
+            }
             WirePacket::Denied { nonce } => self.on_denied(from, nonce),
             WirePacket::SecureRequest(hello) => self.on_secure_request(now, from, hello),
             WirePacket::SecureResponse {
