@@ -29,7 +29,7 @@ pub fn run(plan: &Plan) -> Result<Vec<Row>, String> {
     let listener = server_daemon
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
-    let (clients, servers) = fleet::connect(&client_daemon, &listener, n)?;
+    let (clients, servers, _) = fleet::connect(&client_daemon, &listener, n)?;
     thread::sleep(Duration::from_millis(300)); // the handshakes' acks go out
     let stop = AtomicBool::new(false);
     let inputs = AtomicU64::new(0);

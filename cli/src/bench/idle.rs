@@ -44,7 +44,7 @@ pub fn run(pairs: usize, seconds: Duration) -> Result<Vec<Row>, String> {
     let listener = daemon
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
-    let (clients, servers) = fleet::connect(&daemon, &listener, pairs)?;
+    let (clients, servers, retries) = fleet::connect(&daemon, &listener, pairs)?;
     let setup = setup_start.elapsed();
     let per_pair = procfs::resident_bytes().saturating_sub(rss_before) as f64 / pairs as f64;
     thread::sleep(Duration::from_secs(1)); // the handshakes' last acks and timers settle
@@ -77,8 +77,8 @@ pub fn run(pairs: usize, seconds: Duration) -> Result<Vec<Row>, String> {
         ratio: None,
         target,
         notes: format!(
-            "{INTERVALS} intervals of {:.2} s after 1 s settling; set up in {:.1} s; \
-             {alive} of {} ends still connected; {:.0} KB RSS per pair; {} datagrams sent \
+            "{INTERVALS} intervals of {:.2} s after 1 s settling; set up in {:.1} s \
+             ({retries} handshakes retried); {alive} of {} ends still connected; {:.0} KB RSS per pair; {} datagrams sent \
              in all",
             interval.as_secs_f64(),
             setup.as_secs_f64(),

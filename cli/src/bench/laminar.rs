@@ -1,7 +1,8 @@
 //! laminar 0.5, the peer most Rust game developers find first, in the same run. Its
 //! `Socket::start_polling` loop sleeps 1 ms per turn; a user who wants speed drives it
 //! instead with `Socket::manual_poll` in a loop of their own, and so do we: both threads
-//! spin on `manual_poll` (no sleep), which is laminar at its fastest and costs a core each.
+//! call `manual_poll` in a loop with no sleep, yielding the core after a turn that found
+//! nothing (on two shared cores two pure spinners starve each other).
 //! Packets are `Packet::unreliable` (laminar's lightest kind, no acks: GUDP's packets carry
 //! acks, so the comparison favours laminar).
 
@@ -9,6 +10,7 @@ use super::rounds::Sample;
 use super::span::{self, Flags};
 use laminar::{Config, Packet, Socket, SocketEvent};
 use std::net::SocketAddr;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Packets queued between two `manual_poll` calls of the blasting sender.
@@ -55,6 +57,9 @@ pub fn one_way(size: usize, span: Duration) -> Result<Sample, String> {
                 let mut n = 0;
                 take_packets(&mut receiver, |_| n += 1);
                 flags.delivered(n);
+                if n == 0 {
+                    thread::yield_now();
+                }
             }
             Ok(())
         }),
@@ -78,6 +83,9 @@ pub fn ping_pong(size: usize, span: Duration) -> Result<Sample, String> {
                 while echoed == 0 && Instant::now() < deadline {
                     client.manual_poll(Instant::now());
                     take_packets(&mut client, |_| echoed += 1);
+                    if echoed == 0 {
+                        thread::yield_now();
+                    }
                 }
                 flags.delivered(echoed.min(1));
             }
@@ -88,6 +96,9 @@ pub fn ping_pong(size: usize, span: Duration) -> Result<Sample, String> {
             while flags.receiving() {
                 server.manual_poll(Instant::now());
                 take_packets(&mut server, |packet| echoes.push(packet));
+                if echoes.is_empty() {
+                    thread::yield_now();
+                }
                 for packet in echoes.drain(..) {
                     let echo = Packet::unreliable(packet.addr(), packet.payload().to_vec());
                     server

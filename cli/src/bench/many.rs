@@ -38,7 +38,7 @@ pub fn run(plan: &Plan) -> Result<Vec<Row>, String> {
         .listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
     let setup_start = Instant::now();
-    let (clients, servers) = fleet::connect(&client_daemon, &listener, n)?;
+    let (clients, servers, retries) = fleet::connect(&client_daemon, &listener, n)?;
     let setup = setup_start.elapsed();
     let per_pair = procfs::resident_bytes().saturating_sub(rss_before) as f64 / n as f64;
     let server_tid = procfs::wait_for_thread(SERVER_DAEMON)?;
@@ -166,7 +166,7 @@ pub fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             Stat::one(per_pair / 1e3),
             format!(
                 "RSS delta over setup / {n}: client end + server end, default capacities; \
-                 set up in {:.1} s",
+                 set up in {:.1} s ({retries} handshakes retried)",
                 setup.as_secs_f64()
             ),
         ),

@@ -10,7 +10,7 @@
 //! - **many**: many clients at a fixed rate into one server daemon: CPU, memory, RTT.
 //!
 //! In each round every contestant of a workload runs one `--span` in turn (raw UDP, GUDP,
-//! the unpaced GUDP extra, laminar, then the next workload), so drift on a shared machine
+//! the unpaced GUDP extra, laminar, renet, then the next workload), so drift on a shared machine
 //! hits them all; a ratio is the median of the per-round ratios. See `docs/benchmarks.md`.
 
 mod echo;
@@ -22,6 +22,8 @@ mod laminar;
 mod many;
 mod procfs;
 mod raw;
+#[cfg(feature = "peers")]
+mod renet;
 mod report;
 mod rounds;
 mod span;
@@ -53,6 +55,8 @@ pub enum Group {
 pub enum Peer {
     /// laminar 0.5, driven with `Socket::manual_poll` (needs the `peers` feature, on by default).
     Laminar,
+    /// renet 2 over renet_netcode's UDP transport (needs the `peers` feature).
+    Renet,
     /// No peer.
     None,
 }
@@ -77,7 +81,7 @@ pub struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Group::Oneway, Group::Pingpong, Group::Manual, Group::Echo, Group::Idle, Group::Many])]
     pub rows: Vec<Group>,
     /// Peers in the same rounds as GUDP and raw UDP (one-way and ping-pong).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Peer::Laminar])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Peer::Laminar, Peer::Renet])]
     pub peers: Vec<Peer>,
     /// Clients in the many-connections rows (0 skips them) [default: 10000; 1000 with --quick].
     #[arg(long)]
@@ -137,6 +141,7 @@ pub struct Plan {
     pub sizes: Vec<usize>,
     pub rows: Vec<Group>,
     pub laminar: bool,
+    pub renet: bool,
     pub clients: usize,
     pub client_rate: u32,
     pub many_seconds: Duration,
@@ -152,10 +157,13 @@ impl Plan {
         if let Some(size) = args.sizes.iter().find(|&&s| s == 0 || s > 1200) {
             return Err(format!("--sizes: {size} is not 1 to 1200 bytes"));
         }
-        let mut laminar = args.peers.contains(&Peer::Laminar);
-        if laminar && !cfg!(feature = "peers") {
-            println!("(no laminar rows: this build has no `peers` feature)");
-            laminar = false;
+        let (mut laminar, mut renet) = (
+            args.peers.contains(&Peer::Laminar),
+            args.peers.contains(&Peer::Renet),
+        );
+        if (laminar || renet) && !cfg!(feature = "peers") {
+            println!("(no peer rows: this build has no `peers` feature)");
+            (laminar, renet) = (false, false);
         }
         let mut rows = Vec::new();
         for group in &args.rows {
@@ -173,6 +181,7 @@ impl Plan {
             sizes: args.sizes.clone(),
             rows,
             laminar,
+            renet,
             clients: args.clients.unwrap_or(pick(quick, 1000, 10_000)),
             client_rate: args.client_rate,
             many_seconds: args.many_seconds.unwrap_or(pick(

@@ -21,6 +21,7 @@ enum Contestant {
     /// Manual-mode daemons (ping-pong only).
     Manual,
     Laminar,
+    Renet,
 }
 
 impl Contestant {
@@ -32,6 +33,7 @@ impl Contestant {
             (Contestant::Gudp(setup), Kind::PingPong) => gudp::ping_pong(setup, size, span),
             (Contestant::Manual, _) => gudp::ping_pong_manual(Setup::Default, size, span),
             (Contestant::Laminar, kind) => laminar(kind, size, span),
+            (Contestant::Renet, kind) => renet(kind, size, span),
         }
     }
 
@@ -42,6 +44,7 @@ impl Contestant {
             Contestant::Gudp(Setup::Unpaced) => "gudp-unpaced",
             Contestant::Manual => "gudp-manual",
             Contestant::Laminar => "laminar",
+            Contestant::Renet => "renet",
         }
     }
 
@@ -52,6 +55,7 @@ impl Contestant {
             Contestant::Gudp(Setup::Unpaced) => "GUDP unpaced (extra)",
             Contestant::Manual => "GUDP manual mode",
             Contestant::Laminar => "laminar 0.5",
+            Contestant::Renet => "renet 2 + netcode",
         }
     }
 
@@ -71,7 +75,11 @@ impl Contestant {
                 Setup::Default.describe()
             ),
             (Contestant::Laminar, _) => "Config::default(), Packet::unreliable; both threads \
-                spin on Socket::manual_poll (no 1 ms sleep)"
+                loop on Socket::manual_poll (no 1 ms sleep; yield after an empty turn)"
+                .into(),
+            (Contestant::Renet, _) => "ConnectionConfig::default(), DefaultChannel::Unreliable, \
+                renet_netcode UDP transport (Unsecure); both loops run without sleep \
+                (update, transport update, send_packets; yield after an empty turn); counts messages"
                 .into(),
         }
     }
@@ -85,8 +93,21 @@ fn laminar(kind: Kind, size: usize, span: Duration) -> Result<Sample, String> {
     }
 }
 
+#[cfg(feature = "peers")]
+fn renet(kind: Kind, size: usize, span: Duration) -> Result<Sample, String> {
+    match kind {
+        Kind::OneWay => super::renet::one_way(size, span),
+        Kind::PingPong => super::renet::ping_pong(size, span),
+    }
+}
+
 #[cfg(not(feature = "peers"))]
 fn laminar(_: Kind, _: usize, _: Duration) -> Result<Sample, String> {
+    Err("this build has no `peers` feature".into())
+}
+
+#[cfg(not(feature = "peers"))]
+fn renet(_: Kind, _: usize, _: Duration) -> Result<Sample, String> {
     Err("this build has no `peers` feature".into())
 }
 
@@ -117,6 +138,9 @@ fn workloads(plan: &Plan) -> Vec<Workload> {
                 contestants.push(Contestant::Gudp(Setup::Unpaced));
                 if plan.laminar {
                     contestants.push(Contestant::Laminar);
+                }
+                if plan.renet {
+                    contestants.push(Contestant::Renet);
                 }
             }
             if contestants.len() > 1 {
