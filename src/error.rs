@@ -53,6 +53,26 @@ pub enum SendError {
     Paced,
     /// The connection finished, for this reason.
     Closed(CloseReason),
+    /// A packet call on a connection in message mode (`DaemonConfig::messages` is set), or a
+    /// message call on one in packet mode: nothing was queued, so the framing of what goes
+    /// out is never mixed.
+    WrongMode,
+    /// A message for a channel the connection's `MessageConfig` does not have.
+    UnknownChannel {
+        /// The channel asked for.
+        channel: u8,
+    },
+    /// The channel's byte budget (`ChannelConfig::budget`: queued plus unacked messages) has
+    /// no room for this message: backpressure, never a disconnect. Retry once acks have
+    /// freed room, or wait with `send_message`. `needed` above the whole budget never fits.
+    ChannelFull {
+        /// The channel.
+        channel: u8,
+        /// The message's cost: its bytes and the layer's bookkeeping.
+        needed: usize,
+        /// What the budget had left.
+        available: usize,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -64,6 +84,18 @@ impl fmt::Display for SendError {
             SendError::OutboxFull => f.write_str("outbox full"),
             SendError::Paced => f.write_str("outbox full: pacing budget exhausted"),
             SendError::Closed(reason) => write!(f, "connection finished: {reason}"),
+            SendError::WrongMode => f.write_str(
+                "wrong mode: packet calls need packet mode, message calls need DaemonConfig::messages",
+            ),
+            SendError::UnknownChannel { channel } => write!(f, "unknown channel {channel}"),
+            SendError::ChannelFull {
+                channel,
+                needed,
+                available,
+            } => write!(
+                f,
+                "channel {channel} is full: {needed} bytes needed, {available} available"
+            ),
         }
     }
 }

@@ -10,6 +10,7 @@ mod config;
 mod counters;
 pub(crate) mod driver;
 mod lifecycle;
+mod messages;
 mod output;
 mod registry;
 mod sending;
