@@ -127,6 +127,20 @@ pub enum ConnectError {
     /// The handshake failed: `ConnectTimedOut` (no answer: wrong address, no server, or the
     /// network drops everything), `ConnectionDenied` (the server is full), `DaemonStopped`.
     Failed(CloseReason),
+    /// The server refused: its message channels (`DaemonConfig::messages`, compared by
+    /// `MessageConfig::fingerprint`) are not this daemon's, or one end is in packet mode
+    /// and the other in message mode. Configure both ends alike.
+    ChannelMismatch,
+}
+
+impl ConnectError {
+    /// The error for a handshake that ended with `reason`.
+    pub(crate) fn failed(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::ChannelMismatch => ConnectError::ChannelMismatch,
+            reason => ConnectError::Failed(reason),
+        }
+    }
 }
 
 impl fmt::Display for ConnectError {
@@ -137,6 +151,9 @@ impl fmt::Display for ConnectError {
                 write!(f, "no server can listen at {addr} (port 0, unspecified, multicast or broadcast address)")
             }
             ConnectError::Failed(reason) => write!(f, "connection failed: {reason}"),
+            ConnectError::ChannelMismatch => f.write_str(
+                "connection denied: the server's message channels differ from ours (DaemonConfig::messages)",
+            ),
         }
     }
 }
@@ -146,7 +163,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Io(error) => Some(error),
             ConnectError::Failed(reason) => Some(reason),
-            ConnectError::InvalidAddress(_) => None,
+            ConnectError::InvalidAddress(_) | ConnectError::ChannelMismatch => None,
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use common::{pair, watchdog, Pair};
 use gudp::conditioner::LinkConfig;
 use gudp::message::{ChannelConfig, MessageConfig, MessageEvent, MessageId};
-use gudp::{CloseReason, DaemonConfig, LinkSetup, SendError, TryRecvError};
+use gudp::{CloseReason, ConnectError, Daemon, DaemonConfig, LinkSetup, SendError, TryRecvError};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -216,4 +216,27 @@ fn calls_of_the_other_mode_are_refused() {
         Err(SendError::WrongMode)
     );
     assert!(!packets.client.is_message_mode() && p.client.is_message_mode());
+}
+
+/// Both ends must configure the same channels: the server denies a client whose
+/// message-layer fingerprint differs from its own (other channels, or packet mode), and
+/// the client learns why.
+#[test]
+fn a_channel_mismatch_is_refused_with_its_reason() {
+    let _watchdog = watchdog("channel_mismatch", Duration::from_secs(60));
+    let server_daemon = Daemon::spawn(lossy(0.0, 1, MessageConfig::default())).unwrap();
+    let listener = server_daemon.listen(common::loopback()).unwrap();
+    let other = MessageConfig::new(vec![ChannelConfig::reliable_ordered()]);
+    let packets = DaemonConfig::default();
+    for client_config in [lossy(0.0, 2, other), packets] {
+        let client_daemon = Daemon::spawn(client_config).unwrap();
+        match client_daemon.connect(listener.local_addr()) {
+            Err(ConnectError::ChannelMismatch) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(server_daemon.counters().endpoints.handshake_denials, 2);
+    // The same configuration connects.
+    let same = Daemon::spawn(lossy(0.0, 3, MessageConfig::default())).unwrap();
+    same.connect(listener.local_addr()).unwrap();
 }

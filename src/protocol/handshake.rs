@@ -11,7 +11,7 @@ use super::connection::Connection;
 use super::endpoint::Endpoint;
 use super::protection::PacketProtection;
 use super::token;
-use super::wire::{ConnectedHeader, WirePacket, TOKEN_LEN};
+use super::wire::{ConnectedHeader, DenyReason, WirePacket, TOKEN_LEN};
 use super::{CloseReason, ConnectionId, DropReason, Event, Role, Transmit};
 
 /// A reply that needs no connection: challenges, denials and lingering disconnects.
@@ -24,6 +24,7 @@ pub(super) enum Reply {
     },
     Denied {
         nonce: u64,
+        reason: DenyReason,
     },
     /// Copies of a closed connection's disconnect, sealed with its keys (`seq` is the
     /// extended sequence of `header`).
@@ -61,13 +62,14 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
         nonce: u64,
+        fingerprint: u64,
     ) -> Result<(), DropReason> {
         self.counters.handshake_requests += 1;
         if self.table.by_addr(from).is_some() {
             return Err(DropReason::AlreadyConnected);
         }
-        if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
+        if let Some(reason) = self.deny_reason(fingerprint) {
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
         }
@@ -98,6 +100,7 @@ impl Endpoint {
         nonce: u64,
         timestamp: u64,
         received: [u8; TOKEN_LEN],
+        fingerprint: u64,
     ) -> Result<(), DropReason> {
         self.counters.handshake_responses += 1;
         if let Some(id) = self.table.by_addr(from) {
@@ -130,8 +133,8 @@ impl Endpoint {
         if self.replay.used.contains(&received) {
             return Err(DropReason::ReplayedToken);
         }
-        if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
+        if let Some(reason) = self.deny_reason(fingerprint) {
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
         }
@@ -157,6 +160,18 @@ impl Endpoint {
         });
         self.reschedule(id, now);
         Ok(())
+    }
+
+    /// Why a client with message-layer `fingerprint` must be denied now, if it must: a
+    /// fingerprint other than ours (its payloads would be framed otherwise), or no room.
+    fn deny_reason(&self, fingerprint: u64) -> Option<DenyReason> {
+        if fingerprint != self.config.message_fingerprint {
+            Some(DenyReason::ChannelMismatch)
+        } else if self.table.len() >= self.config.max_connections {
+            Some(DenyReason::Full)
+        } else {
+            None
+        }
     }
 
     /// The client-side connection with `from` whose session is `nonce`.
@@ -209,12 +224,21 @@ impl Endpoint {
         Ok(())
     }
 
-    pub(super) fn on_denied(&mut self, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
+    pub(super) fn on_denied(
+        &mut self,
+        from: SocketAddr,
+        nonce: u64,
+        reason: DenyReason,
+    ) -> Result<(), DropReason> {
         let id = self.client_attempt(from, nonce)?;
         if self.table.get(id).is_some_and(Connection::is_connected) {
             return Err(DropReason::Unexpected);
         }
-        self.end(id, CloseReason::ConnectionDenied);
+        let reason = match reason {
+            DenyReason::ChannelMismatch => CloseReason::ChannelMismatch,
+            DenyReason::Full => CloseReason::ConnectionDenied,
+        };
+        self.end(id, reason);
         Ok(())
     }
 
@@ -241,7 +265,7 @@ impl Endpoint {
                 token,
             }
             .encode(id, out),
-            Reply::Denied { nonce } => WirePacket::Denied { nonce }.encode(id, out),
+            Reply::Denied { nonce, reason } => WirePacket::Denied { nonce, reason }.encode(id, out),
             Reply::Disconnect {
                 header,
                 seq,

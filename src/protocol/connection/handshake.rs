@@ -127,6 +127,7 @@ impl Connection {
                 }
                 let len = WirePacket::ConnectionRequest {
                     nonce: self.session,
+                    fingerprint: cx.config.message_fingerprint,
                 }
                 .encode(id, out)
                 .ok();
@@ -148,6 +149,7 @@ impl Connection {
                     nonce: self.session,
                     timestamp,
                     token,
+                    fingerprint: cx.config.message_fingerprint,
                 }
                 .encode(id, out)
                 .ok();
