@@ -43,8 +43,13 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         rate: u32,
         /// Write a chart of the run: SVG, or an HTML page for a .html name.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "messages")]
         chart: Option<PathBuf>,
+        /// Show message mode instead: a reliable-ordered stream arriving complete and in
+        /// order through 10 % loss beside an unreliable stream showing its losses (`--rate`
+        /// messages per second each).
+        #[arg(long)]
+        messages: bool,
     },
     /// Echo server: sends every packet back to its sender; prints stats each second.
     #[command(allow_negative_numbers = true, after_help = SERVE_END)]
@@ -58,6 +63,11 @@ enum Command {
         /// Most connections held at once; further clients are answered `Denied`.
         #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..u32::MAX as i64))]
         max_connections: u32,
+        /// `packet`: echo packets. Any message kind: message mode, echoing each message
+        /// on the channel it came on (all four kinds are open; clients must use message
+        /// mode too, or the handshake refuses them).
+        #[arg(long, value_enum, default_value_t = peers::Channel::Packet)]
+        channel: peers::Channel,
     },
     /// Client: connects, sends at a fixed rate, counts echoes; prints stats each second.
     #[command(allow_negative_numbers = true, after_help = CONNECT_END)]
@@ -78,6 +88,10 @@ enum Command {
         /// Write a chart of the run: SVG, or an HTML page for a .html name.
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
+        /// What to send: packets, or messages on one channel kind (the server must run
+        /// with a message `--channel` too).
+        #[arg(long, value_enum, default_value_t = peers::Channel::Packet)]
+        channel: peers::Channel,
     },
     /// Benchmarks GUDP against raw UDP on loopback, printing a table of figures and ratios.
     Bench(bench::Args),
@@ -114,25 +128,35 @@ fn main() -> ExitCode {
         Command::Demo {
             duration,
             rate,
+            messages: true,
+            ..
+        } => demo::run_messages(Duration::from_secs(duration), rate),
+        Command::Demo {
+            duration,
+            rate,
             chart,
+            ..
         } => demo::run(Duration::from_secs(duration), rate, chart),
         Command::Serve {
             bind,
             duration,
             max_connections,
-        } => peers::serve(&bind, duration, max_connections as usize),
+            channel,
+        } => peers::serve(&bind, duration, max_connections as usize, channel),
         Command::Connect {
             server,
             rate,
             size,
             duration,
             chart,
+            channel,
         } => peers::connect(peers::ConnectArgs {
             server,
             rate,
             size: usize::from(size),
             duration,
             chart,
+            channel,
         }),
         Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
     };
