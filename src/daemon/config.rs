@@ -2,6 +2,7 @@
 
 use super::batch;
 use crate::conditioner::LinkConfig;
+use crate::message::MessageConfig;
 use crate::protocol;
 use std::io;
 use std::time::Duration;
@@ -87,6 +88,24 @@ pub struct DaemonConfig {
     pub thread_name: String,
     /// Optional link conditioner in front of every socket.
     pub link: Option<LinkSetup>,
+    /// `Some`: every connection of this daemon runs in **message mode** — channels of
+    /// messages (unreliable, sequenced, reliable unordered, reliable ordered; aggregated,
+    /// fragmented, resent from the acks) through
+    /// [`Connection::try_send_message`](crate::Connection::try_send_message) and
+    /// [`Connection::try_recv_message`](crate::Connection::try_recv_message), and the packet
+    /// calls refuse with [`SendError::WrongMode`](crate::SendError::WrongMode). `None` (the
+    /// default): packet mode, one payload per datagram. Both ends must configure the same
+    /// channels: the handshake compares [`MessageConfig::fingerprint`] and refuses a
+    /// mismatch. `max_payload` must not exceed `protocol.max_payload`.
+    ///
+    /// ```
+    /// use gudp::message::MessageConfig;
+    /// let mut config = gudp::DaemonConfig::default();
+    /// config.messages = Some(MessageConfig::default()); // channels 0..=3, one of each kind
+    /// let daemon = gudp::Daemon::spawn(config).unwrap();
+    /// # drop(daemon);
+    /// ```
+    pub messages: Option<MessageConfig>,
 }
 
 impl Default for DaemonConfig {
@@ -104,6 +123,7 @@ impl Default for DaemonConfig {
             close_linger: Duration::from_secs(1),
             thread_name: "gudp-daemon".into(),
             link: None,
+            messages: None,
         }
     }
 }
@@ -136,6 +156,23 @@ impl DaemonConfig {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("DaemonConfig::{name} must be at most one day, got {value:?}"),
+                ));
+            }
+        }
+        if let Some(messages) = &self.messages {
+            messages.validate().map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("DaemonConfig::messages is invalid: {error}"),
+                )
+            })?;
+            if messages.max_payload > self.protocol.max_payload {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "DaemonConfig::messages.max_payload ({}) exceeds protocol.max_payload ({})",
+                        messages.max_payload, self.protocol.max_payload
+                    ),
                 ));
             }
         }

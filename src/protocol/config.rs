@@ -142,6 +142,14 @@ pub struct Config {
     /// [`poll_transmit`](super::Endpoint::poll_transmit); more are dropped and counted
     /// (default 1024).
     pub max_queued_replies: usize,
+    /// The message layer's configuration fingerprint
+    /// ([`MessageConfig::fingerprint`](crate::message::MessageConfig::fingerprint)), or 0
+    /// in packet mode (the default). A client sends it in its request and challenge
+    /// response; a server denies a client whose fingerprint is not its own
+    /// ([`wire::DenyReason::ChannelMismatch`](super::wire::DenyReason::ChannelMismatch)),
+    /// so both ends of a connection always frame payloads alike. The daemon sets it from
+    /// `DaemonConfig::messages`.
+    pub message_fingerprint: u64,
 }
 
 impl Default for Config {
@@ -180,6 +188,7 @@ impl Default for Config {
                 burst: 4,
             },
             max_queued_replies: 1024,
+            message_fingerprint: 0,
         }
     }
 }
