@@ -600,3 +600,90 @@ fn bench_prints_a_table_with_medians_ratios_and_targets_in_three_formats() {
     assert!(!bad.stderr.contains("panicked"), "{}", bad.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn secure_mode_between_two_processes_with_a_key_file_and_a_token_file() {
+    let dir = std::env::temp_dir().join(format!("gudp-secure-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("server.key");
+    let token = dir.join("client.token");
+    let (key_s, token_s) = (key.to_str().unwrap(), token.to_str().unwrap());
+    let made = gudp(&["keygen", "--out", key_s], Duration::from_secs(10));
+    assert!(made.status.success(), "{}", made.stderr);
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    // A second keygen never overwrites a key.
+    assert!(!gudp(&["keygen", "--out", key_s], Duration::from_secs(10))
+        .status
+        .success());
+    let (serve, addr) = server(&["--duration", "12", "--key-file", key_s]);
+    let addr = addr.to_string();
+    let minted = gudp(
+        &[
+            "token",
+            "--key-file",
+            key_s,
+            "--server",
+            &addr,
+            "--client-id",
+            "77",
+            "--out",
+            token_s,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(minted.status.success(), "{}", minted.stderr);
+    assert_eq!(std::fs::read(&token).unwrap().len(), 2048);
+    let run = gudp(
+        &[
+            "connect",
+            "--token-file",
+            token_s,
+            "--rate",
+            "50",
+            "--duration",
+            "1.5",
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let (sent, acked, lost) = summary(&run.stdout);
+    assert!(sent >= 50 && acked > 0, "{}", run.stdout);
+    assert_eq!(sent, acked + lost, "{}", run.stdout);
+    // A token minted with another key is refused: no answer, and a clear error.
+    let other = dir.join("other.key");
+    let other_s = other.to_str().unwrap();
+    assert!(gudp(&["keygen", "--out", other_s], Duration::from_secs(10))
+        .status
+        .success());
+    let forged = dir.join("forged.token");
+    let forged_s = forged.to_str().unwrap();
+    let minted = gudp(
+        &[
+            "token",
+            "--key-file",
+            other_s,
+            "--server",
+            &addr,
+            "--out",
+            forged_s,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(minted.status.success(), "{}", minted.stderr);
+    let refused = gudp(
+        &["connect", "--token-file", forged_s, "--duration", "1"],
+        Duration::from_secs(15),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot connect to any server the token lists"),
+        "{}",
+        refused.stderr
+    );
+    let served = serve.finish(Duration::from_secs(15));
+    assert!(served.status.success(), "{}", served.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

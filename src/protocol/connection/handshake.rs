@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use super::{Connection, Ctx};
 use crate::protocol::protection::PacketProtection;
-use crate::protocol::wire::{WirePacket, TOKEN_LEN};
+use crate::protocol::secure::aead::{ACCEPT_SEQUENCE, RESPONSE_SEQUENCE};
+use crate::protocol::secure::conn::SecureSide;
+use crate::protocol::secure::hello::RESPONSE_TAG_OFFSET;
+use crate::protocol::wire::{WirePacket, MAC_LEN, TOKEN_LEN};
 use crate::protocol::{DropReason, Event, Role};
 
 /// Where the handshake stands.
@@ -26,6 +29,11 @@ pub(super) enum Phase {
 impl Connection {
     pub(crate) fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected)
+    }
+
+    /// A client connecting with a connect token.
+    pub(crate) fn is_secure_client(&self) -> bool {
+        matches!(self.secure, Some(SecureSide::Client(_)))
     }
 
     /// Still sending connection requests (no challenge yet).
@@ -58,13 +66,22 @@ impl Connection {
     ) -> bool {
         match self.phase {
             Phase::Requesting { .. } => {
-                self.protection = Some(PacketProtection::derive(
-                    Role::Client,
-                    protocol_id,
-                    &token,
-                    self.session,
-                    timestamp,
-                ));
+                self.protection = Some(match &self.secure {
+                    Some(SecureSide::Client(t)) => PacketProtection::secure(
+                        Role::Client,
+                        &t.client_to_server_key,
+                        &t.server_to_client_key,
+                        self.session,
+                        timestamp,
+                    ),
+                    _ => PacketProtection::derive(
+                        Role::Client,
+                        protocol_id,
+                        &token,
+                        self.session,
+                        timestamp,
+                    ),
+                });
                 self.phase = Phase::Responding {
                     timestamp,
                     token,
@@ -125,10 +142,15 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = WirePacket::ConnectionRequest {
-                    nonce: self.session,
+                let len = match &self.secure {
+                    Some(SecureSide::Client(t)) => {
+                        WirePacket::SecureRequest(t.hello(self.session, 0)).encode(id, out)
+                    }
+                    _ => WirePacket::ConnectionRequest {
+                        nonce: self.session,
+                    }
+                    .encode(id, out),
                 }
-                .encode(id, out)
                 .ok();
                 self.phase = Phase::Requesting {
                     next_retry: now + cx.config.connect_retry_interval,
@@ -144,13 +166,30 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = WirePacket::ChallengeResponse {
-                    nonce: self.session,
-                    timestamp,
-                    token,
-                }
-                .encode(id, out)
-                .ok();
+                let len = match (&self.secure, &self.protection) {
+                    (Some(SecureSide::Client(t)), Some(keys)) => {
+                        let hello = t.hello(self.session, 0);
+                        let response = WirePacket::SecureResponse {
+                            hello,
+                            timestamp,
+                            token,
+                            tag: [0; MAC_LEN],
+                        };
+                        response.encode(id, out).ok().inspect(|_| {
+                            let data = &out[..RESPONSE_TAG_OFFSET];
+                            let tag = keys.handshake_tag(true, RESPONSE_SEQUENCE, data);
+                            out[RESPONSE_TAG_OFFSET..RESPONSE_TAG_OFFSET + MAC_LEN]
+                                .copy_from_slice(&tag.expect("secure keys"));
+                        })
+                    }
+                    _ => WirePacket::ChallengeResponse {
+                        nonce: self.session,
+                        timestamp,
+                        token,
+                    }
+                    .encode(id, out)
+                    .ok(),
+                };
                 self.phase = Phase::Responding {
                     timestamp,
                     token,
@@ -160,11 +199,21 @@ impl Connection {
                 len
             }
             Phase::Connected if self.send_accept => {
-                let len = WirePacket::Accept {
-                    nonce: self.session,
-                }
-                .encode(id, out)
-                .ok();
+                let nonce = self.session;
+                let len = match (&self.secure, &self.protection) {
+                    (Some(SecureSide::Server(_)), Some(keys)) => {
+                        let accept = WirePacket::SecureAccept {
+                            nonce,
+                            tag: [0; MAC_LEN],
+                        };
+                        accept.encode(id, out).ok().inspect(|&len| {
+                            let data = &out[..len - MAC_LEN];
+                            let tag = keys.handshake_tag(true, ACCEPT_SEQUENCE, data);
+                            out[len - MAC_LEN..len].copy_from_slice(&tag.expect("secure keys"));
+                        })
+                    }
+                    _ => WirePacket::Accept { nonce }.encode(id, out).ok(),
+                };
                 self.send_accept = false;
                 cx.counters.handshake_accepts += 1;
                 len
