@@ -94,6 +94,15 @@ impl RecvBatch {
         (self.slots.addrs[i], self.slots.datagram(i))
     }
 
+    /// Whether a call that returned `count` datagrams left the socket empty, so that reading
+    /// again would only return `WouldBlock`. On Linux a `recvmmsg` that fills fewer slots than
+    /// it has stopped because the queue was empty, and every datagram queued after that
+    /// raises a new edge for the poller; elsewhere each call reads one, so only `WouldBlock`
+    /// tells.
+    pub(crate) fn drained(&self, count: usize) -> bool {
+        cfg!(target_os = "linux") && count < self.slots.count
+    }
+
     /// Receives up to `slots` datagrams without blocking.
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<Received> {
         self.len = 0;

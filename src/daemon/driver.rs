@@ -59,6 +59,9 @@ pub(crate) struct Driver {
     pub(super) life: Life,
     /// The id the next connection gets (`Connection::id`).
     pub(super) next_conn_id: u64,
+    /// When the loop's current (or last) sleep in `mio::Poll` ends at the latest: `None` for
+    /// no deadline. A sender serving the sleeping loop wakes it if it armed an earlier timer.
+    sleep_until: Option<Instant>,
 }
 
 impl Driver {
@@ -79,6 +82,7 @@ impl Driver {
             max_send_delay: config.max_send_delay,
             life: Life::Running,
             next_conn_id: 0,
+            sleep_until: None,
         }
     }
 
@@ -199,6 +203,32 @@ impl Driver {
             .map(|at| at.saturating_duration_since(now))
     }
 
+    /// The loop is about to sleep in `mio::Poll` for at most `timeout` from `now`.
+    pub(crate) fn sleeping(&mut self, now: Instant, timeout: Option<Duration>) {
+        self.sleep_until = timeout.map(|timeout| now + timeout);
+    }
+
+    /// A sender's work on the ready list, done for the sleeping loop
+    /// (`DaemonShared::serve_sleeping_loop`): the first and last steps of a turn.
+    pub(crate) fn serve_ready(&mut self, shared: &Arc<DaemonShared>, now: Instant) {
+        self.take_ready(shared, now);
+        self.finish_turn(now);
+    }
+
+    /// Whether a timer is due before the loop's sleep ends (then it must be woken). Once
+    /// told, the loop counts as woken at that timer, so that later senders do not wake it
+    /// again for the same one.
+    pub(crate) fn sleep_ends_too_late(&mut self) -> bool {
+        let Some(next) = self.out.timers.next() else {
+            return false;
+        };
+        if self.sleep_until.is_some_and(|until| until <= next) {
+            return false;
+        }
+        self.sleep_until = Some(next);
+        true
+    }
+
     /// One turn: take the ready list, read every readable socket, fire due timers.
     pub(crate) fn turn(&mut self, shared: &Arc<DaemonShared>, events: &mio::Events, now: Instant) {
         // Every turn, not only on a wake: senders skip the wake while the loop is busy.
@@ -281,6 +311,9 @@ impl Driver {
                 }
             }
             self.after_work(slot, now);
+            if self.recv_batch.drained(count) {
+                break; // the WouldBlock call would cost a system call per wake
+            }
         }
     }
 
