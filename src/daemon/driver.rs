@@ -71,7 +71,7 @@ impl Driver {
         Self {
             sockets: Sockets::new(registry),
             out: Output::new(
-                SendBatch::new(config.io_batch, datagram),
+                SendBatch::new(config.io_batch, datagram, config.udp_segmentation),
                 config.link.map(|setup| (setup.config, setup.seed)),
             ),
             recv_batch: RecvBatch::new(config.io_batch, datagram + 1),
