@@ -63,7 +63,14 @@ pub(crate) struct Driver {
     /// When the loop's current (or last) sleep in `mio::Poll` ends at the latest: `None` for
     /// no deadline. A sender serving the sleeping loop wakes it if it armed an earlier timer.
     sleep_until: Option<Instant>,
+    /// When a sender last served the sleeping loop (`Driver::may_serve`).
+    last_served: Option<Instant>,
 }
+
+/// Sends closer together than this after a sender served the sleeping loop are a stream: the
+/// next wakes the loop, which sends in batches. A round trip on loopback takes longer, so a
+/// request/response exchange is always served.
+const SERVE_GAP: Duration = Duration::from_micros(20);
 
 impl Driver {
     pub(crate) fn new(registry: mio::Registry, config: &DaemonConfig, secret_seed: u64) -> Self {
@@ -84,6 +91,7 @@ impl Driver {
             life: Life::Running,
             next_conn_id: 0,
             sleep_until: None,
+            last_served: None,
         }
     }
 
@@ -218,9 +226,17 @@ impl Driver {
         self.sleep_until = timeout.map(|timeout| now + timeout);
     }
 
+    /// Whether a sender may serve the sleeping loop at `now`: not within `SERVE_GAP` of the
+    /// last serve, when sends come as a stream that the loop sends better in batches.
+    pub(crate) fn may_serve(&self, now: Instant) -> bool {
+        self.last_served
+            .is_none_or(|at| now.saturating_duration_since(at) >= SERVE_GAP)
+    }
+
     /// A sender's work on the ready list, done for the sleeping loop
     /// (`DaemonShared::serve_sleeping_loop`): the first and last steps of a turn.
     pub(crate) fn serve_ready(&mut self, shared: &Arc<DaemonShared>, now: Instant) {
+        self.last_served = Some(now);
         self.take_ready(shared, now);
         self.finish_turn(now);
     }

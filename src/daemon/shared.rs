@@ -88,6 +88,9 @@ impl DaemonShared {
         let Some(mut driver) = self.try_driver() else {
             return false;
         };
+        if !driver.may_serve(Instant::now()) {
+            return false; // a stream: the loop sends it in batches
+        }
         loop {
             driver.serve_ready(self, Instant::now());
             if !self.ready.prepare_sleep() {
