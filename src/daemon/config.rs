@@ -72,6 +72,12 @@ pub struct DaemonConfig {
     /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
     /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
     pub io_batch: usize,
+    /// Linux: sends each run of equal-length datagrams to one destination in a send batch as
+    /// one segmentation-offload message (`UDP_SEGMENT`, GSO; default `true`): the kernel
+    /// moves the run through its stack once and cuts it into datagrams at the end. If the
+    /// kernel or the route refuses it, the daemon falls back to one message per datagram for
+    /// good. Elsewhere, and with `io_batch = 1`, it has no effect.
+    pub udp_segmentation: bool,
     /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
     /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
     /// sends in this time (at least one packet), so `try_send` refuses with
@@ -119,6 +125,7 @@ impl Default for DaemonConfig {
             pool_capacity: 8192,
             events_capacity: 1024,
             io_batch: batch::MAX_BATCH,
+            udp_segmentation: true,
             max_send_delay: Duration::from_millis(100),
             close_linger: Duration::from_secs(1),
             thread_name: "gudp-daemon".into(),
