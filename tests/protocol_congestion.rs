@@ -340,3 +340,28 @@ fn one_packet_in_flight_is_never_paced() {
     assert!(sim.now - start <= secs(1) + 10 * MS);
     assert_eq!(sim.nodes[0].ep.counters().connections.paced, 0);
 }
+
+/// §6.4: in bad mode `bad_rate` is the reaction to the path and the rate controller ignores
+/// its signals, so a lossy 400 ms episode does not leave the connection at the floor once
+/// the path recovers (without the hold it ends near 60 packets/s).
+#[test]
+fn a_bad_episode_leaves_the_rate_where_it_was() {
+    let mut sim = Sim::new(link(25, 0, 0.0, 0.0), 35, vec![Config::default(); 2]);
+    let (c, s) = sim.connect(0, 1, secs(2)).unwrap();
+    let pairs = [(0, c), (1, s)];
+    sim.exchange(&pairs, 20 * MS, secs(2), 100);
+    let before = sim.nodes[0].ep.connection_stats(c).unwrap().send_rate;
+    sim.link.set_config(link(200, 0, 2.0, 0.0));
+    sim.exchange(&pairs, 20 * MS, secs(8), 100);
+    let bad = sim.nodes[0].ep.connection_stats(c).unwrap();
+    assert_eq!(bad.congestion_mode, CongestionMode::Bad);
+    sim.link.set_config(link(25, 0, 0.0, 0.0));
+    sim.exchange(&pairs, 20 * MS, secs(8), 100);
+    let after = sim.nodes[0].ep.connection_stats(c).unwrap();
+    assert_eq!(after.congestion_mode, CongestionMode::Good);
+    assert!(
+        after.send_rate.packets_per_second >= before.packets_per_second / 2,
+        "{before:?} before, {:?} after",
+        after.send_rate
+    );
+}

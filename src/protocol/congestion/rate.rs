@@ -116,6 +116,10 @@ pub(crate) struct RateController {
     /// the sender back in the last one (else the figure says what the application sent).
     delivered: [f64; 2],
     last_round_limited: bool,
+    /// Bad mode: `bad_rate` caps the rate and is the reaction to the path, so signals are
+    /// ignored (a 400 ms round trip against a 50 ms minimum would otherwise cut the rate to
+    /// the floor, and the game would be held back for seconds once the path recovered).
+    held: bool,
     /// Packets per second the connection sent in the last complete round.
     sent: f64,
 }
@@ -146,12 +150,18 @@ impl RateController {
             delivered: [0.0; 2],
             last_round_limited: false,
             sent: 0.0,
+            held: false,
         }
     }
 
     /// The rate in force, in packets per second.
     pub(crate) fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// Bad mode began (`true`) or ended: signals are ignored meanwhile.
+    pub(crate) fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Whether the rate may move at all (the floor is below the ceiling).
@@ -211,7 +221,7 @@ impl RateController {
     /// Acts on a congestion signal about packet `seq`; `false` if it belongs to the last
     /// decrease (the packet was sent before it took effect).
     fn congestion(&mut self, seq: u64, next_seq: u64, factor: f64) -> bool {
-        if seq < self.recovery_until {
+        if seq < self.recovery_until || self.held {
             return false;
         }
         let delivered = self.delivered();

@@ -10,7 +10,9 @@ use crate::protocol::wire::{
     AckFields, BufferTooSmall, ConnectedHeader, WirePacket, ACK_DELAY_UNIT_MICROS,
     CONNECTED_HEADER_LEN,
 };
-use crate::protocol::{ConnectionCounters, DropReason, Event, PacketNumber, TransmitError};
+use crate::protocol::{
+    CongestionMode, ConnectionCounters, DropReason, Event, PacketNumber, TransmitError,
+};
 
 impl Connection {
     /// Acknowledgement fields for a packet sent at `now`.
@@ -406,6 +408,7 @@ impl Connection {
             if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
                 cx.events
                     .push_back(Event::CongestionChanged { conn: cx.id, mode });
+                self.flight.rate.hold(mode == CongestionMode::Bad);
             }
         }
         let (srtt, next_seq) = (self.rtt.smoothed(), self.next_seq);

@@ -453,6 +453,7 @@ impl Connection {
         if let Some(mode) = self.congestion.advance(now) {
             cx.events
                 .push_back(Event::CongestionChanged { conn: cx.id, mode });
+            self.flight.rate.hold(mode == CongestionMode::Bad);
         }
         for meter in [
             &mut self.sent_rate,
