@@ -7,12 +7,17 @@
 //!   measured with daemon threads (`Daemon::spawn`) and with daemons driven by the two
 //!   threads themselves (`Daemon::manual`), the way a game's frame loop would.
 //!
-//! Each id names the inbox implementation: run once as is and once with
+//! GUDP runs with `DaemonConfig::default()`, what a user gets (pacing included); ids ending
+//! in `_unpaced` are the extra with pacing lifted, which measures the daemon rather than the
+//! pacing controller; `_unpaced_secure` is that extra over a secure-mode connection (connect
+//! token, every packet encrypted with ChaCha20-Poly1305), in the same run. Each id names the
+//! inbox implementation: run once as is and once with
 //! `--features naive-mutex`. `gudp bench` measures the same shapes (and more: CPU, allocations,
 //! many connections) as a table with ratios.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gudp::protocol::PacingRate;
+use gudp::secure::{ConnectToken, PrivateKey, TokenParams};
 use gudp::{Connection, Daemon, DaemonConfig, Listener, ManualDaemon};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,13 +29,14 @@ const PAYLOAD: [u8; 64] = [0x5a; 64];
 /// A round trip or a packet that takes this long was lost; the benchmark fails rather than hangs.
 const LOST: Duration = Duration::from_secs(2);
 
-/// Pacing lifted above what loopback carries, so the daemon is measured, not the limiter.
-fn unpaced() -> DaemonConfig {
-    let mut config = DaemonConfig::default();
+/// The default configuration (no suffix), and the labelled extra with pacing lifted above
+/// what loopback carries, so the daemon is measured, not the limiter.
+fn configs() -> [(DaemonConfig, &'static str); 2] {
+    let mut unpaced = DaemonConfig::default();
     let unlimited = PacingRate::new(100_000_000, 100_000);
-    config.protocol.good_rate = unlimited;
-    config.protocol.bad_rate = unlimited;
-    config
+    unpaced.protocol.good_rate = unlimited;
+    unpaced.protocol.bad_rate = unlimited;
+    [(DaemonConfig::default(), ""), (unpaced, "_unpaced")]
 }
 
 fn raw_pair() -> (UdpSocket, UdpSocket) {
@@ -45,14 +51,35 @@ fn raw_pair() -> (UdpSocket, UdpSocket) {
 }
 
 /// Two spawned daemons (two event-loop threads, like the raw baseline's two sockets) and a
-/// connection between them: (client, server).
-fn gudp_pair(daemons: &[Daemon; 2]) -> (Connection, Connection) {
-    let listener = daemons[0]
-        .listen(([127, 0, 0, 1], 0).into())
-        .expect("listen");
-    let client = daemons[1].connect(listener.local_addr()).expect("connect");
-    let server = listener.accept_timeout(LOST).expect("accept");
-    (client, server)
+/// connection between them: (client, server). `secure`: a secure listener and a connect
+/// token, so every packet is encrypted (ChaCha20-Poly1305) instead of MACed.
+fn gudp_pair(daemons: &[Daemon; 2], secure: bool) -> (Connection, Connection) {
+    let local = ([127, 0, 0, 1], 0).into();
+    if secure {
+        let key = PrivateKey::generate().expect("key");
+        let listener = daemons[0]
+            .listen_secure(local, key.clone(), None)
+            .expect("listen");
+        let id = DaemonConfig::default().protocol.protocol_id.into();
+        let params = TokenParams::new(id, 1, vec![listener.local_addr()]);
+        let token = ConnectToken::mint(&key, &params).expect("token");
+        let client = daemons[1].connect_with_token(&token).expect("connect");
+        (client, listener.accept_timeout(LOST).expect("accept"))
+    } else {
+        let listener = daemons[0].listen(local).expect("listen");
+        let client = daemons[1].connect(listener.local_addr()).expect("connect");
+        (client, listener.accept_timeout(LOST).expect("accept"))
+    }
+}
+
+/// [`configs`] over plain connections, and the unpaced one again over a secure connection.
+fn variants() -> [(DaemonConfig, &'static str, bool); 3] {
+    let [(paced, plain), (unpaced, unpaced_suffix)] = configs();
+    [
+        (paced, plain, false),
+        (unpaced.clone(), unpaced_suffix, false),
+        (unpaced, "_unpaced_secure", true),
+    ]
 }
 
 /// Runs `work` on a thread until the returned guard is dropped.
@@ -110,17 +137,17 @@ fn one_way(c: &mut Criterion) {
         });
     }
 
-    {
+    for (config, suffix, secure) in variants() {
         let daemons = [
-            Daemon::spawn(unpaced()).unwrap(),
-            Daemon::spawn(unpaced()).unwrap(),
+            Daemon::spawn(config.clone()).unwrap(),
+            Daemon::spawn(config).unwrap(),
         ];
-        let (client, server) = gudp_pair(&daemons);
+        let (client, server) = gudp_pair(&daemons, secure);
         let _blast = Background::start(move || {
-            // Blocking send: a full outbox holds the sender back.
+            // Blocking send: a full outbox (or pacing) holds the sender back.
             let _ = client.send_timeout(&PAYLOAD, Duration::from_millis(50));
         });
-        let id = format!("gudp_{}", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}{suffix}", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -159,18 +186,18 @@ fn ping_pong(c: &mut Criterion) {
         });
     }
 
-    {
+    for (config, suffix, secure) in variants() {
         let daemons = [
-            Daemon::spawn(unpaced()).unwrap(),
-            Daemon::spawn(unpaced()).unwrap(),
+            Daemon::spawn(config.clone()).unwrap(),
+            Daemon::spawn(config).unwrap(),
         ];
-        let (client, server) = gudp_pair(&daemons);
+        let (client, server) = gudp_pair(&daemons, secure);
         let _echo = Background::start(move || {
             if let Ok(packet) = server.recv_timeout(Duration::from_millis(50)) {
                 let _ = server.send(&packet);
             }
         });
-        let id = format!("gudp_{}_spawned", gudp::IMPLEMENTATION);
+        let id = format!("gudp_{}_spawned{suffix}", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
@@ -184,11 +211,11 @@ fn ping_pong(c: &mut Criterion) {
     }
 
     {
-        let server_daemon = Daemon::manual(unpaced()).unwrap();
+        let server_daemon = Daemon::manual(DaemonConfig::default()).unwrap();
         let listener = server_daemon.listen(([127, 0, 0, 1], 0).into()).unwrap();
         let server_addr = listener.local_addr();
         let _echo = Background::start(manual_echo(server_daemon, listener));
-        let client_daemon = Daemon::manual(unpaced()).unwrap();
+        let client_daemon = Daemon::manual(DaemonConfig::default()).unwrap();
         let client = client_daemon.connect(server_addr).expect("connect");
         let id = format!("gudp_{}_manual", gudp::IMPLEMENTATION);
         group.bench_function(id, |b| {

@@ -5,6 +5,9 @@
 //! * `codec/mac/N`: the same, plus sealing after encoding and verifying before decoding
 //!   (SipHash-2-4-128 over the extended sequence and the datagram): what every connected
 //!   packet now costs its two ends.
+//! * `codec/aead/N`: the same with secure mode's keys instead: ChaCha20-Poly1305 sealing
+//!   (encrypting the payload) after encoding and opening (decrypting in place) before
+//!   decoding.
 //! * `endpoint/N`: the whole protocol core per packet, MAC included: `send` on a client,
 //!   `handle_datagram` and `deliver` on the server, timers, and the acks going back.
 //!
@@ -37,6 +40,8 @@ fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
     let client = PacketProtection::derive(Role::Client, DEFAULT_PROTOCOL_ID, &[7; 16], 42, 1500);
     let server = PacketProtection::derive(Role::Server, DEFAULT_PROTOCOL_ID, &[7; 16], 42, 1500);
+    let secure_client = PacketProtection::secure(Role::Client, &[3; 32], &[4; 32], 42, 1500);
+    let secure_server = PacketProtection::secure(Role::Server, &[3; 32], &[4; 32], 42, 1500);
     for size in SIZES {
         let payload = vec![0x5a; size];
         let mut buf = vec![0u8; 1500];
@@ -64,6 +69,19 @@ fn codec(c: &mut Criterion) {
                 client.seal(seq, &mut buf[..n]);
                 let d = black_box(&buf[..n]);
                 black_box(server.verify(seq, d) && decode(DEFAULT_PROTOCOL_ID, d).is_ok())
+            })
+        });
+        group.bench_function(format!("aead/{size}"), |b| {
+            b.iter(|| {
+                seq += 1;
+                let packet = WirePacket::Payload {
+                    header: header(seq),
+                    payload: black_box(&payload),
+                };
+                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                secure_client.seal(seq, &mut buf[..n]);
+                let d = black_box(&mut buf[..n]);
+                black_box(secure_server.open(seq, d) && decode(DEFAULT_PROTOCOL_ID, d).is_ok())
             })
         });
     }

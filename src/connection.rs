@@ -14,6 +14,7 @@ use crate::daemon::shared::{DaemonShared, Ready};
 use crate::daemon::SocketKey;
 use crate::error::SendError;
 use crate::protocol;
+use crate::protocol::secure::TokenInfo;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,9 @@ pub(crate) struct ConnShared {
     /// Payloads dropped because the inbox was full (the daemon counts them).
     pub(crate) dropped_inbox_full: AtomicU64,
     pub(crate) daemon: Arc<DaemonShared>,
+    /// Secure mode, server side: what the client's connect token says (set once, before
+    /// any handle exists).
+    pub(crate) token: std::sync::OnceLock<Box<TokenInfo>>,
 }
 
 /// The estimates the daemon publishes for user threads after each ack or loss.
@@ -89,6 +93,7 @@ impl ConnShared {
             core: ConnCore::new(sizes, daemon.pool.clone()),
             dropped_inbox_full: AtomicU64::new(0),
             daemon,
+            token: std::sync::OnceLock::new(),
         })
     }
 
@@ -545,6 +550,29 @@ impl Connection {
     /// ```
     pub fn peer_addr(&self) -> SocketAddr {
         self.shared().peer
+    }
+
+    /// On a secure listener's connection, what the client's connect token says: its client
+    /// id and user data. `None` on a client's connection and on a plain listener's.
+    ///
+    /// ```
+    /// use gudp::secure::{ConnectToken, PrivateKey, TokenParams};
+    /// use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let key = PrivateKey::generate().unwrap();
+    /// let listener = daemon.listen_secure("127.0.0.1:0".parse().unwrap(), key.clone(), None).unwrap();
+    /// let protocol_id = DaemonConfig::default().protocol.protocol_id.into();
+    /// let mut params = TokenParams::new(protocol_id, 42, vec![listener.local_addr()]);
+    /// params.user_data[..3].copy_from_slice(b"bob");
+    /// let token = ConnectToken::mint(&key, &params).unwrap();
+    /// let client = daemon.connect_with_token(&token).unwrap();
+    /// let server = listener.accept().unwrap();
+    /// let info = server.token_info().unwrap();
+    /// assert_eq!((info.client_id, &info.user_data[..3]), (42, &b"bob"[..]));
+    /// assert!(client.token_info().is_none());
+    /// ```
+    pub fn token_info(&self) -> Option<&TokenInfo> {
+        self.shared().token.get().map(|t| &**t)
     }
 
     /// The local socket's address. For a client this is the address its server sees (its

@@ -58,6 +58,8 @@ pub use daemon::{
 pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]
 pub use listener::{Listener, ServerEvent};
+/// Secure mode: connect tokens and encrypted connections ([`protocol::secure`]).
+pub use protocol::secure;
 
 /// The concurrent core, for `loom-tests/` and the benches only (cargo feature `internals`).
 /// Not part of the API: it changes without notice.

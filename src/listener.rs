@@ -24,7 +24,7 @@ use std::time::Duration;
 /// let id = player.id();
 /// assert_eq!(
 ///     listener.poll_event(),
-///     Some(ServerEvent::Connected { id, peer: player.peer_addr() })
+///     Some(ServerEvent::Connected { id, peer: player.peer_addr(), client_id: None })
 /// );
 /// client.close();
 /// let left = loop {
@@ -47,6 +47,9 @@ pub enum ServerEvent {
         id: u64,
         /// The client's address.
         peer: SocketAddr,
+        /// On a secure listener, the client id of its connect token (its user data is
+        /// [`Connection::token_info`]); `None` on a plain listener.
+        client_id: Option<u64>,
     },
     /// A connection announced by `Connected` ended, for this reason.
     Disconnected {

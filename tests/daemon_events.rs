@@ -29,7 +29,7 @@ fn joins_and_leaves_arrive_as_server_events_with_ids_and_reasons() {
     wait_for(WAIT, "five joins", || {
         while let Some(event) = listener.poll_event() {
             match event {
-                ServerEvent::Connected { id, peer } => {
+                ServerEvent::Connected { id, peer, .. } => {
                     assert_eq!(players[&id].peer_addr(), peer);
                     assert!(joined.insert(id), "joined twice");
                 }

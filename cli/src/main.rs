@@ -5,7 +5,10 @@
 //! - `gudp serve --bind HOST:PORT [--max-connections N]`: an echo server printing
 //!   per-second stats.
 //! - `gudp connect HOST:PORT`: a client sending at a fixed rate, printing per-second stats.
-//! - `gudp bench`: GUDP against raw UDP on loopback (see `docs/benchmarks.md`).
+//! - `gudp bench [--quick]`: GUDP against raw UDP and laminar on loopback (see
+//!   `docs/benchmarks.md`).
+//! - `gudp keygen --out KEY` and `gudp token --key-file KEY --server HOST:PORT --out TOKEN`:
+//!   secure mode's key and connect tokens (`serve --key-file`, `connect --token-file`).
 //!
 //! `demo`, `serve` and `connect` close their connections cleanly on SIGINT or SIGTERM.
 
@@ -15,8 +18,10 @@ mod demo;
 mod meter;
 mod peers;
 mod stop;
+mod token;
 
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,14 +63,30 @@ enum Command {
         /// Most connections held at once; further clients are answered `Denied`.
         #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..u32::MAX as i64))]
         max_connections: u32,
+        /// Secure mode: accept only clients with a connect token minted with this key file
+        /// (`gudp keygen`); every packet is encrypted.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Secure mode: the address clients reach this server at, which tokens must list
+        /// (default: the bound address).
+        #[arg(long, value_name = "HOST:PORT", requires = "key_file")]
+        public_addr: Option<SocketAddr>,
     },
     /// Client: connects, sends at a fixed rate, counts echoes; prints stats each second.
     #[command(allow_negative_numbers = true, after_help = CONNECT_END)]
     Connect {
         /// Server address, e.g. 127.0.0.1:9000 or localhost:9000 (every address a name
-        /// resolves to is tried in turn).
-        #[arg(value_name = "HOST:PORT")]
-        server: String,
+        /// resolves to is tried in turn). Not with --token-file, whose token lists them.
+        #[arg(
+            value_name = "HOST:PORT",
+            required_unless_present = "token_file",
+            conflicts_with = "token_file"
+        )]
+        server: Option<String>,
+        /// Secure mode: connect with this connect token file (`gudp token`), trying the
+        /// servers it lists in order.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Packets per second.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         rate: u32,
@@ -79,8 +100,36 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
     },
-    /// Benchmarks GUDP against raw UDP on loopback, printing a table of figures and ratios.
-    Bench(bench::Args),
+    /// Benchmarks GUDP (default configuration) against raw UDP and laminar on loopback:
+    /// medians of alternating rounds, with spreads, ratios and issue 12's targets.
+    Bench(Box<bench::Args>),
+    /// Makes a secure-mode private key file (64 hex digits) from the OS's randomness.
+    Keygen {
+        /// The key file to create (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Mints a connect token (netcode 1.02 layout, 2,048 bytes) with a key file.
+    Token {
+        /// The key file shared with the servers.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// A server the token is valid for; repeat for several, tried in this order.
+        #[arg(long = "server", value_name = "HOST:PORT", required = true)]
+        servers: Vec<String>,
+        /// The client id the server's application sees.
+        #[arg(long, default_value_t = 1)]
+        client_id: u64,
+        /// Seconds until the token expires.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+        lifetime: u64,
+        /// Text for the token's user data (at most 256 bytes).
+        #[arg(long)]
+        user_data: Option<String>,
+        /// The token file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 const SERVE_END: &str = "SIGINT or SIGTERM (Ctrl-C, kill) closes every connection cleanly \
@@ -120,21 +169,49 @@ fn main() -> ExitCode {
             bind,
             duration,
             max_connections,
-        } => peers::serve(&bind, duration, max_connections as usize),
+            key_file,
+            public_addr,
+        } => key_file
+            .map(|path| token::read_key(&path).map(|key| (key, public_addr)))
+            .transpose()
+            .and_then(|secure| peers::serve(&bind, duration, max_connections as usize, secure)),
         Command::Connect {
             server,
+            token_file,
             rate,
             size,
             duration,
             chart,
-        } => peers::connect(peers::ConnectArgs {
-            server,
-            rate,
-            size: usize::from(size),
-            duration,
-            chart,
+        } => token_file
+            .map(|path| token::read_token(&path))
+            .transpose()
+            .and_then(|token| {
+                peers::connect(peers::ConnectArgs {
+                    server: server.unwrap_or_default(),
+                    token,
+                    rate,
+                    size: usize::from(size),
+                    duration,
+                    chart,
+                })
+            }),
+        Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Keygen { out } => token::keygen(&out),
+        Command::Token {
+            key_file,
+            servers,
+            client_id,
+            lifetime,
+            user_data,
+            out,
+        } => token::mint(token::TokenArgs {
+            key_file,
+            servers,
+            client_id,
+            lifetime,
+            user_data,
+            out,
         }),
-        Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 use crate::chart::{ChartFile, Recorder};
 use crate::meter::{self, Totals};
 use crate::stop::{self, say};
+use gudp::secure::{ConnectToken, PrivateKey};
 use gudp::{CloseReason, Connection, Daemon, DaemonConfig, Listener, RecvTimeoutError, SendError};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
@@ -116,6 +117,7 @@ pub fn serve(
     bind: &str,
     duration: Option<Duration>,
     max_connections: usize,
+    secure: Option<(PrivateKey, Option<SocketAddr>)>,
 ) -> Result<ExitCode, String> {
     let addrs = resolve(bind)?;
     let mut config = DaemonConfig::default();
@@ -126,10 +128,12 @@ pub fn serve(
     let listener = addrs
         .iter()
         .find_map(|&addr| {
-            daemon
-                .listen(addr)
-                .map_err(|error| errors.push(error.to_string()))
-                .ok()
+            match &secure {
+                Some((key, public)) => daemon.listen_secure(addr, key.clone(), *public),
+                None => daemon.listen(addr),
+            }
+            .map_err(|error| errors.push(error.to_string()))
+            .ok()
         })
         .ok_or_else(|| format!("cannot listen on {}", attempts(bind, &addrs, &errors)))?;
     say!(
@@ -253,6 +257,8 @@ impl ServeTotals {
 /// What `gudp connect` was asked to do.
 pub struct ConnectArgs {
     pub server: String,
+    /// Secure mode: connect with this token to the servers it lists (`server` unused).
+    pub token: Option<ConnectToken>,
     pub rate: u32,
     pub size: usize,
     pub duration: Duration,
@@ -260,7 +266,10 @@ pub struct ConnectArgs {
 }
 
 pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
-    let mut addrs = resolve(&args.server)?;
+    let mut addrs = match &args.token {
+        Some(token) => token.server_addresses().to_vec(),
+        None => resolve(&args.server)?,
+    };
     let unusable: Vec<String> = addrs.iter().filter_map(|&a| not_a_destination(a)).collect();
     addrs.retain(|&a| not_a_destination(a).is_none());
     if addrs.is_empty() {
@@ -276,7 +285,8 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
     let daemon = Arc::new(
         Daemon::spawn(config).map_err(|error| format!("cannot start the daemon: {error}"))?,
     );
-    let Some(conn) = connect_any(&daemon, &args.server, &addrs)? else {
+    let token = args.token.map(Arc::new);
+    let Some(conn) = connect_any(&daemon, &args.server, &addrs, token)? else {
         eprintln!("gudp: interrupted while connecting");
         return Ok(ExitCode::from(stop::INTERRUPTED_EXIT));
     };
@@ -331,13 +341,20 @@ fn connect_any(
     daemon: &Arc<Daemon>,
     target: &str,
     addrs: &[SocketAddr],
+    token: Option<Arc<ConnectToken>>,
 ) -> Result<Option<Connection>, String> {
     let mut errors = Vec::new();
-    for &addr in addrs {
+    // With a token the daemon tries its servers in order itself: one attempt.
+    let attempts_made = if token.is_some() { &addrs[..1] } else { addrs };
+    for &addr in attempts_made {
         let (tx, rx) = mpsc::channel();
         let d = daemon.clone();
+        let token = token.clone();
         thread::spawn(move || {
-            let _ = tx.send(d.connect(addr));
+            let _ = tx.send(match token {
+                Some(token) => d.connect_with_token(&token),
+                None => d.connect(addr),
+            });
         });
         let outcome = loop {
             match rx.recv_timeout(Duration::from_millis(50)) {

@@ -531,3 +531,125 @@ fn an_interrupted_demo_still_writes_its_chart() {
     assert!(text.contains("<polyline"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_prints_a_table_with_medians_ratios_and_targets_in_three_formats() {
+    let dir = std::env::temp_dir().join(format!("gudp-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (md, csv) = (dir.join("t.md"), dir.join("t.csv"));
+    let args = [
+        "bench",
+        "--rows",
+        "pingpong",
+        "--sizes",
+        "64",
+        "--peers",
+        "none",
+        "--rounds",
+        "2",
+        "--span",
+        "0.2",
+        "--markdown",
+        md.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ];
+    let bench = gudp(&args, Duration::from_secs(60));
+    assert!(bench.status.success(), "{}{}", bench.stdout, bench.stderr);
+    // Raw UDP, GUDP with the default configuration (with its target), the unpaced extra.
+    for row in ["raw UDP", "GUDP ", "GUDP unpaced (extra)"] {
+        let line = format!("ping-pong 64 B, one in flight: {row}");
+        assert!(
+            bench.stdout.contains(&line),
+            "{line} missing:\n{}",
+            bench.stdout
+        );
+    }
+    assert!(
+        bench.stdout.contains("DaemonConfig::default()"),
+        "{}",
+        bench.stdout
+    );
+    assert!(
+        bench.stdout.contains("target ≥ 0.8× raw"),
+        "{}",
+        bench.stdout
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2 + 3,
+        "header, separator and a line per row:\n{md}"
+    );
+    for line in &lines {
+        assert_eq!(line.matches(" | ").count(), 5, "six cells: {line}");
+    }
+    // Two rounds: a median with its range, and the per-round ratio to raw UDP.
+    assert!(
+        lines[3].contains(") round trips/s") && lines[3].contains("× ("),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.starts_with("key,measurement,"), "{csv}");
+    assert!(csv.contains("\npingpong-64-gudp,"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
+    let bad = gudp(&["bench", "--sizes", "5000"], Duration::from_secs(10));
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--sizes: 5000"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains("panicked"), "{}", bad.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn secure_mode_between_two_processes_with_a_key_file_and_a_token_file() {
+    let dir = std::env::temp_dir().join(format!("gudp-secure-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("server.key");
+    let token = dir.join("client.token");
+    let (key_s, token_s) = (key.to_str().unwrap(), token.to_str().unwrap());
+    let made = gudp(&["keygen", "--out", key_s], Duration::from_secs(10));
+    assert!(made.status.success(), "{}", made.stderr);
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    // A second keygen never overwrites a key.
+    assert!(!gudp(&["keygen", "--out", key_s], Duration::from_secs(10))
+        .status
+        .success());
+    let (serve, addr) = server(&["--duration", "6", "--key-file", key_s]);
+    let addr = addr.to_string();
+    let minted = gudp(
+        &[
+            "token",
+            "--key-file",
+            key_s,
+            "--server",
+            &addr,
+            "--client-id",
+            "77",
+            "--out",
+            token_s,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(minted.status.success(), "{}", minted.stderr);
+    assert_eq!(std::fs::read(&token).unwrap().len(), 2048);
+    let run = gudp(
+        &[
+            "connect",
+            "--token-file",
+            token_s,
+            "--rate",
+            "50",
+            "--duration",
+            "1.5",
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let (sent, acked, lost) = summary(&run.stdout);
+    assert!(sent >= 50 && acked > 0, "{}", run.stdout);
+    assert_eq!(sent, acked + lost, "{}", run.stdout);
+    serve.finish(Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&dir);
+}

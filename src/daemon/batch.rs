@@ -50,6 +50,11 @@ impl Slots {
         let start = i * self.size;
         &self.buffers[start..start + self.lens[i].min(self.size)]
     }
+
+    fn datagram_mut(&mut self, i: usize) -> &mut [u8] {
+        let start = i * self.size;
+        &mut self.buffers[start..start + self.lens[i].min(self.size)]
+    }
 }
 
 /// Datagrams received by one call.
@@ -89,9 +94,10 @@ impl RecvBatch {
     /// named one in a family we know, and its bytes. A datagram longer than a slot comes back
     /// cut to exactly `slot_size` bytes, so with slots one byte longer than the largest valid
     /// datagram, an oversize one is still seen to be too large.
-    pub(crate) fn get(&self, i: usize) -> (Option<SocketAddr>, &[u8]) {
+    /// The datagram is writable: secure mode decrypts it in place.
+    pub(crate) fn get_mut(&mut self, i: usize) -> (Option<SocketAddr>, &mut [u8]) {
         debug_assert!(i < self.len);
-        (self.slots.addrs[i], self.slots.datagram(i))
+        (self.slots.addrs[i], self.slots.datagram_mut(i))
     }
 
     /// Receives up to `slots` datagrams without blocking.
@@ -474,7 +480,7 @@ mod tests {
         while got.len() < slots && std::time::Instant::now() < deadline {
             if let Received::Datagrams(n) = recv.recv(&b).unwrap() {
                 for i in 0..n {
-                    let (from, bytes) = recv.get(i);
+                    let (from, bytes) = recv.get_mut(i);
                     assert_eq!(from, Some(a.local_addr().unwrap()));
                     got.push(bytes.to_vec());
                 }
@@ -498,7 +504,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
             loop {
                 if let Received::Datagrams(_) = recv.recv(&b).unwrap() {
-                    let (_, bytes) = recv.get(0);
+                    let (_, bytes) = recv.get_mut(0);
                     assert_eq!(bytes, &[7u8; 100][..]);
                     break;
                 }

@@ -19,6 +19,7 @@ use crate::core::inbox::Inbox;
 use crate::core::pool::Packet;
 use crate::core::status::CloseReason;
 use crate::listener::{Listener, ListenerEvents};
+use crate::protocol::secure::{ConnectToken, PrivateKey, SecureServer, UnixClock};
 use crate::protocol::{Event, Incoming, ProtocolStats};
 use crate::trace::event;
 use mio::Token;
@@ -114,9 +115,16 @@ impl Driver {
     pub(crate) fn listen(
         &mut self,
         addr: SocketAddr,
+        secure: Option<(PrivateKey, Option<SocketAddr>)>,
         shared: &Arc<DaemonShared>,
     ) -> io::Result<Listener> {
         let key = self.bind(addr, shared)?;
+        if let Some((private_key, public_addr)) = secure {
+            let socket = self.sockets.get_mut(key).expect("just bound");
+            let public_addr = public_addr.unwrap_or(socket.local);
+            let server = SecureServer::new(private_key, public_addr, UnixClock::system());
+            socket.endpoint.set_secure(server);
+        }
         let accept = Inbox::new(shared.config.accept_backlog);
         let events = ListenerEvents::new(4 * shared.config.accept_backlog);
         let socket = self.sockets.get_mut(key).expect("just bound");
@@ -134,6 +142,7 @@ impl Driver {
     pub(crate) fn connect(
         &mut self,
         peer: SocketAddr,
+        token: Option<&ConnectToken>,
         shared: &DaemonShared,
         now: Instant,
     ) -> io::Result<ConnectReply> {
@@ -148,10 +157,11 @@ impl Driver {
             return Err(error);
         }
         let socket = self.sockets.get_mut(key).expect("just bound");
-        let conn = socket
-            .endpoint
-            .connect(now, peer)
-            .map_err(|error| io::Error::other(error.to_string()))?;
+        let conn = match token {
+            Some(token) => socket.endpoint.connect_with_token(now, peer, token),
+            None => socket.endpoint.connect(now, peer),
+        }
+        .map_err(|error| io::Error::other(error.to_string()))?;
         let reply = Inbox::new(1);
         socket.connecting = Some((conn, reply.clone()));
         self.after_work(key.slot, now);
@@ -289,7 +299,7 @@ impl Driver {
     /// Feeds datagram `i` of the receive batch to the socket's endpoint. A payload is
     /// recorded as received (and so acked) only once it is in the inbox.
     fn handle_datagram(&mut self, slot: usize, i: usize, shared: &Arc<DaemonShared>, now: Instant) {
-        let (from, datagram) = self.recv_batch.get(i);
+        let (from, datagram) = self.recv_batch.get_mut(i);
         let counters = &mut self.out.counters;
         let Some(from) = from else {
             counters.dropped_unknown_source += 1;
@@ -300,7 +310,7 @@ impl Driver {
             return;
         };
         let socket = self.sockets.at_mut(slot).expect("caller checked");
-        match socket.endpoint.handle_datagram(now, from, datagram) {
+        match socket.endpoint.handle_datagram_mut(now, from, datagram) {
             Incoming::Payload {
                 conn,
                 payload,

@@ -31,6 +31,8 @@ impl Driver {
         let socket = self.sockets.at_mut(slot).expect("caller checked");
         let id = self.next_conn_id;
         self.next_conn_id += 1;
+        let token = socket.endpoint.token_info(conn).cloned();
+        let client_id = token.as_ref().map(|t| t.client_id);
         let conn_shared = ConnShared::new(
             conn_key(socket, conn),
             id,
@@ -38,6 +40,10 @@ impl Driver {
             socket.local,
             shared.clone(),
         );
+        if let Some(token) = token {
+            // Set before any handle exists: only this thread has the Arc yet.
+            let _ = conn_shared.token.set(Box::new(token));
+        }
         socket.insert(conn, ConnState::new(conn_shared.clone()));
         super::sending::publish_estimates(socket, conn);
         self.update_send_limit(slot, conn);
@@ -75,7 +81,11 @@ impl Driver {
             socket.endpoint.close(now, conn);
         } else if role == Role::Server {
             if let Some(events) = &socket.events {
-                events.push(ServerEvent::Connected { id, peer });
+                events.push(ServerEvent::Connected {
+                    id,
+                    peer,
+                    client_id,
+                });
             }
             if let Some(state) = socket.conn_mut(conn) {
                 state.announced = true;

@@ -26,6 +26,7 @@ use crate::core::inbox::TryRecvError;
 use crate::core::status::CloseReason;
 use crate::error::ConnectError;
 use crate::listener::Listener;
+use crate::protocol::secure::{ConnectToken, PrivateKey};
 use crate::trace::event;
 use driver::{Driver, WAKER};
 use registry::ConnectReply;
@@ -327,9 +328,77 @@ impl Daemon {
     /// assert_ne!(listener.local_addr().port(), 0); // the system picked a port
     /// ```
     pub fn listen(&self, addr: SocketAddr) -> io::Result<Listener> {
-        let listener = self.shared.driver().listen(addr, &self.shared)?;
+        let listener = self.shared.driver().listen(addr, None, &self.shared)?;
         self.shared.wake();
         Ok(listener)
+    }
+
+    /// Binds a listening socket in secure mode: it accepts only clients holding a valid
+    /// connect token minted with `key` that lists `public_addr` (default: the bound
+    /// address, which must then be the one clients reach), refuses the plain handshake, and
+    /// encrypts every packet. Each refusal is counted by reason in
+    /// [`DaemonCounters::endpoints`] (`connect_token_expired`, `connect_token_forged`,
+    /// `connect_token_wrong_server`, `connect_token_in_use`, `wrong_mode_handshakes`).
+    /// Token expiry is checked against the system clock.
+    ///
+    /// ```
+    /// use gudp::secure::PrivateKey;
+    /// use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let listener = daemon.listen_secure("127.0.0.1:0".parse().unwrap(), PrivateKey::generate().unwrap(), None).unwrap();
+    /// // A plain client is refused: its requests go unanswered.
+    /// let mut config = DaemonConfig::default();
+    /// config.protocol.connect_timeout = std::time::Duration::from_millis(300);
+    /// let client = Daemon::spawn(config).unwrap();
+    /// assert!(client.connect(listener.local_addr()).is_err());
+    /// assert!(daemon.counters().endpoints.wrong_mode_handshakes > 0);
+    /// ```
+    pub fn listen_secure(
+        &self,
+        addr: SocketAddr,
+        key: PrivateKey,
+        public_addr: Option<SocketAddr>,
+    ) -> io::Result<Listener> {
+        let secure = Some((key, public_addr));
+        let listener = self.shared.driver().listen(addr, secure, &self.shared)?;
+        self.shared.wake();
+        Ok(listener)
+    }
+
+    /// Connects with a connect token, trying the servers it lists in order (as netcode
+    /// does), each until the protocol's `connect_timeout` (5 s by default), blocking until
+    /// one accepts; every packet of the connection is encrypted with the token's keys.
+    /// Returns the last server's failure if none accepts. A server refuses an expired,
+    /// forged or otherwise invalid token by not answering, so such a token costs each
+    /// server's full timeout.
+    ///
+    /// ```
+    /// use gudp::secure::{ConnectToken, PrivateKey, TokenParams};
+    /// use gudp::{Daemon, DaemonConfig};
+    /// let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
+    /// let key = PrivateKey::generate().unwrap();
+    /// let listener = daemon.listen_secure("127.0.0.1:0".parse().unwrap(), key.clone(), None).unwrap();
+    /// let protocol_id = DaemonConfig::default().protocol.protocol_id.into();
+    /// let params = TokenParams::new(protocol_id, 42, vec![listener.local_addr()]);
+    /// let client = daemon.connect_with_token(&ConnectToken::mint(&key, &params).unwrap()).unwrap();
+    /// assert_eq!(client.peer_addr(), listener.local_addr());
+    /// ```
+    pub fn connect_with_token(&self, token: &ConnectToken) -> Result<Connection, ConnectError> {
+        let mut last = None;
+        for &server in token.server_addresses() {
+            let pending = match self.start_connect(server, Some(token)) {
+                Ok(pending) => pending,
+                Err(error) => {
+                    last = Some(error);
+                    continue;
+                }
+            };
+            match self.wait_for(pending) {
+                Ok(conn) => return Ok(conn),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.expect("a token lists at least one server"))
     }
 
     /// Connects to a GUDP server, blocking until the handshake completes or fails (within
@@ -349,6 +418,11 @@ impl Daemon {
     /// ```
     pub fn connect(&self, server: SocketAddr) -> Result<Connection, ConnectError> {
         let pending = self.connect_nonblocking(server)?;
+        self.wait_for(pending)
+    }
+
+    /// Waits for a pending connection, driving the loop of a manual daemon meanwhile.
+    fn wait_for(&self, pending: PendingConnection) -> Result<Connection, ConnectError> {
         if self.poll.is_none() {
             return pending.wait();
         }
@@ -385,12 +459,20 @@ impl Daemon {
         &self,
         server: SocketAddr,
     ) -> Result<PendingConnection, ConnectError> {
+        self.start_connect(server, None)
+    }
+
+    fn start_connect(
+        &self,
+        server: SocketAddr,
+        token: Option<&ConnectToken>,
+    ) -> Result<PendingConnection, ConnectError> {
         check_server_address(server)?;
         let now = Instant::now();
         let reply = self
             .shared
             .driver()
-            .connect(server, &self.shared, now)
+            .connect(server, token, &self.shared, now)
             .map_err(ConnectError::Io)?;
         self.shared.wake();
         // The protocol's connect timeout ends the attempt; the margin covers a daemon that

@@ -179,6 +179,22 @@ counters! {
         pub handshake_already_connected,
         /// Retransmitted handshake packets answered or ignored idempotently.
         pub handshake_duplicates,
+        /// Secure requests and responses whose connect token had expired.
+        pub connect_token_expired,
+        /// Secure requests and responses whose connect token did not open under the key
+        /// (forged, corrupted, or minted with another key or protocol id).
+        pub connect_token_forged,
+        /// Secure requests and responses whose connect token does not list this server.
+        pub connect_token_wrong_server,
+        /// Secure requests and responses whose connect token already created a connection
+        /// from another address (netcode's token-entry rule).
+        pub connect_token_in_use,
+        /// Plain requests and responses refused by a server in secure mode, and secure ones
+        /// by a server that is not.
+        pub wrong_mode_handshakes,
+        /// Secure-mode connected packets given to `Endpoint::handle_datagram`, which cannot
+        /// decrypt in place (`handle_datagram_mut` can).
+        pub read_only_buffer,
         /// Connection requests sent (client).
         pub requests_sent,
         /// Challenge responses sent (client).

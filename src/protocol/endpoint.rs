@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::connection::{ConnectedKind, Connection, Ctx, Received};
 use super::handshake::{ReplayCache, Reply};
+use super::secure::server::SecureState;
 use super::table::Table;
 use super::timer_heap::TimerHeap;
 use super::token;
@@ -63,6 +64,12 @@ pub struct Endpoint {
     /// it or the next datagram replaces it (then it was refused).
     pub(super) pending: Option<(ConnectionId, u64)>,
     pub(super) counters: EndpointCounters,
+    /// Secure mode (server side), if set.
+    pub(super) secure: Option<Box<SecureState>>,
+    /// The secure-mode packet `handle_datagram_mut` just decrypted in place: its
+    /// connection, wire sequence and what opening it found (its extended sequence, or
+    /// why it is dropped). Cleared for every datagram.
+    pub(super) decrypted: Option<(ConnectionId, u16, Result<u64, DropReason>)>,
 }
 
 impl Endpoint {
@@ -93,6 +100,8 @@ impl Endpoint {
             nonce_counter: 0,
             pending: None,
             counters: EndpointCounters::default(),
+            secure: None,
+            decrypted: None,
         }
     }
 
@@ -338,6 +347,12 @@ impl Endpoint {
             DropReason::Mismatch => c.mismatched += 1,
             DropReason::ReplyQueueFull => c.replies_dropped += 1,
             DropReason::BadMac => c.bad_mac += 1,
+            DropReason::ConnectTokenExpired => c.connect_token_expired += 1,
+            DropReason::ConnectTokenForged => c.connect_token_forged += 1,
+            DropReason::ConnectTokenWrongServer => c.connect_token_wrong_server += 1,
+            DropReason::ConnectTokenInUse => c.connect_token_in_use += 1,
+            DropReason::WrongModeHandshake => c.wrong_mode_handshakes += 1,
+            DropReason::ReadOnlyBuffer => c.read_only_buffer += 1,
             // Counted where they are detected (with the connection's own counters).
             DropReason::Duplicate | DropReason::Stale | DropReason::TooLarge { .. } => {}
         }
@@ -385,6 +400,73 @@ impl Endpoint {
         from: SocketAddr,
         datagram: &'a [u8],
     ) -> Incoming<'a> {
+        self.decrypted = None;
+        self.handle_decrypted(now, from, datagram)
+    }
+
+    /// Feeds one received datagram from `from` that may be changed in place: as
+    /// [`handle_datagram`](Self::handle_datagram), and a secure-mode connected packet is
+    /// authenticated and decrypted in place first (nothing about the connection changes
+    /// if it fails), so the payload returned is the plaintext. Use it for every datagram
+    /// of an endpoint with secure-mode connections.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use gudp::protocol::*;
+    /// let mut server = Endpoint::new(Config::default(), [2; 16]);
+    /// let mut datagram = [0x47, 0x55, 0x44];
+    /// let dropped = server.handle_datagram_mut(Instant::now(), "10.0.0.1:5000".parse().unwrap(), &mut datagram);
+    /// assert!(matches!(dropped, Incoming::Dropped(DropReason::Invalid(_))));
+    /// ```
+    pub fn handle_datagram_mut<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a mut [u8],
+    ) -> Incoming<'a> {
+        self.decrypted = self.decrypt_in_place(from, datagram);
+        self.handle_decrypted(now, from, datagram)
+    }
+
+    /// Opens a secure-mode connected packet in place, if `datagram` is one for a
+    /// connection of `from` (an oversize payload is left for the size check).
+    fn decrypt_in_place(
+        &mut self,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Option<(ConnectionId, u16, Result<u64, DropReason>)> {
+        use wire::PacketType::{Ack, Disconnect, Keepalive, Payload};
+        let kind = wire::peek_type(self.config.protocol_id, datagram).ok()?;
+        if !matches!(kind, Payload | Keepalive | Ack | Disconnect)
+            || datagram.len() < wire::CONNECTED_HEADER_LEN
+            || (kind == Payload
+                && datagram.len() - wire::CONNECTED_HEADER_LEN > self.config.max_payload)
+        {
+            return None;
+        }
+        let id = self.table.by_addr(from)?;
+        let conn = self.table.get(id)?;
+        if !conn.protection.is_some_and(|p| p.is_encrypting()) {
+            return None;
+        }
+        let sequence = u16::from_be_bytes([datagram[6], datagram[7]]);
+        Some((id, sequence, conn.open(sequence, datagram)))
+    }
+
+    /// The result of decrypting the datagram in hand in place, if it was and it is the
+    /// packet with `sequence` for connection `id`.
+    fn decrypted_for(&self, id: ConnectionId, sequence: u16) -> Option<Result<u64, DropReason>> {
+        self.decrypted
+            .filter(|&(on, seq, _)| on == id && seq == sequence)
+            .map(|(_, _, result)| result)
+    }
+
+    fn handle_decrypted<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Incoming<'a> {
         self.counters.datagrams_received += 1;
         // An unresolved receipt is a refusal: a duplicate of it may be accepted below.
         self.pending = None;
@@ -406,6 +488,13 @@ impl Endpoint {
             } => self.on_response(now, from, nonce, timestamp, token),
             WirePacket::Accept { nonce } => self.on_accept(now, from, nonce),
             WirePacket::Denied { nonce } => self.on_denied(from, nonce),
+            WirePacket::SecureRequest(hello) => self.on_secure_request(now, from, hello),
+            WirePacket::SecureResponse {
+                hello,
+                timestamp,
+                token,
+                tag,
+            } => self.on_secure_response(now, from, hello, timestamp, token, tag, datagram),
             WirePacket::Payload { header, payload } => {
                 let kind = ConnectedKind::Payload;
                 return self.on_connected(now, from, header, kind, datagram, payload);
@@ -440,9 +529,10 @@ impl Endpoint {
         datagram: &[u8],
     ) -> Result<(ConnectionId, u64), DropReason> {
         let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
+        let decrypted = self.decrypted_for(id, sequence);
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
         let seq = conn
-            .authenticate(sequence, datagram)
+            .authenticate(sequence, datagram, decrypted)
             .inspect_err(|reason| {
                 if *reason == DropReason::Stale {
                     conn.counters_mut().stale += 1;
@@ -510,6 +600,7 @@ impl Endpoint {
         datagram: &[u8],
     ) -> Result<(), DropReason> {
         let id = self.table.by_addr(from).ok_or(DropReason::UnknownPeer)?;
+        let decrypted = self.decrypted_for(id, header.sequence);
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
         if conn.session != session {
             return Err(DropReason::Mismatch);
@@ -520,7 +611,7 @@ impl Endpoint {
         // Only an authentic disconnect ends the connection (a forged one changes nothing).
         // Take its acks if it is in the window; an authentic one ends the connection either
         // way, even stale: only the peer could have sent it.
-        match conn.authenticate(header.sequence, datagram) {
+        match conn.authenticate(header.sequence, datagram, decrypted) {
             Ok(seq) => {
                 let len = datagram.len();
                 let _ = conn.on_packet(now, seq, header, ConnectedKind::Disconnect, len, &mut cx);

@@ -63,6 +63,9 @@ impl Endpoint {
         nonce: u64,
     ) -> Result<(), DropReason> {
         self.counters.handshake_requests += 1;
+        if self.secure.is_some() {
+            return Err(DropReason::WrongModeHandshake);
+        }
         if self.table.by_addr(from).is_some() {
             return Err(DropReason::AlreadyConnected);
         }
@@ -100,16 +103,11 @@ impl Endpoint {
         received: [u8; TOKEN_LEN],
     ) -> Result<(), DropReason> {
         self.counters.handshake_responses += 1;
-        if let Some(id) = self.table.by_addr(from) {
-            let (conn, _) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
-            if conn.role == Role::Server && conn.session == nonce {
-                // The client did not get our accept yet: send it again.
-                conn.resend_accept();
-                self.counters.handshake_duplicates += 1;
-                self.reschedule(id, now);
-                return Ok(());
-            }
-            return Err(DropReason::AlreadyConnected);
+        if self.secure.is_some() {
+            return Err(DropReason::WrongModeHandshake);
+        }
+        if let Some(repeat) = self.repeated_response(now, from, nonce) {
+            return repeat;
         }
         let expected = token::compute(
             &self.secret,
@@ -118,27 +116,7 @@ impl Endpoint {
             timestamp,
             nonce,
         );
-        if !token::verify(&expected, &received) {
-            return Err(DropReason::BadToken);
-        }
-        let now_ms = self.millis(now);
-        let lifetime = u64::try_from(self.config.token_lifetime.as_millis()).unwrap_or(u64::MAX);
-        if timestamp > now_ms || now_ms - timestamp > lifetime {
-            return Err(DropReason::ExpiredToken);
-        }
-        self.replay.prune(now_ms);
-        if self.replay.used.contains(&received) {
-            return Err(DropReason::ReplayedToken);
-        }
-        if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
-            self.counters.handshake_denials += 1;
-            return Ok(());
-        }
-        self.replay.used.insert(received);
-        self.replay
-            .expiry
-            .push_back((timestamp.saturating_add(lifetime), received));
+        self.check_challenge(now, &expected, &received, timestamp)?;
         let protection = PacketProtection::derive(
             Role::Server,
             self.config.protocol_id,
@@ -146,6 +124,80 @@ impl Endpoint {
             nonce,
             timestamp,
         );
+        self.admit(now, from, nonce, timestamp, received, protection)
+            .map(drop)
+    }
+
+    /// A challenge response from an address that already has a connection: the client did
+    /// not get our accept yet (send it again), or it is refused. `None` for a new address.
+    pub(super) fn repeated_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+    ) -> Option<Result<(), DropReason>> {
+        let id = self.table.by_addr(from)?;
+        let Some((conn, _)) = self.parts(id) else {
+            return Some(Err(DropReason::UnknownPeer));
+        };
+        if conn.role == Role::Server && conn.session == nonce {
+            conn.resend_accept();
+            self.counters.handshake_duplicates += 1;
+            self.reschedule(id, now);
+            return Some(Ok(()));
+        }
+        Some(Err(DropReason::AlreadyConnected))
+    }
+
+    /// Checks an echoed challenge token against the one we computed, and its age.
+    pub(super) fn check_challenge(
+        &mut self,
+        now: Instant,
+        expected: &[u8; TOKEN_LEN],
+        received: &[u8; TOKEN_LEN],
+        timestamp: u64,
+    ) -> Result<(), DropReason> {
+        if !token::verify(expected, received) {
+            return Err(DropReason::BadToken);
+        }
+        let now_ms = self.millis(now);
+        let lifetime = self.token_lifetime_ms();
+        if timestamp > now_ms || now_ms - timestamp > lifetime {
+            return Err(DropReason::ExpiredToken);
+        }
+        Ok(())
+    }
+
+    fn token_lifetime_ms(&self) -> u64 {
+        u64::try_from(self.config.token_lifetime.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Creates the server connection for a verified challenge response, whose keys are
+    /// `protection`, unless its challenge token was used already or the server is full (then
+    /// a denial is queued and `None` returned).
+    pub(super) fn admit(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        timestamp: u64,
+        received: [u8; TOKEN_LEN],
+        protection: PacketProtection,
+    ) -> Result<Option<ConnectionId>, DropReason> {
+        let now_ms = self.millis(now);
+        self.replay.prune(now_ms);
+        if self.replay.used.contains(&received) {
+            return Err(DropReason::ReplayedToken);
+        }
+        if self.table.len() >= self.config.max_connections {
+            self.queue_reply(from, Reply::Denied { nonce })?;
+            self.counters.handshake_denials += 1;
+            return Ok(None);
+        }
+        self.replay.used.insert(received);
+        self.replay
+            .expiry
+            .push_back((timestamp.saturating_add(self.token_lifetime_ms()), received));
         let conn = Connection::server(now, from, nonce, protection, &self.config);
         let id = self.table.insert(conn);
         self.timers.reserve_for(&self.table);
@@ -156,7 +208,7 @@ impl Endpoint {
             role: Role::Server,
         });
         self.reschedule(id, now);
-        Ok(())
+        Ok(Some(id))
     }
 
     /// The client-side connection with `from` whose session is `nonce`.

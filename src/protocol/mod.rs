@@ -48,6 +48,7 @@ mod endpoint;
 mod estimate;
 mod handshake;
 pub mod protection;
+pub mod secure;
 pub mod seq;
 mod seq_buffer;
 mod table;
@@ -466,6 +467,23 @@ pub enum DropReason {
     /// corrupted, truncated, from another connection, or from an earlier lap of the
     /// sequence). Nothing about the connection changed.
     BadMac,
+    /// A secure request or response whose connect token has expired.
+    ConnectTokenExpired,
+    /// A secure request or response whose connect token does not open under the server's
+    /// key (forged, corrupted, or minted with another key, protocol id or expiry).
+    ConnectTokenForged,
+    /// A secure request or response whose connect token does not list this server.
+    ConnectTokenWrongServer,
+    /// A secure request or response whose connect token already created a connection from
+    /// another address.
+    ConnectTokenInUse,
+    /// A plain handshake packet sent to a server in secure mode, or a secure one to a server
+    /// that is not.
+    WrongModeHandshake,
+    /// A secure-mode connected packet given to
+    /// [`Endpoint::handle_datagram`], which cannot decrypt in place: use
+    /// [`Endpoint::handle_datagram_mut`]. Nothing about the connection changed.
+    ReadOnlyBuffer,
 }
 
 /// Why [`Endpoint::send`] refused a payload. No error consumes a sequence number.
@@ -546,6 +564,8 @@ pub enum ConnectRefused {
     AlreadyConnected,
     /// This endpoint holds [`Config::max_connections`] connections.
     ConnectionLimit,
+    /// The connect token does not list that server address.
+    NotInToken,
 }
 
 impl fmt::Display for ConnectRefused {
@@ -553,6 +573,7 @@ impl fmt::Display for ConnectRefused {
         match self {
             Self::AlreadyConnected => write!(f, "already connected to that address"),
             Self::ConnectionLimit => write!(f, "connection limit reached"),
+            Self::NotInToken => write!(f, "the connect token does not list that server"),
         }
     }
 }

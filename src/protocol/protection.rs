@@ -20,9 +20,9 @@
 //! Including the extended sequence makes a packet captured one lap of the 16-bit sequence
 //! earlier fail verification, however its wire sequence compares.
 //!
-//! A receiver verifies the tag before the packet touches any state. This is the seam an
-//! authenticated-encryption mode will replace: whatever protects packets only needs the
-//! extended sequence and the datagram.
+//! A receiver verifies the tag before the packet touches any state. Secure mode
+//! ([`PacketProtection::secure`], `protocol::secure`) shares this seam: its keys seal and
+//! open packets with ChaCha20-Poly1305 instead, from the same extended sequence and datagram.
 //!
 //! ```
 //! use gudp::protocol::protection::PacketProtection;
@@ -47,6 +47,8 @@ use std::hash::Hasher;
 
 use siphasher::sip128::{Hasher128, SipHasher24};
 
+use super::secure::aead;
+use super::secure::KEY_LEN;
 use super::wire::{MAC_LEN, MAC_OFFSET, TOKEN_LEN};
 use super::Role;
 
@@ -55,8 +57,10 @@ const CLIENT_TO_SERVER: &[u8; 8] = b"gudp c2s";
 /// Label of the server → client key.
 const SERVER_TO_CLIENT: &[u8; 8] = b"gudp s2c";
 
-/// One connection's keys: the one that seals what it sends and the one that verifies what it
-/// receives.
+/// One connection's keys: the one that seals what it sends and the one that verifies (in
+/// secure mode: opens) what it receives. In the default mode they are SipHash-2-4-128 MAC
+/// keys; in secure mode ([`secure`](Self::secure)) ChaCha20-Poly1305 subkeys, and sealing
+/// encrypts the packet's body as well (`protocol::secure`).
 ///
 /// ```
 /// use gudp::protocol::protection::PacketProtection;
@@ -66,11 +70,23 @@ const SERVER_TO_CLIENT: &[u8; 8] = b"gudp s2c";
 /// let mut packet = [0u8; 32];
 /// a.seal(0, &mut packet);
 /// assert!(!b.verify(0, &packet)); // and a packet of one connection fails on another
+/// assert!(!a.is_encrypting());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PacketProtection {
-    seal_key: [u8; 16],
-    verify_key: [u8; 16],
+    keys: Keys,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    Mac {
+        seal: [u8; 16],
+        verify: [u8; 16],
+    },
+    Aead {
+        seal: [u8; KEY_LEN],
+        open: [u8; KEY_LEN],
+    },
 }
 
 impl std::fmt::Debug for PacketProtection {
@@ -119,15 +135,71 @@ impl PacketProtection {
     ) -> Self {
         let c2s = direction_key(CLIENT_TO_SERVER, protocol_id, token, nonce, timestamp);
         let s2c = direction_key(SERVER_TO_CLIENT, protocol_id, token, nonce, timestamp);
-        match role {
-            Role::Client => Self {
-                seal_key: c2s,
-                verify_key: s2c,
-            },
-            Role::Server => Self {
-                seal_key: s2c,
-                verify_key: c2s,
-            },
+        let (seal, verify) = match role {
+            Role::Client => (c2s, s2c),
+            Role::Server => (s2c, c2s),
+        };
+        Self {
+            keys: Keys::Mac { seal, verify },
+        }
+    }
+
+    /// The secure-mode keys of the end playing `role` in the connection a connect token
+    /// with these direction keys established, whose session (the client's request nonce)
+    /// and challenge timestamp are `session` and `timestamp`.
+    ///
+    /// ```
+    /// use gudp::protocol::protection::PacketProtection;
+    /// use gudp::protocol::Role;
+    /// let (c2s, s2c) = ([1; 32], [2; 32]);
+    /// let client = PacketProtection::secure(Role::Client, &c2s, &s2c, 7, 1500);
+    /// let server = PacketProtection::secure(Role::Server, &c2s, &s2c, 7, 1500);
+    /// let mut packet = *b"0123456789abcdef................secret";
+    /// client.seal(4, &mut packet);
+    /// assert_ne!(&packet[32..], b"secret"); // encrypted
+    /// assert!(server.open(4, &mut packet));
+    /// assert_eq!(&packet[32..], b"secret");
+    /// assert!(client.is_encrypting());
+    /// ```
+    pub fn secure(
+        role: Role,
+        client_to_server: &[u8; KEY_LEN],
+        server_to_client: &[u8; KEY_LEN],
+        session: u64,
+        timestamp: u64,
+    ) -> Self {
+        let c2s = aead::subkey(client_to_server, session, timestamp);
+        let s2c = aead::subkey(server_to_client, session, timestamp);
+        let (seal, open) = match role {
+            Role::Client => (c2s, s2c),
+            Role::Server => (s2c, c2s),
+        };
+        Self {
+            keys: Keys::Aead { seal, open },
+        }
+    }
+
+    /// Whether these are secure-mode keys, which encrypt: a received packet must then be
+    /// [`open`](Self::open)ed in place (it cannot be checked read-only).
+    ///
+    /// ```
+    /// use gudp::protocol::protection::PacketProtection;
+    /// use gudp::protocol::Role;
+    /// assert!(PacketProtection::secure(Role::Server, &[0; 32], &[1; 32], 0, 0).is_encrypting());
+    /// ```
+    pub fn is_encrypting(&self) -> bool {
+        matches!(self.keys, Keys::Aead { .. })
+    }
+
+    /// The tag that ends a secure challenge response over `data` (its bytes before the tag):
+    /// the client → server subkey at a sequence no packet reaches. `None` for MAC keys.
+    pub(crate) fn handshake_tag(&self, role: Role, data: &[u8]) -> Option<[u8; MAC_LEN]> {
+        match (self.keys, role) {
+            (Keys::Aead { seal, .. }, Role::Client)
+            | (Keys::Aead { open: seal, .. }, Role::Server) => {
+                Some(aead::handshake_tag(&seal, data))
+            }
+            (Keys::Mac { .. }, _) => None,
         }
     }
 
@@ -157,13 +229,19 @@ impl PacketProtection {
     /// assert_ne!(packet[MAC_OFFSET..MAC_OFFSET + MAC_LEN], [0; MAC_LEN]);
     /// ```
     pub fn seal(&self, sequence: u64, packet: &mut [u8]) {
-        let tag = Self::tag(&self.seal_key, sequence, packet);
-        packet[MAC_OFFSET..MAC_OFFSET + MAC_LEN].copy_from_slice(&tag);
+        match &self.keys {
+            Keys::Mac { seal, .. } => {
+                let tag = Self::tag(seal, sequence, packet);
+                packet[MAC_OFFSET..MAC_OFFSET + MAC_LEN].copy_from_slice(&tag);
+            }
+            Keys::Aead { seal, .. } => aead::seal(seal, sequence, packet),
+        }
     }
 
     /// Whether a received connected packet carries the tag its peer computes for extended
     /// sequence `sequence`. The comparison takes the same time wherever the tags differ.
-    /// A datagram shorter than a connected header never verifies.
+    /// A datagram shorter than a connected header never verifies, and neither does any
+    /// packet under secure-mode keys (they [`open`](Self::open) in place).
     ///
     /// ```
     /// use gudp::protocol::protection::PacketProtection;
@@ -172,15 +250,35 @@ impl PacketProtection {
     /// assert!(!keys.verify(0, &[0u8; 31])); // too short to carry a tag
     /// ```
     pub fn verify(&self, sequence: u64, packet: &[u8]) -> bool {
+        let Keys::Mac { verify, .. } = &self.keys else {
+            return false;
+        };
         let Some(received) = packet.get(MAC_OFFSET..MAC_OFFSET + MAC_LEN) else {
             return false;
         };
-        let expected = Self::tag(&self.verify_key, sequence, packet);
+        let expected = Self::tag(verify, sequence, packet);
         expected
             .iter()
             .zip(received)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
+    }
+
+    /// Checks a received connected packet for extended sequence `sequence` and, under
+    /// secure-mode keys, decrypts its body in place. A packet that fails is left as it was.
+    ///
+    /// ```
+    /// use gudp::protocol::protection::PacketProtection;
+    /// use gudp::protocol::Role;
+    /// let keys = PacketProtection::derive(Role::Server, 1, &[0; 16], 0, 0);
+    /// let mut packet = [0u8; 40];
+    /// assert!(!keys.open(0, &mut packet)); // no valid tag
+    /// ```
+    pub fn open(&self, sequence: u64, packet: &mut [u8]) -> bool {
+        match &self.keys {
+            Keys::Mac { .. } => self.verify(sequence, packet),
+            Keys::Aead { open, .. } => aead::open(open, sequence, packet),
+        }
     }
 }
 
@@ -224,7 +322,13 @@ mod tests {
         assert_eq!(hex(&s2c), S2C);
         let client =
             PacketProtection::derive(Role::Client, DEFAULT_PROTOCOL_ID, &token, nonce, timestamp);
-        assert_eq!((client.seal_key, client.verify_key), (c2s, s2c));
+        assert!(
+            client.keys
+                == Keys::Mac {
+                    seal: c2s,
+                    verify: s2c
+                }
+        );
         // A client keepalive, sequence 0, no acks yet.
         let mut keepalive = unhex(KEEPALIVE);
         client.seal(0, &mut keepalive);

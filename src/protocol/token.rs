@@ -12,6 +12,9 @@
 //! | 23..31 | timestamp (ms since the server's epoch), big-endian |
 //! | 31..39 | client nonce, big-endian |
 //!
+//! In secure mode the message is followed by the 16-byte tag of the connect token's sealed
+//! part (`protocol::secure`), binding the challenge to one token.
+//!
 //! SipHash is a pseudo-random function designed for exactly this: authenticating short
 //! messages under a secret key (it was built to resist hash-flooding, where the attacker sees
 //! outputs and chooses inputs). Without the key, producing a valid token for a new message
@@ -34,6 +37,19 @@ pub(crate) fn compute(
     timestamp: u64,
     nonce: u64,
 ) -> [u8; TOKEN_LEN] {
+    compute_bound(secret, protocol_id, client, timestamp, nonce, &[])
+}
+
+/// The token of a secure-mode challenge: the same message followed by `binding`, the tag
+/// of the connect token's sealed part, so that a challenge answers one connect token only.
+pub(crate) fn compute_bound(
+    secret: &[u8; 16],
+    protocol_id: u32,
+    client: SocketAddr,
+    timestamp: u64,
+    nonce: u64,
+    binding: &[u8],
+) -> [u8; TOKEN_LEN] {
     let mut m = [0u8; MESSAGE_LEN];
     m[0..4].copy_from_slice(&protocol_id.to_be_bytes());
     match client.ip() {
@@ -51,6 +67,7 @@ pub(crate) fn compute(
     m[31..39].copy_from_slice(&nonce.to_be_bytes());
     let mut h = SipHasher24::new_with_key(secret);
     std::hash::Hasher::write(&mut h, &m);
+    std::hash::Hasher::write(&mut h, binding);
     h.finish128().as_bytes()
 }
 

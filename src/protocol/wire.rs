@@ -18,6 +18,9 @@
 
 use core::fmt;
 
+use super::secure::hello;
+use super::secure::SecureHello;
+
 /// Default protocol id: ASCII `"GUD"` followed by wire version 2 (version 1 had no MAC).
 ///
 /// ```
@@ -167,6 +170,12 @@ pub enum PacketType {
     Accept = 0x04,
     /// Server → client: the server refuses (connection limit).
     Denied = 0x05,
+    /// Client → server, secure mode: a connect token's request part. Padded to
+    /// [`HANDSHAKE_PADDED_LEN`].
+    SecureRequest = 0x06,
+    /// Client → server, secure mode: the request part again, the challenge echoed, and a
+    /// tag under the token's keys. Padded to [`HANDSHAKE_PADDED_LEN`].
+    SecureResponse = 0x07,
     /// Connected: an application payload.
     Payload = 0x10,
     /// Connected: keeps a silent connection alive; the peer acknowledges it.
@@ -192,6 +201,8 @@ impl PacketType {
             0x03 => Self::ChallengeResponse,
             0x04 => Self::Accept,
             0x05 => Self::Denied,
+            0x06 => Self::SecureRequest,
+            0x07 => Self::SecureResponse,
             0x10 => Self::Payload,
             0x11 => Self::Keepalive,
             0x12 => Self::Ack,
@@ -313,6 +324,19 @@ pub enum WirePacket<'a> {
     Denied {
         /// The request's nonce, echoed.
         nonce: u64,
+    },
+    /// Client → server, secure mode, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
+    SecureRequest(SecureHello<'a>),
+    /// Client → server, secure mode, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
+    SecureResponse {
+        /// The request's fields, again.
+        hello: SecureHello<'a>,
+        /// The challenge's timestamp, echoed.
+        timestamp: u64,
+        /// The challenge's token, echoed.
+        token: [u8; TOKEN_LEN],
+        /// The tag over every byte before it, under the token's client → server key.
+        tag: [u8; MAC_LEN],
     },
     /// Connected: an application payload (the rest of the datagram).
     Payload {
@@ -574,6 +598,22 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, Decod
                 WirePacket::Denied { nonce }
             })
         }
+        PacketType::SecureRequest | PacketType::SecureResponse => {
+            if len != HANDSHAKE_PADDED_LEN {
+                return bad_length;
+            }
+            Ok(if packet_type == PacketType::SecureRequest {
+                WirePacket::SecureRequest(SecureHello::decode(d, hello::HELLO_END)?)
+            } else {
+                let (hello, timestamp, token, tag) = hello::decode_response(d)?;
+                WirePacket::SecureResponse {
+                    hello,
+                    timestamp,
+                    token,
+                    tag,
+                }
+            })
+        }
         PacketType::Payload => {
             if len < CONNECTED_HEADER_LEN {
                 return bad_length;
@@ -623,6 +663,8 @@ impl WirePacket<'_> {
             Self::ChallengeResponse { .. } => PacketType::ChallengeResponse,
             Self::Accept { .. } => PacketType::Accept,
             Self::Denied { .. } => PacketType::Denied,
+            Self::SecureRequest(_) => PacketType::SecureRequest,
+            Self::SecureResponse { .. } => PacketType::SecureResponse,
             Self::Payload { .. } => PacketType::Payload,
             Self::Keepalive { .. } => PacketType::Keepalive,
             Self::Ack { .. } => PacketType::Ack,
@@ -641,7 +683,10 @@ impl WirePacket<'_> {
     /// ```
     pub fn encoded_len(&self) -> usize {
         match self {
-            Self::ConnectionRequest { .. } | Self::ChallengeResponse { .. } => HANDSHAKE_PADDED_LEN,
+            Self::ConnectionRequest { .. }
+            | Self::ChallengeResponse { .. }
+            | Self::SecureRequest(_)
+            | Self::SecureResponse { .. } => HANDSHAKE_PADDED_LEN,
             Self::Challenge { .. } => CHALLENGE_LEN,
             Self::Accept { .. } | Self::Denied { .. } => NONCE_PACKET_LEN,
             Self::Payload { payload, .. } => CONNECTED_HEADER_LEN + payload.len(),
@@ -688,6 +733,13 @@ impl WirePacket<'_> {
             Self::Accept { nonce } | Self::Denied { nonce } => {
                 out[5..13].copy_from_slice(&nonce.to_be_bytes());
             }
+            Self::SecureRequest(hello) => hello.encode(out),
+            Self::SecureResponse {
+                hello,
+                timestamp,
+                token,
+                tag,
+            } => hello::encode_response(&hello, timestamp, &token, &tag, out),
             Self::Payload { header, payload } => {
                 encode_header(header, out);
                 out[CONNECTED_HEADER_LEN..].copy_from_slice(payload);

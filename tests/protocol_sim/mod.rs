@@ -187,7 +187,9 @@ impl Sim {
         };
         let largest = n.largest_in.entry(d.from).or_default();
         *largest = (*largest).max(d.data.len());
-        match n.ep.handle_datagram(self.now, d.from, &d.data) {
+        // In place, so that secure-mode packets are decrypted (MAC mode reads it as is).
+        let mut data = d.data;
+        match n.ep.handle_datagram_mut(self.now, d.from, &mut data) {
             Incoming::Payload {
                 conn,
                 payload,

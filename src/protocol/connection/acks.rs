@@ -74,21 +74,51 @@ impl Connection {
     /// wire sequence against the received window without changing it, and verifies the MAC
     /// over the datagram and that extended sequence. Returns the extended sequence of an
     /// authentic packet, which may still be stale or a duplicate (`on_packet` decides).
+    /// Secure-mode packets cannot be checked read-only: `decrypted` is what
+    /// [`open`](Self::open) found when the endpoint decrypted this one in place, and
+    /// without it the packet is refused.
     ///
     /// A sequence that extends to no value (§4.1: before the start, or exactly half the
     /// space ahead) is verified as the sender would have numbered it, the value ahead of the
     /// newest, and if authentic is stale: so stale drops, like every other drop of a
     /// connection, only ever count authentic packets.
-    pub(crate) fn authenticate(&self, sequence: u16, datagram: &[u8]) -> Result<u64, DropReason> {
+    pub(crate) fn authenticate(
+        &self,
+        sequence: u16,
+        datagram: &[u8],
+        decrypted: Option<Result<u64, DropReason>>,
+    ) -> Result<u64, DropReason> {
         let keys = self.protection.as_ref().ok_or(DropReason::Unexpected)?;
-        let newest = self.received.next().saturating_sub(1);
-        let extended = self.extend_received(sequence);
-        let candidate =
-            extended.unwrap_or_else(|| newest + u64::from(sequence.wrapping_sub(newest as u16)));
+        if keys.is_encrypting() {
+            return decrypted.unwrap_or(Err(DropReason::ReadOnlyBuffer));
+        }
+        let (extended, candidate) = self.candidate(sequence);
         if !keys.verify(candidate, datagram) {
             return Err(DropReason::BadMac);
         }
         extended.ok_or(DropReason::Stale)
+    }
+
+    /// As [`authenticate`](Self::authenticate), for a datagram that may be changed: opens it
+    /// with the connection's keys, which in secure mode decrypts it in place. A packet that
+    /// fails is left as it was, and nothing about the connection changes either way.
+    pub(crate) fn open(&self, sequence: u16, datagram: &mut [u8]) -> Result<u64, DropReason> {
+        let keys = self.protection.as_ref().ok_or(DropReason::Unexpected)?;
+        let (extended, candidate) = self.candidate(sequence);
+        if !keys.open(candidate, datagram) {
+            return Err(DropReason::BadMac);
+        }
+        extended.ok_or(DropReason::Stale)
+    }
+
+    /// The extended sequence of a received wire sequence, if it has one, and the value its
+    /// tag is checked against.
+    fn candidate(&self, sequence: u16) -> (Option<u64>, u64) {
+        let newest = self.received.next().saturating_sub(1);
+        let extended = self.extend_received(sequence);
+        let candidate =
+            extended.unwrap_or_else(|| newest + u64::from(sequence.wrapping_sub(newest as u16)));
+        (extended, candidate)
     }
 
     /// Bookkeeping common to every connected packet sent.

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use super::{Connection, Ctx};
 use crate::protocol::protection::PacketProtection;
-use crate::protocol::wire::{WirePacket, TOKEN_LEN};
+use crate::protocol::secure::conn::SecureSide;
+use crate::protocol::secure::hello::RESPONSE_TAG_OFFSET;
+use crate::protocol::wire::{WirePacket, MAC_LEN, TOKEN_LEN};
 use crate::protocol::{DropReason, Event, Role};
 
 /// Where the handshake stands.
@@ -58,13 +60,22 @@ impl Connection {
     ) -> bool {
         match self.phase {
             Phase::Requesting { .. } => {
-                self.protection = Some(PacketProtection::derive(
-                    Role::Client,
-                    protocol_id,
-                    &token,
-                    self.session,
-                    timestamp,
-                ));
+                self.protection = Some(match &self.secure {
+                    Some(SecureSide::Client(t)) => PacketProtection::secure(
+                        Role::Client,
+                        &t.client_to_server_key,
+                        &t.server_to_client_key,
+                        self.session,
+                        timestamp,
+                    ),
+                    _ => PacketProtection::derive(
+                        Role::Client,
+                        protocol_id,
+                        &token,
+                        self.session,
+                        timestamp,
+                    ),
+                });
                 self.phase = Phase::Responding {
                     timestamp,
                     token,
@@ -125,10 +136,15 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = WirePacket::ConnectionRequest {
-                    nonce: self.session,
+                let len = match &self.secure {
+                    Some(SecureSide::Client(t)) => {
+                        WirePacket::SecureRequest(t.hello(self.session, 0)).encode(id, out)
+                    }
+                    _ => WirePacket::ConnectionRequest {
+                        nonce: self.session,
+                    }
+                    .encode(id, out),
                 }
-                .encode(id, out)
                 .ok();
                 self.phase = Phase::Requesting {
                     next_retry: now + cx.config.connect_retry_interval,
@@ -144,13 +160,30 @@ impl Connection {
                 if now < next_retry {
                     return Some(None);
                 }
-                let len = WirePacket::ChallengeResponse {
-                    nonce: self.session,
-                    timestamp,
-                    token,
-                }
-                .encode(id, out)
-                .ok();
+                let len = match (&self.secure, &self.protection) {
+                    (Some(SecureSide::Client(t)), Some(keys)) => {
+                        let hello = t.hello(self.session, 0);
+                        let response = WirePacket::SecureResponse {
+                            hello,
+                            timestamp,
+                            token,
+                            tag: [0; MAC_LEN],
+                        };
+                        response.encode(id, out).ok().inspect(|_| {
+                            let data = &out[..RESPONSE_TAG_OFFSET];
+                            let tag = keys.handshake_tag(Role::Client, data);
+                            out[RESPONSE_TAG_OFFSET..RESPONSE_TAG_OFFSET + MAC_LEN]
+                                .copy_from_slice(&tag.expect("secure keys"));
+                        })
+                    }
+                    _ => WirePacket::ChallengeResponse {
+                        nonce: self.session,
+                        timestamp,
+                        token,
+                    }
+                    .encode(id, out)
+                    .ok(),
+                };
                 self.phase = Phase::Responding {
                     timestamp,
                     token,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::congestion::{CongestionController, Pacer, RateController};
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
 use super::protection::PacketProtection;
+use super::secure::conn::SecureSide;
 use super::seq_buffer::SequenceBuffer;
 use super::wire::{AckFields, WirePacket, CONNECTED_HEADER_LEN};
 use super::{
@@ -112,6 +113,8 @@ pub(crate) struct Connection {
     /// The keys that seal and verify connected packets: from the creation of a server
     /// connection, from the challenge on a client.
     pub(crate) protection: Option<PacketProtection>,
+    /// Secure mode: the client's token, or what the server learnt from it.
+    pub(crate) secure: Option<SecureSide>,
     phase: Phase,
     epoch: Instant,
     connect_deadline: Instant,
@@ -211,6 +214,7 @@ impl Connection {
             role,
             session,
             protection: None,
+            secure: None,
             phase,
             epoch: now,
             connect_deadline: now + config.connect_timeout,
