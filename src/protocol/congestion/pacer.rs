@@ -73,8 +73,21 @@ impl Pacer {
     /// assert_eq!(p.try_acquire(t0, rate), Err(t0 + Duration::from_millis(100)));
     /// ```
     pub fn try_acquire(&mut self, now: Instant, rate: PacingRate) -> Result<(), Instant> {
+        // Keep the clamped arrival time even on a refusal, so that the retry it names
+        // succeeds (a no-op at a constant rate).
+        self.tat = self.tat.map(|_| self.effective_tat(now, rate));
         self.tat = Some(self.next_tat(now, rate)?);
         Ok(())
+    }
+
+    /// The theoretical arrival time as seen at `now` under `rate`. At a constant rate it
+    /// never runs more than a burst and one interval ahead; the clamp only matters after the
+    /// rate rose (the rate controller moves it), so that time booked at the old, slower rate
+    /// does not hold back the new one.
+    fn effective_tat(&self, now: Instant, rate: PacingRate) -> Instant {
+        let t = Self::interval(rate);
+        let ahead = now.checked_add(t * rate.burst).unwrap_or(now);
+        self.tat.map_or(now, |tat| tat.max(now).min(ahead))
     }
 
     /// The theoretical arrival time after sending one packet at `now`, or when sending is
@@ -82,7 +95,7 @@ impl Pacer {
     fn next_tat(&self, now: Instant, rate: PacingRate) -> Result<Instant, Instant> {
         let t = Self::interval(rate);
         let tolerance = t * rate.burst.saturating_sub(1);
-        let tat = self.tat.map_or(now, |tat| tat.max(now));
+        let tat = self.effective_tat(now, rate);
         if now.checked_add(tolerance).is_some_and(|limit| tat > limit) {
             return Err(tat.checked_sub(tolerance).unwrap_or(now));
         }
@@ -114,5 +127,19 @@ mod tests {
             }
         }
         assert!((1000..=1005).contains(&sent), "{sent}");
+    }
+
+    /// Time booked at a slow rate does not hold back a faster one: after a burst of 100 at
+    /// 10 packets/s (10 s booked), a rate of 1,000/s sends again within its own interval.
+    #[test]
+    fn a_faster_rate_takes_effect_at_once() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new();
+        let slow = PacingRate::new(10, 100);
+        while p.try_acquire(t0, slow).is_ok() {}
+        let fast = PacingRate::new(1_000, 100);
+        let retry = p.try_acquire(t0, fast).unwrap_err();
+        assert!(retry <= t0 + Duration::from_millis(1), "{:?}", retry - t0);
+        assert_eq!(p.try_acquire(retry, fast), Ok(())); // and the retry it names succeeds
     }
 }
