@@ -365,3 +365,21 @@ fn a_bad_episode_leaves_the_rate_where_it_was() {
         after.send_rate
     );
 }
+
+/// §6.4: a receiver that refuses a whole window of payloads (its inbox full) acks none of
+/// them, so the sender's window fills with packets only the loss timeout (1 s) would
+/// resolve; after a quiet round trip it probes past the window, the probe's ack shows the
+/// holes, and sending resumes within milliseconds (without the probe: nothing for 1 s).
+#[test]
+fn a_window_of_refused_payloads_does_not_stall_the_sender() {
+    let mut sim = Sim::new(link(5, 0, 0.0, 0.0), 36, vec![Config::default(); 2]);
+    let (c, _) = sim.connect(0, 1, secs(2)).unwrap();
+    sim.nodes[1].refuse = |id| (500..1_500).contains(&id);
+    blast(&mut sim, &[(0, c)], 1, 800 * MS);
+    let after = sim.nodes[1]
+        .delivered
+        .iter()
+        .filter(|(_, id)| *id >= 1_500)
+        .count();
+    assert!(after >= 500, "{after} delivered after the refused run");
+}

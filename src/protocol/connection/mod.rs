@@ -333,12 +333,25 @@ impl Connection {
     /// rate: one more would soon push an unacked packet out of the window, and it would be
     /// reported lost although it arrived. Returns when to look again (acks free the window;
     /// a quarter of the round trip is soon enough to keep it full).
+    ///
+    /// Unless nothing has arrived from the peer for a round trip, its variation and the ack
+    /// delay: then the whole flight may be gone (a receiver that refused it all sends no
+    /// ack), and only a newer packet's ack can show the holes before the loss timeout, so
+    /// sending resumes (into the last quarter of the window) as a probe.
     pub(crate) fn window_full(&self, now: Instant, config: &Config) -> Option<Instant> {
         let limit = config.sent_window - config.sent_window / 4;
-        (self.flight.payloads as usize >= limit).then(|| {
-            let wait = (self.rtt.smoothed() / 4).clamp(Duration::from_micros(100), MAX_WINDOW_WAIT);
-            now + wait
-        })
+        if (self.flight.payloads as usize) < limit {
+            return None;
+        }
+        let probe_at = self.last_received
+            + self.rtt.smoothed()
+            + 4 * self.rtt.variation()
+            + config.max_ack_delay;
+        if now >= probe_at {
+            return None;
+        }
+        let wait = (self.rtt.smoothed() / 4).clamp(Duration::from_micros(100), MAX_WINDOW_WAIT);
+        Some((now + wait).min(probe_at))
     }
 
     /// Whether the next payload goes out whatever the pacer says (§6.4): good mode, the
