@@ -4,7 +4,13 @@
 //! replays, cross-connection replays). The loopback end to end runs with two daemons at the
 //! end of this file.
 
+mod common;
 mod protocol_sim;
+
+use common::alloc::{thread_allocations, Counting};
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -490,6 +496,148 @@ fn a_captured_request_does_not_let_an_observer_connect() {
     sim.run_for(secs(1));
     assert!(sim.nodes[0].connected().is_some());
     assert_eq!(sim.nodes[1].ep.counters().connect_token_in_use, 0);
+}
+
+/// An on-path attacker knows the client's nonce: it can forge a Challenge, but not the
+/// accept (plain ones are refused in secure mode, secure ones need the server's key), so
+/// the client never believes it is connected.
+#[test]
+fn a_forged_accept_does_not_connect_a_secure_client() {
+    let mut sim = sim(2, 0);
+    sim.nodes[0].captured = Some(Vec::new());
+    sim.nodes[1].dead = true; // the server is unreachable
+    let server = sim.nodes[1].addr;
+    let c = sim.nodes[0]
+        .ep
+        .connect_with_token(sim.now, server, &token(7, vec![server]))
+        .unwrap();
+    sim.run_for(MS);
+    let request = sim.nodes[0].captured.as_ref().unwrap()[0].1.clone();
+    let Ok(WirePacket::SecureRequest(hello)) = wire::decode(DEFAULT_PROTOCOL_ID, &request) else {
+        panic!("a secure request");
+    };
+    let nonce = hello.nonce;
+    let challenge = forge(WirePacket::Challenge {
+        nonce,
+        timestamp: 5,
+        token: [1; 16],
+    });
+    sim.inject(0, server, &challenge);
+    sim.inject(0, server, &forge(WirePacket::Accept { nonce }));
+    let tag = [0; 16];
+    sim.inject(0, server, &forge(WirePacket::SecureAccept { nonce, tag }));
+    assert_eq!(sim.drops(0, "WrongModeHandshake"), 1);
+    assert_eq!(sim.drops(0, "BadMac"), 1);
+    sim.run_for(secs(6));
+    assert!(sim.nodes[0].connected().is_none());
+    assert_eq!(
+        sim.nodes[0].disconnects()[0].1,
+        CloseReason::ConnectTimedOut
+    );
+    let _ = c;
+}
+
+/// In the sans-IO core: encrypted steady-state traffic allocates nothing, and neither does a
+/// server refusing secure requests (expired, forged) or answering a valid one with a
+/// challenge: the stateless first step.
+#[test]
+fn secure_steady_state_and_refused_requests_allocate_nothing() {
+    let mut sim = sim(2, 0);
+    let (ca, sa) = (sim.nodes[0].addr, sim.nodes[1].addr);
+    let valid = token(7, vec![sa]);
+    let mut bytes = token(7, vec![sa]).to_bytes();
+    bytes[61 + 9] ^= 1;
+    let forged = ConnectToken::from_bytes(&bytes).unwrap();
+    let mut old = TokenParams::new(DEFAULT_PROTOCOL_ID.into(), 7, vec![sa]);
+    old.create_timestamp = UNIX_T0 - 100;
+    let expired = ConnectToken::mint(&key(), &old).unwrap();
+    // Each token's first request, as its client sends it.
+    let fresh = token(8, vec![sa]); // `valid` will be in use from the client's address
+    let requests: Vec<Vec<u8>> = [&fresh, &forged, &expired]
+        .iter()
+        .map(|t| {
+            let mut client = gudp::protocol::Endpoint::new(Config::default(), [5; 16]);
+            client.connect_with_token(sim.now, sa, t).unwrap();
+            let mut buf = vec![0u8; 1500];
+            let t = client.poll_transmit(sim.now, &mut buf).unwrap();
+            buf.truncate(t.len);
+            buf
+        })
+        .collect();
+    let (c, s) = connect(&mut sim, 0, &valid).unwrap();
+    let server = &mut sim.nodes[1].ep;
+    let now = sim.now;
+    let mut buf = vec![0u8; 1500];
+    let mut copy = vec![0u8; 1500];
+    let stranger: SocketAddr = "10.0.0.9:1000".parse().unwrap();
+    let before = thread_allocations();
+    for round in 0..200u64 {
+        for request in &requests {
+            copy[..request.len()].copy_from_slice(request);
+            let _ = server.handle_datagram_mut(now, stranger, &mut copy[..request.len()]);
+        }
+        while server.poll_transmit(now, &mut buf).is_some() {}
+        // The server's own encrypted packets, opened by nobody: sealing allocates nothing.
+        let _ = server.send(now, s, &round.to_be_bytes(), &mut buf);
+    }
+    assert_eq!(
+        thread_allocations() - before,
+        0,
+        "allocations refusing and challenging"
+    );
+    let counters = server.counters();
+    assert_eq!(
+        (
+            counters.connect_token_forged,
+            counters.connect_token_expired
+        ),
+        (200, 200)
+    );
+    assert_eq!(counters.handshake_challenges, 200 + 1);
+    // Encrypted steady state, both ways, through the simulation's link.
+    sim.exchange(&[(0, c), (1, s)], 10 * MS, secs(1), 100);
+    let before = thread_allocations();
+    let mut now = sim.now;
+    for i in 0..2_000u64 {
+        now += MS;
+        let (a, b) = sim.nodes.split_at_mut(1);
+        let (client, server) = (&mut a[0].ep, &mut b[0].ep);
+        if let Ok(t) = client.send(now, c, &i.to_be_bytes(), &mut buf) {
+            if let Incoming::Payload { receipt, .. } =
+                server.handle_datagram_mut(now, ca, &mut buf[..t.len])
+            {
+                assert!(server.deliver(now, receipt));
+            }
+        }
+        if let Ok(t) = server.send(now, s, &i.to_be_bytes(), &mut buf) {
+            if let Incoming::Payload { receipt, .. } =
+                client.handle_datagram_mut(now, sa, &mut buf[..t.len])
+            {
+                assert!(client.deliver(now, receipt));
+            }
+        }
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            server.handle_datagram_mut(now, ca, &mut buf[..t.len]);
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            client.handle_datagram_mut(now, sa, &mut buf[..t.len]);
+        }
+        while client.poll_event().is_some() || server.poll_event().is_some() {}
+    }
+    assert_eq!(
+        thread_allocations() - before,
+        0,
+        "allocations in 2,000 encrypted steps"
+    );
+    let received = sim.nodes[1]
+        .ep
+        .connection_stats(s)
+        .unwrap()
+        .counters
+        .payloads_received;
+    assert!(received >= 2_000, "{received}");
 }
 
 // ---- over loopback, two daemons ----

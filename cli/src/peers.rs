@@ -349,9 +349,9 @@ fn connect_any(
     for &addr in attempts_made {
         let (tx, rx) = mpsc::channel();
         let d = daemon.clone();
-        let token = token.clone();
+        let attempt = token.clone();
         thread::spawn(move || {
-            let _ = tx.send(match token {
+            let _ = tx.send(match attempt {
                 Some(token) => d.connect_with_token(&token),
                 None => d.connect(addr),
             });
@@ -365,6 +365,13 @@ fn connect_any(
         };
         match outcome {
             Ok(conn) => return Ok(Some(conn)),
+            Err(error) if token.is_some() => {
+                let servers: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                return Err(format!(
+                    "cannot connect to any server the token lists ({}): {error}",
+                    servers.join(", ")
+                ));
+            }
             Err(error) => {
                 if addrs.len() > 1 {
                     eprintln!("gudp: cannot connect to {addr}: {error}");

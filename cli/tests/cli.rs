@@ -616,7 +616,7 @@ fn secure_mode_between_two_processes_with_a_key_file_and_a_token_file() {
     assert!(!gudp(&["keygen", "--out", key_s], Duration::from_secs(10))
         .status
         .success());
-    let (serve, addr) = server(&["--duration", "6", "--key-file", key_s]);
+    let (serve, addr) = server(&["--duration", "12", "--key-file", key_s]);
     let addr = addr.to_string();
     let minted = gudp(
         &[
@@ -650,6 +650,40 @@ fn secure_mode_between_two_processes_with_a_key_file_and_a_token_file() {
     let (sent, acked, lost) = summary(&run.stdout);
     assert!(sent >= 50 && acked > 0, "{}", run.stdout);
     assert_eq!(sent, acked + lost, "{}", run.stdout);
-    serve.finish(Duration::from_secs(10));
+    // A token minted with another key is refused: no answer, and a clear error.
+    let other = dir.join("other.key");
+    let other_s = other.to_str().unwrap();
+    assert!(gudp(&["keygen", "--out", other_s], Duration::from_secs(10))
+        .status
+        .success());
+    let forged = dir.join("forged.token");
+    let forged_s = forged.to_str().unwrap();
+    let minted = gudp(
+        &[
+            "token",
+            "--key-file",
+            other_s,
+            "--server",
+            &addr,
+            "--out",
+            forged_s,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(minted.status.success(), "{}", minted.stderr);
+    let refused = gudp(
+        &["connect", "--token-file", forged_s, "--duration", "1"],
+        Duration::from_secs(15),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot connect to any server the token lists"),
+        "{}",
+        refused.stderr
+    );
+    let served = serve.finish(Duration::from_secs(15));
+    assert!(served.status.success(), "{}", served.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }

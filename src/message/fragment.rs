@@ -67,6 +67,31 @@ impl Reassembly {
         true
     }
 
+    /// Runs of received fragments, lowest first, as (first index, count).
+    pub(crate) fn runs(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        let has = |i: usize| self.have[i / 64] & (1 << (i % 64)) != 0;
+        let end = self.have.len() * 64;
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < end && !has(i) {
+                // Skip empty words whole.
+                if i % 64 == 0 && self.have[i / 64] == 0 {
+                    i += 64;
+                } else {
+                    i += 1;
+                }
+            }
+            if i >= end {
+                return None;
+            }
+            let start = i;
+            while i < end && has(i) {
+                i += 1;
+            }
+            Some((start as u16, (i - start) as u16))
+        })
+    }
+
     pub(crate) fn is_complete(&self) -> bool {
         self.missing == 0
     }
@@ -211,6 +236,16 @@ mod tests {
         assert!(r.insert(1, b"KLMNOPQRST", 10));
         assert!(r.is_complete());
         assert_eq!(r.into_data(), b"ABCDEFGHIJKLMNOPQRSTUVWXY");
+    }
+
+    #[test]
+    fn runs_of_received_fragments() {
+        let mut r = Reassembly::new(200 * 10, 10);
+        for i in [0u16, 2, 3, 5, 6, 7, 63, 64, 65, 130, 199] {
+            r.insert(i, &[0; 10], 10);
+        }
+        let runs: Vec<_> = r.runs().collect();
+        assert_eq!(runs, [(0, 1), (2, 2), (5, 3), (63, 3), (130, 1), (199, 1)]);
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use super::fragment::{PartialOutcome, MESSAGE_OVERHEAD};
 use super::frame::{decode, Frame, FrameError, MAX_CHANNELS};
+use super::outcome::push_event;
 use super::recv::Received;
-use super::{Message, MessageConnection, ReceiveError, RecvChannel};
+use super::{Message, MessageConnection, MessageEvent, ReceiveError, RecvChannel, ACK_FRAME_DELAY};
 use crate::protocol::seq::sequence_greater_than;
 
 impl MessageConnection {
@@ -57,9 +58,32 @@ impl MessageConnection {
         }
         self.counters.payloads_received += 1;
         let fs = self.geometry.fragment_size;
+        let mut late = false;
         for frame in decode(payload, fs) {
             let (channel, id, data, fragment) = match frame.expect("checked") {
-                Frame::Message { channel, id, data } => (channel, id, data, None),
+                Frame::Ack {
+                    channel,
+                    next,
+                    blocks,
+                } => {
+                    let (events, counters) = (&mut self.events, &mut self.counters);
+                    let max_events = self.config.max_events;
+                    let ch = &mut self.send[usize::from(channel)];
+                    let sent_at = ch.on_ack_frame(next, blocks, &mut self.pool, &mut |id| {
+                        counters.messages_acked += 1;
+                        counters.acked_by_frame += 1;
+                        push_event(events, counters, max_events, MessageEvent::Acked(id));
+                    });
+                    counters.ack_frames_received += 1;
+                    if let Some(at) = sent_at {
+                        self.rto.sample_reordered(now.saturating_duration_since(at));
+                        self.last_ack = Some(now);
+                    }
+                    continue;
+                }
+                Frame::Message { channel, id, data } | Frame::NextMessage { channel, id, data } => {
+                    (channel, id, data, None)
+                }
                 Frame::Fragment {
                     channel,
                     id,
@@ -71,6 +95,7 @@ impl MessageConnection {
             let c = usize::from(channel);
             match &mut self.recv[c] {
                 RecvChannel::Reliable(r) => {
+                    late |= r.note_arrival(id, fragment.map_or(0, |(i, _)| i));
                     let pool = &mut self.pool;
                     let got = r.receive(id, data, fragment.map(|(i, t)| (i, t, fs)), |b| {
                         pool.copy_of(b)
@@ -129,6 +154,18 @@ impl MessageConnection {
                 }
             }
         }
+        if late {
+            // Reordering is the path's, not one channel's: a packet of another channel may
+            // have fallen out of the packet layer's ack range with it. Every reliable
+            // channel that has received something reports what it holds.
+            for r in &mut self.recv {
+                if let RecvChannel::Reliable(r) = r {
+                    if r.has_received() && r.ack.at.is_none() {
+                        r.ack.at = Some(now + ACK_FRAME_DELAY);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -142,7 +179,16 @@ impl MessageConnection {
         let mut need = [0usize; MAX_CHANNELS];
         for frame in decode(payload, fs) {
             let (channel, id, len, total) = match frame? {
-                Frame::Message { channel, id, data } => (channel, id, data.len(), None),
+                Frame::Ack { channel, .. } => {
+                    let reliable = self.config.channels.get(usize::from(channel));
+                    if !reliable.is_some_and(|c| c.kind.is_reliable()) {
+                        return Err(FrameError::BadAck.into());
+                    }
+                    continue;
+                }
+                Frame::Message { channel, id, data } | Frame::NextMessage { channel, id, data } => {
+                    (channel, id, data.len(), None)
+                }
                 Frame::Fragment {
                     channel,
                     id,

@@ -90,6 +90,11 @@ use crate::protocol::PacketNumber;
 /// payload, so that a payload takes several rounds and its bytes split by weight.
 const QUANTUM: usize = 64;
 
+/// How long a receiver that saw reliable frames arrive out of order waits before it sends
+/// an ack frame (gathering what else arrives): short against the sender's resend timeout
+/// (at least srtt + 11 ms), long enough that a reordered burst costs a few ack frames.
+const ACK_FRAME_DELAY: Duration = Duration::from_millis(10);
+
 /// A resend timer: the deadline and the transmission it watches.
 type Timer = (Instant, SentItem);
 
@@ -131,6 +136,8 @@ pub struct MessageConnection {
     tracker: Tracker,
     /// Items of the payload last written, until `on_packet_sent` names its packet.
     pending: Vec<SentItem>,
+    /// The payload last written carries ack frames.
+    pending_acks: bool,
     scratch: Vec<SentItem>,
     timers: BinaryHeap<Reverse<Timer>>,
     /// Heap length above which stale timers are pruned.
@@ -200,6 +207,7 @@ impl MessageConnection {
             current: None,
             tracker: Tracker::new(config.max_tracked_packets),
             pending: Vec::new(),
+            pending_acks: false,
             scratch: Vec::new(),
             timers: BinaryHeap::new(),
             prune_at: 4 * config.max_tracked_packets,
@@ -297,7 +305,12 @@ impl MessageConnection {
     /// assert!(conn.wants_to_send());
     /// ```
     pub fn wants_to_send(&self) -> bool {
-        !self.tracker.is_full() && self.send.iter().any(|c| c.has_due(&self.geometry))
+        !self.tracker.is_full()
+            && (self.send.iter().any(|c| c.has_due(&self.geometry))
+                || self.recv.iter().any(|r| match r {
+                    RecvChannel::Reliable(r) => r.ack.ready,
+                    RecvChannel::Unreliable { .. } => false,
+                }))
     }
 
     /// Writes the next packet payload into `out` (at most `max_payload` bytes) and returns
@@ -312,13 +325,14 @@ impl MessageConnection {
     /// # use gudp::message::{MessageConfig, MessageConnection};
     /// let mut conn = MessageConnection::new(MessageConfig::default()).unwrap();
     /// for _ in 0..300 {
-    ///     conn.send(0, &[7; 10]).unwrap(); // 15 bytes each on the wire
+    ///     conn.send(0, &[7; 10]).unwrap();
     /// }
     /// let mut out = [0u8; 1200];
-    /// assert_eq!(conn.poll_payload(Instant::now(), &mut out), Some(1200)); // 80 messages
+    /// // 99 messages: the first with a 5-byte header, each next one with 2 (its id follows).
+    /// assert_eq!(conn.poll_payload(Instant::now(), &mut out), Some(15 + 98 * 12));
     /// ```
     pub fn poll_payload(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
-        if !self.pending.is_empty() {
+        if !self.pending.is_empty() || self.pending_acks {
             self.on_packet_unsent();
         }
         if self.tracker.is_full() {
@@ -326,8 +340,10 @@ impl MessageConnection {
             return None;
         }
         let limit = self.config.max_payload.min(out.len());
-        let mut used = 0;
+        let mut used = self.write_acks(now, &mut out[..limit]);
         let n = self.send.len();
+        // The whole message written last (channel, id): the next one may follow it compactly.
+        let mut previous = None;
         'fill: loop {
             let (mut progressed, mut fits) = (false, false);
             for k in 0..n {
@@ -336,7 +352,9 @@ impl MessageConnection {
                     break 'fill;
                 }
                 let c = (self.rr + k) % n;
-                let Some(first) = self.send[c].peek(&self.geometry) else {
+                let channel = c as u8;
+                let peeked = self.send[c].peek(&self.geometry);
+                let Some(first) = peeked.map(|f| f.after(channel, previous)) else {
                     self.send[c].deficit = 0;
                     continue;
                 };
@@ -355,8 +373,15 @@ impl MessageConnection {
                     ch.deficit -= f.len;
                     let tx = self.next_tx;
                     self.next_tx = tx.wrapping_add(1);
-                    let w = ch.write(f, &mut out[used..], tx, &self.geometry, &mut self.pool);
+                    let w = ch.write(
+                        f,
+                        &mut out[used..],
+                        (now, tx),
+                        &self.geometry,
+                        &mut self.pool,
+                    );
                     used += f.len;
+                    previous = f.whole_id().map(|id| (channel, id));
                     progressed = true;
                     self.counters.frames_sent += 1;
                     if w.resend {
@@ -379,7 +404,7 @@ impl MessageConnection {
                         });
                     }
                     self.pending.push(w.item);
-                    next = ch.peek(&self.geometry);
+                    next = ch.peek(&self.geometry).map(|f| f.after(channel, previous));
                 }
                 if next.is_none() {
                     ch.deficit = 0;
@@ -396,6 +421,31 @@ impl MessageConnection {
         }
         self.counters.payloads_sent += 1;
         Some(used)
+    }
+
+    /// Writes the ack frames due at `now` at the start of `out` and returns their length.
+    /// A scheduled ack rides early on a payload that goes out anyway (then in at most a
+    /// quarter of it, lowest ids first, so data keeps most of the room).
+    fn write_acks(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let data_due = self.send.iter().any(|c| c.has_due(&self.geometry));
+        let room = if data_due { out.len() / 4 } else { out.len() };
+        let mut used = 0;
+        for (c, r) in self.recv.iter_mut().enumerate() {
+            let RecvChannel::Reliable(r) = r else {
+                continue;
+            };
+            if !(r.ack.ready || r.ack.at.is_some_and(|at| at <= now || data_due)) {
+                continue;
+            }
+            let Some(n) = r.write_ack(frame::ack_type_byte(c as u8), &mut out[used..room]) else {
+                break;
+            };
+            used += n;
+            r.ack = recv::AckDue::default();
+            self.pending_acks = true;
+            self.counters.ack_frames_sent += 1;
+        }
+        used
     }
 
     /// Stale timer entries (parts acked or resent since) are dropped when they fire; if too
@@ -428,10 +478,12 @@ impl MessageConnection {
     /// assert!(conn.next_deadline().is_some()); // its resend timer
     /// ```
     pub fn on_packet_sent(&mut self, now: Instant, packet_id: PacketNumber) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.pending_acks {
             return;
         }
-        if !self.tracker.push(packet_id, now, &mut self.pending) {
+        let acks = std::mem::take(&mut self.pending_acks);
+        if !self.tracker.push(packet_id, now, &mut self.pending, acks) {
+            self.pending_acks = acks;
             self.counters.unknown_packets += 1;
             self.on_packet_unsent();
         }
@@ -481,10 +533,15 @@ impl MessageConnection {
     /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         let timer = self.timers.peek().map(|Reverse(t)| t.0);
-        match (timer, self.partials.deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let acks = self.recv.iter().filter_map(|r| match r {
+            RecvChannel::Reliable(r) => r.ack.at,
+            RecvChannel::Unreliable { .. } => None,
+        });
+        [timer, self.partials.deadline()]
+            .into_iter()
+            .flatten()
+            .chain(acks)
+            .min()
     }
 
     /// Fires what is due at `now`: reliable parts whose resend timeout expired with no
@@ -513,11 +570,33 @@ impl MessageConnection {
                 break;
             }
             self.timers.pop();
-            if self.send[usize::from(item.channel)].on_timeout(&item) {
+            let ch = &mut self.send[usize::from(item.channel)];
+            // The timeout may have grown since the timer was set (reordering seen since):
+            // a transmission younger than the current timeout waits for it.
+            let reordering = self.rto.reordering();
+            let due = ch
+                .sent_at(&item)
+                .filter(|_| reordering)
+                .map(|sent| sent + self.rto.timeout());
+            if let Some(due) = due.filter(|&due| due > now) {
+                self.timers.push(Reverse((due, item)));
+                continue;
+            }
+            if ch.on_timeout(&item) {
                 self.counters.rto_expiries += 1;
             }
         }
         self.counters.reassembly_timed_out += self.partials.expire(now);
+        for r in &mut self.recv {
+            if let RecvChannel::Reliable(r) = r {
+                if r.ack.at.is_some_and(|at| at <= now) {
+                    r.ack = recv::AckDue {
+                        at: None,
+                        ready: true,
+                    };
+                }
+            }
+        }
     }
 
     /// Pops timers of parts acked or resent since from the top of the heap, so that

@@ -1,9 +1,10 @@
 //! What the packet layer's outcomes mean for messages: acks, losses and the events they
 //! produce.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{MessageConnection, MessageEvent, MessageId, SentItem};
+use super::{MessageConnection, MessageCounters, MessageEvent, MessageId, RecvChannel, SentItem};
 use crate::protocol::PacketNumber;
 
 impl MessageConnection {
@@ -22,6 +23,9 @@ impl MessageConnection {
     /// assert_eq!(conn.poll_event(), Some(MessageEvent::Lost(id)));
     /// ```
     pub fn on_packet_unsent(&mut self) {
+        if std::mem::take(&mut self.pending_acks) {
+            self.acks_lost();
+        }
         let mut items = std::mem::take(&mut self.pending);
         for item in items.drain(..) {
             self.resolve_item(item, false);
@@ -49,7 +53,7 @@ impl MessageConnection {
     pub fn on_packet_acked(&mut self, now: Instant, packet_id: PacketNumber) {
         let mut items = std::mem::take(&mut self.scratch);
         match self.tracker.resolve(packet_id, &mut items) {
-            Some(sent_at) => {
+            Some((sent_at, _)) => {
                 self.rto.sample(now.saturating_duration_since(sent_at));
                 self.last_ack = Some(now);
             }
@@ -82,14 +86,26 @@ impl MessageConnection {
     /// ```
     pub fn on_packet_lost(&mut self, packet_id: PacketNumber) {
         let mut items = std::mem::take(&mut self.scratch);
-        if self.tracker.resolve(packet_id, &mut items).is_none() {
-            self.counters.unknown_packets += 1;
+        match self.tracker.resolve(packet_id, &mut items) {
+            Some((_, true)) => self.acks_lost(),
+            Some(_) => {}
+            None => self.counters.unknown_packets += 1,
         }
         for item in items.drain(..) {
             self.resolve_item(item, false);
         }
         self.scratch = items;
         self.drop_stale_timers();
+    }
+
+    /// Ack frames went out in a packet that was lost (or never sent): every reliable
+    /// channel that has received something acks again at once.
+    fn acks_lost(&mut self) {
+        for r in &mut self.recv {
+            if let RecvChannel::Reliable(r) = r {
+                r.ack.ready |= r.has_received();
+            }
+        }
     }
 
     fn resolve_item(&mut self, item: SentItem, acked: bool) {
@@ -137,11 +153,12 @@ impl MessageConnection {
     }
 
     fn push_event(&mut self, e: MessageEvent) {
-        if self.events.len() >= self.config.max_events {
-            self.events.pop_front();
-            self.counters.events_dropped += 1;
-        }
-        self.events.push_back(e);
+        push_event(
+            &mut self.events,
+            &mut self.counters,
+            self.config.max_events,
+            e,
+        );
     }
 
     /// The next outcome of a sent message, oldest first.
@@ -154,4 +171,18 @@ impl MessageConnection {
     pub fn poll_event(&mut self) -> Option<MessageEvent> {
         self.events.pop_front()
     }
+}
+
+/// Queues an event, dropping (and counting) the oldest beyond `max`.
+pub(super) fn push_event(
+    events: &mut VecDeque<MessageEvent>,
+    counters: &mut MessageCounters,
+    max: usize,
+    e: MessageEvent,
+) {
+    if events.len() >= max {
+        events.pop_front();
+        counters.events_dropped += 1;
+    }
+    events.push_back(e);
 }

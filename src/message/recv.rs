@@ -7,9 +7,15 @@
 //! against the channel's budget; since the sender charges the same bytes for every message
 //! from its oldest unacked one on, an honest sender never makes the receiver exceed it.
 
+use std::collections::VecDeque;
+use std::time::Instant;
+
 use super::fragment::{message_cost, Reassembly, MESSAGE_OVERHEAD};
-use super::frame::FrameError;
-use crate::protocol::seq::HALF_RANGE;
+use super::frame::{AckBlock, FrameError, ACK_HEADER_LEN};
+use crate::protocol::seq::{sequence_greater_than, HALF_RANGE};
+
+/// Most blocks one ack frame carries (its count is a byte).
+const MAX_ACK_BLOCKS: usize = 255;
 
 #[derive(Debug, Default)]
 enum Slot {
@@ -20,11 +26,22 @@ enum Slot {
     Done(Option<Vec<u8>>),
 }
 
-/// Where a received reliable frame falls.
+static EMPTY: Slot = Slot::Empty;
+
+/// Where a received reliable frame falls: behind the window, or at this distance from `next`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Position {
     Behind,
     In(usize),
+}
+
+/// When this channel's receiver owes its sender an ack frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AckDue {
+    /// Scheduled: sent at this time, or earlier with any payload that goes out anyway.
+    pub(crate) at: Option<Instant>,
+    /// Due now (its time passed, or the packet carrying the last one was lost).
+    pub(crate) ready: bool,
 }
 
 /// The receiving half of a reliable channel.
@@ -32,9 +49,16 @@ enum Position {
 pub(crate) struct ReliableRecv {
     ordered: bool,
     next: u16,
-    slots: Box<[Slot]>,
+    /// Slot `d` holds id `next + d`; grown on demand, never beyond `window` slots, so an
+    /// idle or in-order channel costs no window memory however large the window.
+    slots: VecDeque<Slot>,
+    window: usize,
     held: usize,
     budget: usize,
+    /// The newest (id, fragment index) received: a frame older than it arrived out of
+    /// order, so its packet may be beyond the packet layer's 33-sequence ack range.
+    newest: Option<(u16, u16)>,
+    pub(crate) ack: AckDue,
 }
 
 /// What a frame did.
@@ -54,10 +78,105 @@ impl ReliableRecv {
         Self {
             ordered,
             next: 0,
-            slots: (0..window).map(|_| Slot::Empty).collect(),
+            slots: VecDeque::new(),
+            window: usize::from(window),
             held: 0,
             budget,
+            newest: None,
+            ack: AckDue::default(),
         }
+    }
+
+    fn slot(&self, d: usize) -> &Slot {
+        self.slots.get(d).unwrap_or(&EMPTY)
+    }
+
+    fn slot_mut(&mut self, d: usize) -> &mut Slot {
+        if self.slots.len() <= d {
+            self.slots.resize_with(d + 1, Slot::default);
+        }
+        &mut self.slots[d]
+    }
+
+    /// Notes a reliable frame's arrival; `true` if it came out of order (older than one
+    /// already received) and so should be reported in an ack frame: its packet may lie
+    /// outside the packet layer's ack range, and a duplicate means the sender missed an ack.
+    pub(crate) fn note_arrival(&mut self, id: u16, fragment: u16) -> bool {
+        let late = self.newest.is_some_and(|(nid, nf)| {
+            sequence_greater_than(nid, id) || (nid == id && nf >= fragment)
+        });
+        if !late {
+            self.newest = Some((id, fragment));
+        }
+        late
+    }
+
+    /// Has any reliable frame arrived on this channel?
+    pub(crate) fn has_received(&self) -> bool {
+        self.newest.is_some()
+    }
+
+    /// Writes an ack frame for `channel` into `out`: the cumulative id and, lowest first,
+    /// as many blocks of held messages and fragments as fit. `None` if not even the header
+    /// fits.
+    pub(crate) fn write_ack(&self, channel_byte: u8, out: &mut [u8]) -> Option<usize> {
+        if out.len() < ACK_HEADER_LEN {
+            return None;
+        }
+        out[0] = channel_byte;
+        out[1..3].copy_from_slice(&self.next.to_be_bytes());
+        let mut used = ACK_HEADER_LEN;
+        let mut count = 0;
+        let mut run: Option<(u16, u16)> = None;
+        let mut put = |b: AckBlock, used: &mut usize, count: &mut usize| -> bool {
+            if *count == MAX_ACK_BLOCKS {
+                return false;
+            }
+            match b.encode(&mut out[*used..]) {
+                Ok(n) => {
+                    *used += n;
+                    *count += 1;
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        'slots: for (d, slot) in self.slots.iter().enumerate() {
+            let id = self.next.wrapping_add(d as u16);
+            if let Slot::Done(_) = slot {
+                run = Some(match run {
+                    Some((first, n)) => (first, n + 1),
+                    None => (id, 1),
+                });
+                continue;
+            }
+            if let Some((id, count_)) = run.take() {
+                if !put(
+                    AckBlock::Messages { id, count: count_ },
+                    &mut used,
+                    &mut count,
+                ) {
+                    break 'slots;
+                }
+            }
+            if let Slot::Partial(r) = slot {
+                for (start, n) in r.runs() {
+                    let b = AckBlock::Fragments {
+                        id,
+                        start,
+                        count: n,
+                    };
+                    if !put(b, &mut used, &mut count) {
+                        break 'slots;
+                    }
+                }
+            }
+        }
+        if let Some((id, n)) = run {
+            put(AckBlock::Messages { id, count: n }, &mut used, &mut count);
+        }
+        out[3] = count as u8;
+        Some(used)
     }
 
     pub(crate) fn held(&self) -> usize {
@@ -72,8 +191,8 @@ impl ReliableRecv {
         let d = id.wrapping_sub(self.next);
         if d >= HALF_RANGE {
             Ok(Position::Behind)
-        } else if usize::from(d) < self.slots.len() {
-            Ok(Position::In(usize::from(id) % self.slots.len()))
+        } else if usize::from(d) < self.window {
+            Ok(Position::In(usize::from(d)))
         } else {
             Err(FrameError::OutOfWindow)
         }
@@ -89,7 +208,7 @@ impl ReliableRecv {
         let Position::In(s) = self.position(id)? else {
             return Ok(0);
         };
-        Ok(match (&self.slots[s], fragment) {
+        Ok(match (self.slot(s), fragment) {
             (Slot::Partial(_), None) => return Err(FrameError::BadFragment),
             (Slot::Partial(r), Some((total, _))) if r.total() != total => {
                 return Err(FrameError::BadFragment)
@@ -112,7 +231,7 @@ impl ReliableRecv {
         let Position::In(s) = self.position(id)? else {
             return Ok(Received::Duplicate);
         };
-        let data = match (std::mem::take(&mut self.slots[s]), fragment) {
+        let data = match (std::mem::take(self.slot_mut(s)), fragment) {
             (Slot::Done(d), _) => {
                 self.slots[s] = Slot::Done(d);
                 return Ok(Received::Duplicate);
@@ -161,25 +280,18 @@ impl ReliableRecv {
 
     /// Moves `next` past received ids whose messages have been handed out.
     fn advance(&mut self) {
-        loop {
-            let s = usize::from(self.next) % self.slots.len();
-            match self.slots[s] {
-                Slot::Done(None) => {
-                    self.slots[s] = Slot::Empty;
-                    self.next = self.next.wrapping_add(1);
-                }
-                _ => return,
-            }
+        while let Some(Slot::Done(None)) = self.slots.front() {
+            self.slots.pop_front();
+            self.next = self.next.wrapping_add(1);
         }
     }
 
     /// An ordered channel's next message whose turn has come.
     pub(crate) fn next_ready(&mut self) -> Option<Vec<u8>> {
-        let s = usize::from(self.next) % self.slots.len();
-        let Slot::Done(Some(_)) = self.slots[s] else {
+        let Some(Slot::Done(Some(_))) = self.slots.front() else {
             return None;
         };
-        let Slot::Done(Some(data)) = std::mem::replace(&mut self.slots[s], Slot::Done(None)) else {
+        let Slot::Done(Some(data)) = std::mem::replace(&mut self.slots[0], Slot::Done(None)) else {
             unreachable!("checked above")
         };
         self.held -= data.len() + MESSAGE_OVERHEAD;
@@ -214,6 +326,26 @@ mod tests {
         // Behind the window: duplicates. Far ahead: refused.
         assert_eq!(r.receive(65_535, b"b", None, copy), Ok(Received::Duplicate));
         assert_eq!(r.receive(9, b"x", None, copy), Err(FrameError::OutOfWindow));
+    }
+
+    #[test]
+    fn window_slots_grow_only_as_far_as_ids_are_outstanding() {
+        let mut r = ReliableRecv::new(true, 8192, 1 << 20);
+        for id in 0..10_000u32 {
+            let got = r.receive(id as u16, b"m", None, copy);
+            assert_eq!(got, Ok(Received::Ready(b"m".to_vec())));
+            assert!(r.slots.len() <= 1, "in order: no window memory");
+        }
+        // A gap of 100 holds 101 slots; the far edge of the window at most 8192.
+        let next = r.next;
+        r.receive(next.wrapping_add(100), b"x", None, copy).unwrap();
+        assert_eq!(r.slots.len(), 101);
+        r.receive(next.wrapping_add(8191), b"y", None, copy)
+            .unwrap();
+        assert_eq!(r.slots.len(), 8192);
+        let beyond = r.receive(next.wrapping_add(8192), b"z", None, copy);
+        assert_eq!(beyond, Err(FrameError::OutOfWindow));
+        assert_eq!(r.slots.len(), 8192);
     }
 
     #[test]

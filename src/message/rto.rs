@@ -35,6 +35,9 @@ const ACK_DELAY: Duration = Duration::from_millis(10);
 pub struct Rto {
     srtt: Duration,
     rttvar: Duration,
+    /// How much later than the smoothed RTT acks that only an ack frame could give arrive
+    /// (a decaying maximum): the room reordering needs on top of the RTT.
+    reorder: Duration,
     sampled: bool,
     min: Duration,
     max: Duration,
@@ -54,6 +57,7 @@ impl Rto {
         Self {
             srtt: initial,
             rttvar: initial / 2,
+            reorder: Duration::ZERO,
             sampled: false,
             min,
             max: max.max(min),
@@ -73,6 +77,9 @@ impl Rto {
     /// assert_eq!(rto.variation(), ms(37) + Duration::from_micros(500));
     /// ```
     pub fn sample(&mut self, rtt: Duration) {
+        // The reorder room fades unless reordered samples keep renewing it (slowly: a
+        // reordered burst gives dozens of packet acks for each ack frame).
+        self.reorder -= self.reorder / 64;
         if !self.sampled {
             self.sampled = true;
             self.srtt = rtt;
@@ -82,6 +89,34 @@ impl Rto {
         let diff = self.srtt.abs_diff(rtt);
         self.rttvar = (self.rttvar * 3 + diff) / 4;
         self.srtt = (self.srtt * 7 + rtt) / 8;
+    }
+
+    /// Folds in the RTT of a part acked by an ack frame (the receiver's report of what
+    /// arrived out of order): an ordinary sample, and how far beyond the smoothed RTT it
+    /// came beyond the smoothed RTT and the ack delay, so that the timeout leaves that much
+    /// room (a maximum that fades by 1/64 with every sample).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gudp::message::Rto;
+    /// let ms = Duration::from_millis;
+    /// let mut rto = Rto::new(ms(250), ms(1), ms(10_000));
+    /// rto.set(ms(88), ms(4));
+    /// assert_eq!(rto.timeout(), ms(88 + 16 + 10));
+    /// rto.sample_reordered(ms(130)); // srtt becomes 93.25 ms, 26.75 ms of reorder room
+    /// assert!(rto.timeout() >= ms(130));
+    /// ```
+    pub fn sample_reordered(&mut self, rtt: Duration) {
+        self.sample(rtt);
+        // The ack delay is in the margin already: the room is what lies beyond it, so that
+        // the timeout covers this sample.
+        let excess = rtt.saturating_sub(self.srtt + ACK_DELAY);
+        self.reorder = excess.max(self.reorder);
+    }
+
+    /// Has reordering widened the timeout (see [`sample_reordered`](Self::sample_reordered))?
+    pub(crate) fn reordering(&self) -> bool {
+        self.reorder > GRANULARITY
     }
 
     /// Replaces the estimate (e.g. with the packet layer's `ConnectionStats::rtt` and
@@ -125,7 +160,8 @@ impl Rto {
         self.rttvar
     }
 
-    /// `srtt + max(4 × rttvar, 1 ms) + 10 ms`, clamped to the configured bounds (QUIC's probe
+    /// `srtt + max(4 × rttvar, reorder room, 1 ms) + 10 ms` (the reorder room comes from
+    /// [`sample_reordered`](Self::sample_reordered)), clamped to the configured bounds (QUIC's probe
     /// timeout shape): the 10 ms is the packet layer's default `max_ack_delay`, by which an
     /// ack may come later than the smoothed RTT even on a link whose RTT never varies (every
     /// ack held the same time makes rttvar tend to zero, and a timeout of srtt alone would
@@ -140,7 +176,7 @@ impl Rto {
     /// assert_eq!(rto.timeout(), ms(20)); // the minimum
     /// ```
     pub fn timeout(&self) -> Duration {
-        let margin = (self.rttvar * 4).max(GRANULARITY) + ACK_DELAY;
+        let margin = (self.rttvar * 4).max(self.reorder).max(GRANULARITY) + ACK_DELAY;
         (self.srtt + margin).clamp(self.min, self.max)
     }
 

@@ -7,12 +7,17 @@
 //! or one fragment: the unit that is sent, acked, lost and resent.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use super::buffers::BufferPool;
 use super::config::{ChannelConfig, ChannelKind};
 use super::fragment::message_cost;
-use super::frame::{fragment_count, fragment_len, Frame, FRAGMENT_HEADER_LEN, MESSAGE_HEADER_LEN};
+use super::frame::{
+    fragment_count, fragment_len, next_message_len, AckBlock, AckBlocks, Frame,
+    FRAGMENT_HEADER_LEN, MESSAGE_HEADER_LEN,
+};
 use super::types::MessageId;
+use crate::protocol::seq::HALF_RANGE;
 
 /// Sizes and windows shared by every channel of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +40,8 @@ struct Part {
     tx: u32,
     /// Resend timeouts expired in a row (for backoff).
     expiries: u8,
+    /// When its latest transmission was written (an ack frame's RTT sample).
+    sent_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -86,6 +93,27 @@ pub(crate) struct Next {
     wire: u16,
     frag: Option<u16>,
     source: Source,
+    /// Written as a next-message frame (see [`Next::after`]).
+    compact: bool,
+}
+
+impl Next {
+    /// This frame written right after a frame of `previous` (channel and id of a whole
+    /// message, if it was one): a whole message whose id follows on the same channel is
+    /// written as a next-message frame, without its id and with a varint length.
+    pub(crate) fn after(mut self, channel: u8, previous: Option<(u8, u16)>) -> Self {
+        let follows = previous == Some((channel, self.wire.wrapping_sub(1)));
+        if self.frag.is_none() && follows {
+            self.len = next_message_len(self.len - MESSAGE_HEADER_LEN);
+            self.compact = true;
+        }
+        self
+    }
+
+    /// The id of this frame's message if it is a whole one (what a next frame may follow).
+    pub(crate) fn whole_id(&self) -> Option<u16> {
+        self.frag.is_none().then_some(self.wire)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +313,7 @@ impl SendChannel {
                         wire,
                         frag,
                         source: Source::Resend,
+                        compact: false,
                     });
                 }
             }
@@ -301,6 +330,7 @@ impl SendChannel {
                 wire,
                 frag,
                 source: Source::Fresh,
+                compact: false,
             });
         }
         let u = self.unreliable.front()?;
@@ -310,6 +340,7 @@ impl SendChannel {
             wire: u.wire,
             frag,
             source: Source::Unreliable,
+            compact: false,
         })
     }
 
@@ -328,7 +359,7 @@ impl SendChannel {
         &mut self,
         next: Next,
         out: &mut [u8],
-        tx: u32,
+        (now, tx): (Instant, u32),
         g: &Geometry,
         pool: &mut BufferPool,
     ) -> Written {
@@ -346,6 +377,11 @@ impl SendChannel {
             }
         };
         let frame = match next.frag {
+            None if next.compact => Frame::NextMessage {
+                channel,
+                id: next.wire,
+                data,
+            },
             None => Frame::Message {
                 channel,
                 id: next.wire,
@@ -406,6 +442,7 @@ impl SendChannel {
             p.queued = false;
             p.in_flight = p.in_flight.saturating_add(1);
             p.tx = tx;
+            p.sent_at = Some(now);
             expiries = Some(p.expiries);
         }
         Written {
@@ -443,6 +480,99 @@ impl SendChannel {
         done
     }
 
+    /// The receiver's ack frame: every id before `next`, and the runs in `blocks`, are held
+    /// at the receiver. Acks each such part that was sent (never one still unsent, whatever
+    /// a peer claims) and passes each message this completes to `done`. Returns when the
+    /// earliest-sent part it newly acked was sent: an RTT sample of the slowest path to an
+    /// ack (a late arrival, then the ack frame's delay), so that reordering shows in the
+    /// RTT variation and the resend timeout leaves room for it.
+    pub(crate) fn on_ack_frame(
+        &mut self,
+        next: u16,
+        blocks: AckBlocks<'_>,
+        pool: &mut BufferPool,
+        done: &mut impl FnMut(MessageId),
+    ) -> Option<Instant> {
+        let mut oldest = None;
+        // Cumulative: release from the front; each completed message moves `front_wire`.
+        while next.wrapping_sub(self.front_wire) < HALF_RANGE && next != self.front_wire {
+            let front = self.front_wire;
+            self.ack_message(front, 0, u16::MAX, pool, done, &mut oldest);
+            if self.front_wire == front {
+                break; // not all of it was sent: a forged ack
+            }
+        }
+        for block in blocks.iter() {
+            match block {
+                AckBlock::Messages { id, count } => {
+                    // Only messages up to the last ever sent can be acked: clamp the run to
+                    // them so a forged block costs no more than an honest one.
+                    let sent = self.fresh.max(self.ahead) + 1;
+                    let start = id.wrapping_sub(self.front_wire);
+                    let (from, n) = if start < HALF_RANGE {
+                        (usize::from(start), usize::from(count))
+                    } else {
+                        let behind = usize::from(start.wrapping_neg());
+                        (0, usize::from(count).saturating_sub(behind))
+                    };
+                    let to = (from + n).min(sent).min(self.reliable.len());
+                    // Wire ids, not offsets: offsets shift as the front is released.
+                    let first = self.front_wire.wrapping_add(from as u16);
+                    for k in 0..to.saturating_sub(from) {
+                        let wire = first.wrapping_add(k as u16);
+                        self.ack_message(wire, 0, u16::MAX, pool, done, &mut oldest);
+                    }
+                }
+                AckBlock::Fragments { id, start, count } => {
+                    let end = start.saturating_add(count - 1);
+                    self.ack_message(id, start, end, pool, done, &mut oldest);
+                }
+            }
+        }
+        oldest
+    }
+
+    /// Acks the sent parts `first..=last` of the message with wire id `wire` (a whole
+    /// message is part 0), if it is held.
+    fn ack_message(
+        &mut self,
+        wire: u16,
+        first: u16,
+        last: u16,
+        pool: &mut BufferPool,
+        done: &mut impl FnMut(MessageId),
+        oldest: &mut Option<Instant>,
+    ) {
+        let i = usize::from(wire.wrapping_sub(self.front_wire));
+        let Some(m) = self.reliable.get(i).filter(|m| m.introduced > 0) else {
+            return;
+        };
+        let (msg, introduced) = (m.id, m.introduced);
+        let frags = matches!(m.parts, Parts::Many(_));
+        let last = last.min(introduced - 1);
+        for f in first..=last {
+            let item = SentItem {
+                msg,
+                channel: self.index,
+                wire,
+                frag: frags.then_some(f),
+                tx: 0,
+            };
+            if let Some((_, p)) = self.find(wire, item.frag, msg).filter(|(_, p)| !p.acked) {
+                *oldest = match (*oldest, p.sent_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if let Some(id) = self.on_acked(&item, pool) {
+                done(id);
+            }
+            if !frags {
+                break;
+            }
+        }
+    }
+
     /// A packet carrying this reliable part was lost (or never sent): resend it unless
     /// another copy is still in flight.
     pub(crate) fn on_lost(&mut self, item: &SentItem) {
@@ -469,6 +599,13 @@ impl SendChannel {
         p.expiries = p.expiries.saturating_add(1);
         self.resend.push_back((item.wire, item.frag, item.msg));
         true
+    }
+
+    /// When transmission `item.tx` was written, if its timer still waits for it.
+    pub(crate) fn sent_at(&mut self, item: &SentItem) -> Option<Instant> {
+        self.find(item.wire, item.frag, item.msg)
+            .filter(|(_, p)| !p.acked && !p.queued && p.tx == item.tx)
+            .and_then(|(_, p)| p.sent_at)
     }
 
     /// Is transmission `item.tx` still the one its timer waits for?

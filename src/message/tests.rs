@@ -52,7 +52,18 @@ fn arb_payload() -> impl Strategy<Value = Vec<u8>> {
                     data: &[0x55; 64][..len],
                 }
             };
-            let n = f.encode(&mut b).unwrap_or(0);
+            let mut n = f.encode(&mut b).unwrap_or(0);
+            if !fragment {
+                // Empty next messages after it: the most messages a payload can carry.
+                for k in 0..index % 8 {
+                    let next = Frame::NextMessage {
+                        channel,
+                        id: (id % 20).wrapping_add(k + 1),
+                        data: b"",
+                    };
+                    n += next.encode(&mut b[n..]).unwrap_or(0);
+                }
+            }
             b.truncate(n);
             b
         },
@@ -135,10 +146,13 @@ fn fragmented_reliable_messages_round_trip_with_losses() {
 fn frames(payload: &[u8], fs: usize) -> Vec<(u8, u16, Option<u16>)> {
     frame::decode(payload, fs)
         .map(|f| match f.unwrap() {
-            Frame::Message { channel, id, .. } => (channel, id, None),
+            Frame::Message { channel, id, .. } | Frame::NextMessage { channel, id, .. } => {
+                (channel, id, None)
+            }
             Frame::Fragment {
                 channel, id, index, ..
             } => (channel, id, Some(index)),
+            other => panic!("unexpected {other:?}"),
         })
         .collect()
 }

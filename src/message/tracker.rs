@@ -17,6 +17,8 @@ struct SentPacket {
     sent_at: Instant,
     start: u64,
     len: u32,
+    /// It carried ack frames (sent again if it is lost).
+    acks: bool,
     resolved: bool,
 }
 
@@ -43,13 +45,14 @@ impl Tracker {
         self.packets.len() >= self.max_packets
     }
 
-    /// Records packet `id` carrying `items` (drained). `false`, recording nothing, when `id`
-    /// is not above every id recorded so far.
+    /// Records packet `id` carrying `items` (drained) and, if `acks`, ack frames. `false`,
+    /// recording nothing, when `id` is not above every id recorded so far.
     pub(crate) fn push(
         &mut self,
         id: PacketNumber,
         now: Instant,
         items: &mut Vec<SentItem>,
+        acks: bool,
     ) -> bool {
         if self.packets.back().is_some_and(|p| p.id >= id) {
             return false;
@@ -60,15 +63,20 @@ impl Tracker {
             sent_at: now,
             start,
             len: items.len() as u32,
+            acks,
             resolved: false,
         });
         self.items.extend(items.drain(..));
         true
     }
 
-    /// Resolves packet `id`: copies its items into `out` and returns when it was sent, or
-    /// `None` if it is not tracked (or already resolved).
-    pub(crate) fn resolve(&mut self, id: PacketNumber, out: &mut Vec<SentItem>) -> Option<Instant> {
+    /// Resolves packet `id`: copies its items into `out` and returns when it was sent and
+    /// whether it carried ack frames, or `None` if it is not tracked (or already resolved).
+    pub(crate) fn resolve(
+        &mut self,
+        id: PacketNumber,
+        out: &mut Vec<SentItem>,
+    ) -> Option<(Instant, bool)> {
         let i = self.packets.binary_search_by_key(&id, |p| p.id).ok()?;
         let p = &mut self.packets[i];
         if p.resolved {
@@ -77,12 +85,12 @@ impl Tracker {
         p.resolved = true;
         let from = (p.start - self.base) as usize;
         out.extend(self.items.range(from..from + p.len as usize).copied());
-        let sent_at = p.sent_at;
+        let sent = (p.sent_at, p.acks);
         while self.packets.front().is_some_and(|p| p.resolved) {
             let p = self.packets.pop_front().expect("front exists");
             self.items.drain(..p.len as usize);
             self.base += u64::from(p.len);
         }
-        Some(sent_at)
+        Some(sent)
     }
 }

@@ -244,4 +244,11 @@ pub struct MessageCounters {
     pub reassembly_timed_out: u64,
     /// Unreliable fragments dropped because their message exceeds the reassembly budget.
     pub reassembly_too_large: u64,
+    /// Ack frames written (the receiver's report of what it holds, sent when frames arrive
+    /// out of order).
+    pub ack_frames_sent: u64,
+    /// Ack frames taken from the peer.
+    pub ack_frames_received: u64,
+    /// Reliable messages whose last part was acked by an ack frame rather than a packet ack.
+    pub acked_by_frame: u64,
 }

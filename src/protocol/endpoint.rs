@@ -364,6 +364,11 @@ impl Endpoint {
     /// receipt goes to [`Endpoint::deliver`]; until then it is not acked, and a copy of it
     /// is not a duplicate.
     ///
+    /// Secure-mode connections (`protocol::secure`) encrypt their packets, which can only be
+    /// decrypted in place: feed their datagrams to
+    /// [`handle_datagram_mut`](Self::handle_datagram_mut) (here they are dropped as
+    /// [`DropReason::ReadOnlyBuffer`]).
+    ///
     /// ```
     /// # use std::time::{Duration, Instant};
     /// # use gudp::protocol::*;
@@ -487,6 +492,9 @@ impl Endpoint {
                 token,
             } => self.on_response(now, from, nonce, timestamp, token),
             WirePacket::Accept { nonce } => self.on_accept(now, from, nonce),
+            WirePacket::SecureAccept { nonce, tag } => {
+                self.on_secure_accept(now, from, nonce, tag, datagram)
+            }
             WirePacket::Denied { nonce } => self.on_denied(from, nonce),
             WirePacket::SecureRequest(hello) => self.on_secure_request(now, from, hello),
             WirePacket::SecureResponse {

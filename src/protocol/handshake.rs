@@ -254,6 +254,10 @@ impl Endpoint {
     ) -> Result<(), DropReason> {
         let id = self.client_attempt(from, nonce)?;
         let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+        if conn.is_secure_client() {
+            // Secure mode's accept carries a tag (`on_secure_accept`); a plain one is forged.
+            return Err(DropReason::WrongModeHandshake);
+        }
         if !conn.on_accept(now, &mut cx)? {
             cx.counters.handshake_duplicates += 1;
         }

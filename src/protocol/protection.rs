@@ -191,15 +191,21 @@ impl PacketProtection {
         matches!(self.keys, Keys::Aead { .. })
     }
 
-    /// The tag that ends a secure challenge response over `data` (its bytes before the tag):
-    /// the client → server subkey at a sequence no packet reaches. `None` for MAC keys.
-    pub(crate) fn handshake_tag(&self, role: Role, data: &[u8]) -> Option<[u8; MAC_LEN]> {
-        match (self.keys, role) {
-            (Keys::Aead { seal, .. }, Role::Client)
-            | (Keys::Aead { open: seal, .. }, Role::Server) => {
-                Some(aead::handshake_tag(&seal, data))
+    /// The tag that ends a secure handshake packet over `data` (its bytes before the tag),
+    /// at `sequence`, one no packet reaches: under the key this end seals with if it is
+    /// `sending` the packet, else the one it opens with. `None` for MAC keys.
+    pub(crate) fn handshake_tag(
+        &self,
+        sending: bool,
+        sequence: u64,
+        data: &[u8],
+    ) -> Option<[u8; MAC_LEN]> {
+        match self.keys {
+            Keys::Aead { seal, open } => {
+                let key = if sending { seal } else { open };
+                Some(aead::handshake_tag(&key, sequence, data))
             }
-            (Keys::Mac { .. }, _) => None,
+            Keys::Mac { .. } => None,
         }
     }
 

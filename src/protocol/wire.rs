@@ -79,6 +79,15 @@ pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
 /// assert_eq!(WirePacket::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
 /// ```
 pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
+/// Size of a secure-mode accept: an accept and its 16-byte tag.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// let accept = WirePacket::SecureAccept { nonce: 1, tag: [7; MAC_LEN] };
+/// assert_eq!(accept.encoded_len(), SECURE_ACCEPT_LEN);
+/// assert_eq!(SECURE_ACCEPT_LEN, 29);
+/// ```
+pub const SECURE_ACCEPT_LEN: usize = NONCE_PACKET_LEN + MAC_LEN;
 /// Offset of the MAC (the packet's authentication tag) in a connected header: it follows
 /// the prefix, flags, sequence, ack, ack bits and ack delay.
 ///
@@ -176,6 +185,9 @@ pub enum PacketType {
     /// Client → server, secure mode: the request part again, the challenge echoed, and a
     /// tag under the token's keys. Padded to [`HANDSHAKE_PADDED_LEN`].
     SecureResponse = 0x07,
+    /// Server → client, secure mode: the connection exists, with a tag under the token's
+    /// server → client key.
+    SecureAccept = 0x08,
     /// Connected: an application payload.
     Payload = 0x10,
     /// Connected: keeps a silent connection alive; the peer acknowledges it.
@@ -203,6 +215,7 @@ impl PacketType {
             0x05 => Self::Denied,
             0x06 => Self::SecureRequest,
             0x07 => Self::SecureResponse,
+            0x08 => Self::SecureAccept,
             0x10 => Self::Payload,
             0x11 => Self::Keepalive,
             0x12 => Self::Ack,
@@ -336,6 +349,13 @@ pub enum WirePacket<'a> {
         /// The challenge's token, echoed.
         token: [u8; TOKEN_LEN],
         /// The tag over every byte before it, under the token's client → server key.
+        tag: [u8; MAC_LEN],
+    },
+    /// Server → client, secure mode: state was created for this nonce.
+    SecureAccept {
+        /// The request's nonce, echoed.
+        nonce: u64,
+        /// The tag over the 13 bytes before it, under the token's server → client key.
         tag: [u8; MAC_LEN],
     },
     /// Connected: an application payload (the rest of the datagram).
@@ -614,6 +634,15 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, Decod
                 }
             })
         }
+        PacketType::SecureAccept => {
+            if len != SECURE_ACCEPT_LEN {
+                return bad_length;
+            }
+            Ok(WirePacket::SecureAccept {
+                nonce: read_u64(d, 5),
+                tag: read_token(d, NONCE_PACKET_LEN),
+            })
+        }
         PacketType::Payload => {
             if len < CONNECTED_HEADER_LEN {
                 return bad_length;
@@ -665,6 +694,7 @@ impl WirePacket<'_> {
             Self::Denied { .. } => PacketType::Denied,
             Self::SecureRequest(_) => PacketType::SecureRequest,
             Self::SecureResponse { .. } => PacketType::SecureResponse,
+            Self::SecureAccept { .. } => PacketType::SecureAccept,
             Self::Payload { .. } => PacketType::Payload,
             Self::Keepalive { .. } => PacketType::Keepalive,
             Self::Ack { .. } => PacketType::Ack,
@@ -689,6 +719,7 @@ impl WirePacket<'_> {
             | Self::SecureResponse { .. } => HANDSHAKE_PADDED_LEN,
             Self::Challenge { .. } => CHALLENGE_LEN,
             Self::Accept { .. } | Self::Denied { .. } => NONCE_PACKET_LEN,
+            Self::SecureAccept { .. } => SECURE_ACCEPT_LEN,
             Self::Payload { payload, .. } => CONNECTED_HEADER_LEN + payload.len(),
             Self::Keepalive { .. } | Self::Ack { .. } => CONNECTED_HEADER_LEN,
             Self::Disconnect { .. } => DISCONNECT_LEN,
@@ -732,6 +763,10 @@ impl WirePacket<'_> {
             }
             Self::Accept { nonce } | Self::Denied { nonce } => {
                 out[5..13].copy_from_slice(&nonce.to_be_bytes());
+            }
+            Self::SecureAccept { nonce, tag } => {
+                out[5..13].copy_from_slice(&nonce.to_be_bytes());
+                out[NONCE_PACKET_LEN..].copy_from_slice(&tag);
             }
             Self::SecureRequest(hello) => hello.encode(out),
             Self::SecureResponse {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::{Connection, Ctx};
 use crate::protocol::protection::PacketProtection;
+use crate::protocol::secure::aead::{ACCEPT_SEQUENCE, RESPONSE_SEQUENCE};
 use crate::protocol::secure::conn::SecureSide;
 use crate::protocol::secure::hello::RESPONSE_TAG_OFFSET;
 use crate::protocol::wire::{WirePacket, MAC_LEN, TOKEN_LEN};
@@ -28,6 +29,11 @@ pub(super) enum Phase {
 impl Connection {
     pub(crate) fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected)
+    }
+
+    /// A client connecting with a connect token.
+    pub(crate) fn is_secure_client(&self) -> bool {
+        matches!(self.secure, Some(SecureSide::Client(_)))
     }
 
     /// Still sending connection requests (no challenge yet).
@@ -171,7 +177,7 @@ impl Connection {
                         };
                         response.encode(id, out).ok().inspect(|_| {
                             let data = &out[..RESPONSE_TAG_OFFSET];
-                            let tag = keys.handshake_tag(Role::Client, data);
+                            let tag = keys.handshake_tag(true, RESPONSE_SEQUENCE, data);
                             out[RESPONSE_TAG_OFFSET..RESPONSE_TAG_OFFSET + MAC_LEN]
                                 .copy_from_slice(&tag.expect("secure keys"));
                         })
@@ -193,11 +199,21 @@ impl Connection {
                 len
             }
             Phase::Connected if self.send_accept => {
-                let len = WirePacket::Accept {
-                    nonce: self.session,
-                }
-                .encode(id, out)
-                .ok();
+                let nonce = self.session;
+                let len = match (&self.secure, &self.protection) {
+                    (Some(SecureSide::Server(_)), Some(keys)) => {
+                        let accept = WirePacket::SecureAccept {
+                            nonce,
+                            tag: [0; MAC_LEN],
+                        };
+                        accept.encode(id, out).ok().inspect(|&len| {
+                            let data = &out[..len - MAC_LEN];
+                            let tag = keys.handshake_tag(true, ACCEPT_SEQUENCE, data);
+                            out[len - MAC_LEN..len].copy_from_slice(&tag.expect("secure keys"));
+                        })
+                    }
+                    _ => WirePacket::Accept { nonce }.encode(id, out).ok(),
+                };
                 self.send_accept = false;
                 cx.counters.handshake_accepts += 1;
                 len

@@ -15,9 +15,12 @@
 //! ack delay) are the associated data, its 16-byte tag field holds the Poly1305 tag, and
 //! everything after the header (payload, or a disconnect's session) is encrypted in place.
 //!
-//! **Handshake tag.** The client's secure challenge response ends in a tag under its
-//! client → server subkey at sequence `u64::MAX` (never a packet's: that would take 2^64
-//! packets) over the response's bytes: proof that it holds the token's keys.
+//! **Handshake tags.** The client's secure challenge response ends in a tag under its
+//! client → server subkey at sequence [`RESPONSE_SEQUENCE`] over the response's bytes: proof
+//! that it holds the token's keys. The server's secure accept ends in a tag under its
+//! server → client subkey at [`ACCEPT_SEQUENCE`]: proof that it opened the token. No packet
+//! reaches either sequence (that would take 2^64 − 2 packets), and each is used for one
+//! message only (repeats are identical copies), so no nonce serves two messages.
 
 use chacha20::hchacha;
 use chacha20poly1305::aead::AeadInPlace;
@@ -28,8 +31,10 @@ use crate::protocol::wire::{CONNECTED_HEADER_LEN, MAC_LEN, MAC_OFFSET};
 
 use super::key::KEY_LEN;
 
-/// The sequence whose nonce the handshake tag uses.
-const HANDSHAKE_SEQUENCE: u64 = u64::MAX;
+/// The sequence whose nonce the response's tag uses.
+pub(crate) const RESPONSE_SEQUENCE: u64 = u64::MAX;
+/// The sequence whose nonce the accept's tag uses.
+pub(crate) const ACCEPT_SEQUENCE: u64 = u64::MAX - 1;
 
 /// One direction's subkey for the connection named by `session` and `timestamp`.
 pub(crate) fn subkey(token_key: &[u8; KEY_LEN], session: u64, timestamp: u64) -> [u8; KEY_LEN] {
@@ -71,10 +76,10 @@ pub(crate) fn open(key: &[u8; KEY_LEN], sequence: u64, packet: &mut [u8]) -> boo
         .is_ok()
 }
 
-/// The handshake tag over `data`.
-pub(crate) fn handshake_tag(key: &[u8; KEY_LEN], data: &[u8]) -> [u8; MAC_LEN] {
+/// The handshake tag over `data` at `sequence` (one of the two above).
+pub(crate) fn handshake_tag(key: &[u8; KEY_LEN], sequence: u64, data: &[u8]) -> [u8; MAC_LEN] {
     ChaCha20Poly1305::new(key.into())
-        .encrypt_in_place_detached(&nonce(HANDSHAKE_SEQUENCE), data, &mut [])
+        .encrypt_in_place_detached(&nonce(sequence), data, &mut [])
         .expect("empty plaintext")
         .into()
 }
@@ -129,9 +134,11 @@ mod tests {
         assert!(!open(&key, 10, &mut { sealed }));
         assert!(!open(&key, 9, &mut { sealed }[..47]));
         assert!(!open(&key, 9, &mut [0u8; 31]));
-        let tag = handshake_tag(&key, b"response");
-        assert_ne!(handshake_tag(&key, b"responsf"), tag);
-        assert_ne!(handshake_tag(&subkey(&[1; 32], 5, 3), b"response"), tag);
+        let tag = handshake_tag(&key, RESPONSE_SEQUENCE, b"response");
+        assert_ne!(handshake_tag(&key, RESPONSE_SEQUENCE, b"responsf"), tag);
+        assert_ne!(handshake_tag(&key, ACCEPT_SEQUENCE, b"response"), tag);
+        let other = subkey(&[1; 32], 5, 3);
+        assert_ne!(handshake_tag(&other, RESPONSE_SEQUENCE, b"response"), tag);
     }
 }
 

@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
+use super::aead;
 use super::conn::{ClientToken, SecureSide};
 use super::ConnectToken;
 use crate::protocol::endpoint::Endpoint;
-use crate::protocol::{ConnectRefused, ConnectionId};
+use crate::protocol::token;
+use crate::protocol::wire::MAC_LEN;
+use crate::protocol::{ConnectRefused, ConnectionId, DropReason};
 use std::net::SocketAddr;
 
 impl Endpoint {
@@ -42,5 +45,36 @@ impl Endpoint {
             conn.secure = Some(SecureSide::Client(Box::new(ClientToken::new(token))));
         }
         Ok(id)
+    }
+}
+
+impl Endpoint {
+    /// Client: a secure accept, whose tag must be the server's under the token's keys.
+    pub(crate) fn on_secure_accept(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        tag: [u8; MAC_LEN],
+        datagram: &[u8],
+    ) -> Result<(), DropReason> {
+        let id = self.client_attempt(from, nonce)?;
+        let (conn, mut cx) = self.parts(id).ok_or(DropReason::UnknownPeer)?;
+        if !conn.is_secure_client() {
+            return Err(DropReason::WrongModeHandshake);
+        }
+        let data = &datagram[..datagram.len() - MAC_LEN];
+        let expected = conn
+            .protection
+            .and_then(|keys| keys.handshake_tag(false, aead::ACCEPT_SEQUENCE, data))
+            .ok_or(DropReason::Unexpected)?;
+        if !token::verify(&expected, &tag) {
+            return Err(DropReason::BadMac);
+        }
+        if !conn.on_accept(now, &mut cx)? {
+            cx.counters.handshake_duplicates += 1;
+        }
+        self.reschedule(id, now);
+        Ok(())
     }
 }

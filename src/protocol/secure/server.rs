@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::aead;
 use super::conn::SecureSide;
 use super::hello::{SecureHello, RESPONSE_TAG_OFFSET};
 use super::private::{self, Opened, SEALED_LEN};
@@ -200,7 +201,8 @@ impl Endpoint {
             nonce,
             timestamp,
         );
-        let proof = protection.handshake_tag(Role::Server, &datagram[..RESPONSE_TAG_OFFSET]);
+        let data = &datagram[..RESPONSE_TAG_OFFSET];
+        let proof = protection.handshake_tag(false, aead::RESPONSE_SEQUENCE, data);
         if !proof.is_some_and(|proof| token::verify(&proof, &tag)) {
             return Err(DropReason::BadMac);
         }
