@@ -109,6 +109,8 @@ impl Driver {
         }
         let secret = self.next_secret();
         let key = self.sockets.bind(addr, &shared.config.protocol, secret)?;
+        self.sockets
+            .set_receive_buffer(key, shared.config.socket_receive_buffer);
         let local = self.sockets.get(key).expect("just bound").local;
         self.out.add_socket(local, key.slot);
         Ok(key)

@@ -639,15 +639,16 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The pacing rate `conn` sends at now (its congestion mode's rate), or `None` for an
-    /// unknown connection.
+    /// The pacing rate `conn` sends at now (the rate controller's, capped by `bad_rate` in
+    /// bad mode; §6.4), or `None` for an unknown connection. A new connection starts at
+    /// 2,000 packets/s and finds the path's rate from there.
     ///
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::protocol::*;
     /// let mut client = Endpoint::new(Config::default(), [1; 16]);
     /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
-    /// assert_eq!(client.send_rate(conn), Some(Config::default().good_rate)); // starts good
+    /// assert_eq!(client.send_rate(conn), Some(PacingRate::new(2000, 64))); // starts good
     /// ```
     pub fn send_rate(&self, conn: ConnectionId) -> Option<super::PacingRate> {
         self.table.get(conn).map(|c| c.send_rate(&self.config))
