@@ -45,6 +45,9 @@ impl Driver {
         let Some(state) = socket.conn(conn) else {
             return;
         };
+        if state.messages.is_some() {
+            return self.flush_messages(key, now);
+        }
         let shared = state.shared.clone();
         let out = &mut self.out;
         // We look now: a packet pushed from here on must tell us again.
@@ -121,7 +124,8 @@ pub(super) fn notify(
     tag: u64,
     delivery: fn(PacketId) -> Delivery,
 ) {
-    if let Some(state) = socket.conn(conn) {
+    // In message mode the message layer owns the packets (and reports per message).
+    if let Some(state) = socket.conn(conn).filter(|state| state.messages.is_none()) {
         state.shared.core.notify_delivery(delivery(PacketId(tag)));
     }
 }

@@ -94,7 +94,11 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// A connection that receives nothing for this long ends with `TimedOut` (default 10 s).
     pub idle_timeout: Duration,
-    /// A keepalive is sent when no ack-eliciting packet was sent for this long (default 250 ms).
+    /// A keepalive is sent when no ack-eliciting packet was sent for this long (default 2 s,
+    /// and never more than a quarter of `idle_timeout`). A server whose client keeps sending
+    /// waits half an interval longer: the client's keepalives and the server's acks keep an
+    /// idle connection alive at two datagrams per interval. An idle connection therefore
+    /// refreshes its RTT estimate once per interval.
     pub keepalive_interval: Duration,
     /// Longest time an ack for an ack-eliciting packet is held back waiting for an outgoing
     /// packet to ride on (default 10 ms). While the application sends payloads every frame
@@ -150,6 +154,14 @@ pub struct Config {
     /// [`poll_transmit`](super::Endpoint::poll_transmit); more are dropped and counted
     /// (default 1024).
     pub max_queued_replies: usize,
+    /// The message layer's configuration fingerprint
+    /// ([`MessageConfig::fingerprint`](crate::message::MessageConfig::fingerprint)), or 0
+    /// in packet mode (the default). A client sends it in its request and challenge
+    /// response; a server denies a client whose fingerprint is not its own
+    /// ([`wire::DenyReason::ChannelMismatch`](super::wire::DenyReason::ChannelMismatch)),
+    /// so both ends of a connection always frame payloads alike. The daemon sets it from
+    /// `DaemonConfig::messages`.
+    pub message_fingerprint: u64,
 }
 
 impl Default for Config {
@@ -162,7 +174,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             token_lifetime: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_millis(250),
+            keepalive_interval: Duration::from_secs(2),
             max_ack_delay: Duration::from_millis(10),
             ack_threshold: 16,
             disconnect_copies: 3,
@@ -190,6 +202,7 @@ impl Default for Config {
                 burst: 4,
             },
             max_queued_replies: 1024,
+            message_fingerprint: 0,
         }
     }
 }

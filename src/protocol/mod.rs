@@ -150,8 +150,8 @@ impl ConnectionId {
 /// # }
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// let a = client.send(t0, conn, b"a", &mut buf).unwrap().packet_id;
-/// // A keepalive, due after 250 ms of silence, takes the next id.
-/// let later = t0 + Duration::from_millis(250);
+/// // A keepalive, due after 2 s of silence, takes the next id.
+/// let later = t0 + Duration::from_secs(2);
 /// client.handle_timeout(later);
 /// while client.poll_transmit(later, &mut buf).is_some() {}
 /// let b = client.send(later, conn, b"b", &mut buf).unwrap().packet_id;

@@ -321,6 +321,7 @@ impl Connection {
         // Not stale, so the insert cannot fail; skipped slots are cleared.
         let _ = self.received.insert(seq, (), |_, ()| {});
         if eliciting {
+            self.last_eliciting_received = Some(now);
             self.eliciting_unacked += 1;
             let oldest = self.oldest_unacked.map_or(seq, |o| o.min(seq));
             self.oldest_unacked = Some(oldest);

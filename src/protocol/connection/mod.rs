@@ -126,6 +126,10 @@ pub(crate) struct Connection {
     /// When the newest sequence (the one our acks name) arrived.
     latest_received_at: Instant,
     last_eliciting_sent: Instant,
+    /// When the peer's last ack-eliciting packet (payload or keepalive) arrived, if one has:
+    /// while they come, the peer is the one that keeps the connection alive
+    /// (`Connection::keepalive_at`).
+    last_eliciting_received: Option<Instant>,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
     /// The oldest ack-eliciting sequence received since the last packet we sent (which
@@ -225,6 +229,7 @@ impl Connection {
             last_received: now,
             latest_received_at: now,
             last_eliciting_sent: now,
+            last_eliciting_received: None,
             ack_due: None,
             eliciting_unacked: 0,
             oldest_unacked: None,
@@ -388,7 +393,7 @@ impl Connection {
                 self.send_accept
                     || self.early_ack.is_some()
                     || self.ack_due.is_some_and(|due| now >= due)
-                    || now >= self.last_eliciting_sent + config.keepalive_interval
+                    || now >= self.keepalive_at(config)
             }
         }
     }
@@ -418,8 +423,15 @@ impl Connection {
                 Some(len)
             }
             Phase::Connected => {
-                let keepalive = now >= self.last_eliciting_sent + cx.config.keepalive_interval;
                 let ack = self.ack_due.is_some_and(|due| now >= due);
+                // An ack of a server that has sent nothing ack-eliciting for two intervals
+                // goes out as a keepalive (which carries the same acks), so that the client's
+                // ack of it gives the server an RTT sample: an idle connection keeps both
+                // ends' estimates fresh for half a datagram more per interval.
+                let keepalive = now >= self.keepalive_at(cx.config)
+                    || (ack
+                        && now
+                            >= self.last_eliciting_sent + 2 * self.keepalive_interval(cx.config));
                 if !(keepalive || ack) || out.len() < CONNECTED_HEADER_LEN {
                     return None;
                 }
@@ -482,6 +494,29 @@ impl Connection {
         None
     }
 
+    /// The keepalive interval: a quarter of the idle timeout at most, so that a short idle
+    /// timeout never fires on an idle connection that is alive.
+    fn keepalive_interval(&self, config: &Config) -> Duration {
+        config.keepalive_interval.min(config.idle_timeout / 4)
+    }
+
+    /// When a keepalive is due: an interval after our last ack-eliciting packet. A
+    /// server also waits, while its client's ack-eliciting packets (keepalives or payloads)
+    /// keep coming, until one and a half intervals after the last of them: the client's
+    /// keepalives and the server's acks of them prove both ends alive, so an idle connection
+    /// costs two and a half datagrams per interval instead of four (both ends' keepalives and
+    /// both acks; the half is the server's RTT sample, `poll_transmit`). If the client goes quiet, the server keeps the connection alive itself, half
+    /// an interval later than the client would have. The roles are fixed, so the two ends
+    /// never settle into both sending.
+    fn keepalive_at(&self, config: &Config) -> Instant {
+        let interval = self.keepalive_interval(config);
+        let own = self.last_eliciting_sent + interval;
+        match (self.role, self.last_eliciting_received) {
+            (Role::Server, Some(at)) => own.max(at + interval * 3 / 2),
+            _ => own,
+        }
+    }
+
     /// The earliest instant at which this connection has something to do.
     pub(crate) fn deadline(&self, config: &Config) -> Instant {
         match self.phase {
@@ -489,8 +524,8 @@ impl Connection {
                 next_retry.min(self.connect_deadline)
             }
             Phase::Connected => {
-                let mut d = (self.last_received + config.idle_timeout)
-                    .min(self.last_eliciting_sent + config.keepalive_interval);
+                let mut d =
+                    (self.last_received + config.idle_timeout).min(self.keepalive_at(config));
                 if let Some(due) = self.ack_due {
                     d = d.min(due);
                 }
