@@ -168,7 +168,7 @@ fn disconnect_needs_the_session_and_the_key() {
         .unwrap()
         .iter()
         .find_map(|(_, d)| match wire::decode(DEFAULT_PROTOCOL_ID, d) {
-            Ok(WirePacket::ConnectionRequest { nonce }) => Some(nonce),
+            Ok(WirePacket::ConnectionRequest { nonce, .. }) => Some(nonce),
             _ => None,
         });
     let header = forge_header(2000, None);

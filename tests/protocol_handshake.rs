@@ -90,9 +90,12 @@ fn drain(ep: &mut Endpoint, now: std::time::Instant) -> Vec<(std::net::SocketAdd
 
 fn request(nonce: u64) -> Vec<u8> {
     let mut b = vec![0u8; HANDSHAKE_PADDED_LEN];
-    WirePacket::ConnectionRequest { nonce }
-        .encode(DEFAULT_PROTOCOL_ID, &mut b)
-        .unwrap();
+    WirePacket::ConnectionRequest {
+        nonce,
+        fingerprint: 0,
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut b)
+    .unwrap();
     b
 }
 
@@ -192,6 +195,7 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
         nonce,
         timestamp,
         mut token,
+        fingerprint,
     }) = wire::decode(DEFAULT_PROTOCOL_ID, &response)
     else {
         panic!()
@@ -202,6 +206,7 @@ fn forged_replayed_and_expired_tokens_are_rejected() {
         nonce,
         timestamp,
         token,
+        fingerprint,
     }
     .encode(DEFAULT_PROTOCOL_ID, &mut forged)
     .unwrap();

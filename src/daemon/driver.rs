@@ -60,6 +60,10 @@ pub(crate) struct Driver {
     pub(super) life: Life,
     /// The id the next connection gets (`Connection::id`).
     pub(super) next_conn_id: u64,
+    /// `protocol.max_payload`: the size of a pool buffer.
+    pub(super) max_payload: usize,
+    /// Message-mode connections whose layer learned outcomes this turn, flushed at its end.
+    pub(super) messages_dirty: Vec<ConnKey>,
     /// When the loop's current (or last) sleep in `mio::Poll` ends at the latest: `None` for
     /// no deadline. A sender serving the sleeping loop wakes it if it armed an earlier timer.
     sleep_until: Option<Instant>,
@@ -90,6 +94,8 @@ impl Driver {
             max_send_delay: config.max_send_delay,
             life: Life::Running,
             next_conn_id: 0,
+            max_payload: config.protocol.max_payload,
+            messages_dirty: Vec::new(),
             sleep_until: None,
             last_served: None,
         }
@@ -103,6 +109,8 @@ impl Driver {
         }
         let secret = self.next_secret();
         let key = self.sockets.bind(addr, &shared.config.protocol, secret)?;
+        self.sockets
+            .set_receive_buffer(key, shared.config.socket_receive_buffer);
         let local = self.sockets.get(key).expect("just bound").local;
         self.out.add_socket(local, key.slot);
         Ok(key)
@@ -363,6 +371,21 @@ impl Driver {
                 payload,
                 receipt,
             } => match socket.conn(conn) {
+                Some(state)
+                    if state.messages.is_some()
+                        && !state.shared.core.inbox.status().is_finished() =>
+                {
+                    let max_payload = self.max_payload;
+                    super::messages::take_payload(
+                        socket,
+                        conn,
+                        payload,
+                        receipt,
+                        now,
+                        counters,
+                        max_payload,
+                    );
+                }
                 // Finished means closing or ended: the application reads nothing more, and
                 // only this thread finishes an inbox, so no payload can follow its close.
                 Some(state) if !state.shared.core.inbox.status().is_finished() => {
@@ -414,13 +437,23 @@ impl Driver {
                     self.connected(slot, conn, peer, role, shared, now)
                 }
                 Event::Disconnected { conn, reason } => self.disconnected(slot, conn, reason),
-                Event::Acked { conn, tag, .. } => {
+                Event::Acked {
+                    conn,
+                    tag,
+                    packet_id,
+                } => {
+                    super::sending::publish_estimates(socket, conn);
                     super::sending::notify(socket, conn, tag, Delivery::Acked);
-                    super::sending::publish_estimates(socket, conn);
+                    self.on_outcome(slot, conn, packet_id, true, now);
                 }
-                Event::Lost { conn, tag, .. } => {
-                    super::sending::notify(socket, conn, tag, Delivery::Lost);
+                Event::Lost {
+                    conn,
+                    tag,
+                    packet_id,
+                } => {
                     super::sending::publish_estimates(socket, conn);
+                    super::sending::notify(socket, conn, tag, Delivery::Lost);
+                    self.on_outcome(slot, conn, packet_id, false, now);
                 }
                 Event::CongestionChanged { conn, mode } => {
                     if let Some(state) = socket.conn(conn) {
@@ -485,6 +518,9 @@ impl Driver {
     /// Ends lingering connections that are done, reschedules every socket touched this
     /// turn, and closes idle client sockets.
     pub(super) fn finish_turn(&mut self, now: Instant) {
+        if !self.messages_dirty.is_empty() {
+            self.flush_dirty_messages(now);
+        }
         if !self.closing.is_empty() {
             self.settle_closing(now);
         }

@@ -268,7 +268,7 @@ impl Endpoint {
         match reason {
             CloseReason::TimedOut => c.timeouts += 1,
             CloseReason::ConnectTimedOut => c.connect_timeouts += 1,
-            CloseReason::ConnectionDenied => c.denied += 1,
+            CloseReason::ConnectionDenied | CloseReason::ChannelMismatch => c.denied += 1,
             CloseReason::ClosedByPeer => c.disconnects_received += 1,
             // Closed locally; the daemon's own reasons never reach an endpoint.
             _ => {}
@@ -480,7 +480,9 @@ impl Endpoint {
             Err(e) => return self.drop_with(DropReason::Invalid(e)),
         };
         let result = match packet {
-            WirePacket::ConnectionRequest { nonce } => self.on_request(now, from, nonce),
+            WirePacket::ConnectionRequest { nonce, fingerprint } => {
+                self.on_request(now, from, nonce, fingerprint)
+            }
             WirePacket::Challenge {
                 nonce,
                 timestamp,
@@ -490,12 +492,13 @@ impl Endpoint {
                 nonce,
                 timestamp,
                 token,
-            } => self.on_response(now, from, nonce, timestamp, token),
+                fingerprint,
+            } => self.on_response(now, from, nonce, timestamp, token, fingerprint),
             WirePacket::Accept { nonce } => self.on_accept(now, from, nonce),
+            WirePacket::Denied { nonce, reason } => self.on_denied(from, nonce, reason),
             WirePacket::SecureAccept { nonce, tag } => {
                 self.on_secure_accept(now, from, nonce, tag, datagram)
             }
-            WirePacket::Denied { nonce } => self.on_denied(from, nonce),
             WirePacket::SecureRequest(hello) => self.on_secure_request(now, from, hello),
             WirePacket::SecureResponse {
                 hello,
@@ -636,15 +639,16 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The pacing rate `conn` sends at now (its congestion mode's rate), or `None` for an
-    /// unknown connection.
+    /// The pacing rate `conn` sends at now (the rate controller's, capped by `bad_rate` in
+    /// bad mode; §6.4), or `None` for an unknown connection. A new connection starts at
+    /// 2,000 packets/s and finds the path's rate from there.
     ///
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::protocol::*;
     /// let mut client = Endpoint::new(Config::default(), [1; 16]);
     /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
-    /// assert_eq!(client.send_rate(conn), Some(Config::default().good_rate)); // starts good
+    /// assert_eq!(client.send_rate(conn), Some(PacingRate::new(2000, 64))); // starts good
     /// ```
     pub fn send_rate(&self, conn: ConnectionId) -> Option<super::PacingRate> {
         self.table.get(conn).map(|c| c.send_rate(&self.config))
