@@ -21,5 +21,5 @@ echo "--- loom: every model, lock-free buffers (default) ---"
 run
 # The ring, the status word, the wake gate and the stress tests do not depend on the feature;
 # the models of the buffers (inbox, outbox) and of the protocols on them rerun.
-echo "--- loom: inbox, outbox, conn and ready models, naive-mutex buffers ---"
-run --features gudp/naive-mutex --test inbox --test outbox --test conn --test ready
+echo "--- loom: inbox, outbox, conn, ready and messages models, naive-mutex buffers ---"
+run --features gudp/naive-mutex --test inbox --test outbox --test conn --test ready --test messages

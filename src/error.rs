@@ -53,6 +53,26 @@ pub enum SendError {
     Paced,
     /// The connection finished, for this reason.
     Closed(CloseReason),
+    /// A packet call on a connection in message mode (`DaemonConfig::messages` is set), or a
+    /// message call on one in packet mode: nothing was queued, so the framing of what goes
+    /// out is never mixed.
+    WrongMode,
+    /// A message for a channel the connection's `MessageConfig` does not have.
+    UnknownChannel {
+        /// The channel asked for.
+        channel: u8,
+    },
+    /// The channel's byte budget (`ChannelConfig::budget`: queued plus unacked messages) has
+    /// no room for this message: backpressure, never a disconnect. Retry once acks have
+    /// freed room, or wait with `send_message`. `needed` above the whole budget never fits.
+    ChannelFull {
+        /// The channel.
+        channel: u8,
+        /// The message's cost: its bytes and the layer's bookkeeping.
+        needed: usize,
+        /// What the budget had left.
+        available: usize,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -64,6 +84,18 @@ impl fmt::Display for SendError {
             SendError::OutboxFull => f.write_str("outbox full"),
             SendError::Paced => f.write_str("outbox full: pacing budget exhausted"),
             SendError::Closed(reason) => write!(f, "connection finished: {reason}"),
+            SendError::WrongMode => f.write_str(
+                "wrong mode: packet calls need packet mode, message calls need DaemonConfig::messages",
+            ),
+            SendError::UnknownChannel { channel } => write!(f, "unknown channel {channel}"),
+            SendError::ChannelFull {
+                channel,
+                needed,
+                available,
+            } => write!(
+                f,
+                "channel {channel} is full: {needed} bytes needed, {available} available"
+            ),
         }
     }
 }
@@ -95,6 +127,20 @@ pub enum ConnectError {
     /// The handshake failed: `ConnectTimedOut` (no answer: wrong address, no server, or the
     /// network drops everything), `ConnectionDenied` (the server is full), `DaemonStopped`.
     Failed(CloseReason),
+    /// The server refused: its message channels (`DaemonConfig::messages`, compared by
+    /// `MessageConfig::fingerprint`) are not this daemon's, or one end is in packet mode
+    /// and the other in message mode. Configure both ends alike.
+    ChannelMismatch,
+}
+
+impl ConnectError {
+    /// The error for a handshake that ended with `reason`.
+    pub(crate) fn failed(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::ChannelMismatch => ConnectError::ChannelMismatch,
+            reason => ConnectError::Failed(reason),
+        }
+    }
 }
 
 impl fmt::Display for ConnectError {
@@ -105,6 +151,9 @@ impl fmt::Display for ConnectError {
                 write!(f, "no server can listen at {addr} (port 0, unspecified, multicast or broadcast address)")
             }
             ConnectError::Failed(reason) => write!(f, "connection failed: {reason}"),
+            ConnectError::ChannelMismatch => f.write_str(
+                "connection denied: the server's message channels differ from ours (DaemonConfig::messages)",
+            ),
         }
     }
 }
@@ -114,7 +163,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Io(error) => Some(error),
             ConnectError::Failed(reason) => Some(reason),
-            ConnectError::InvalidAddress(_) => None,
+            ConnectError::InvalidAddress(_) | ConnectError::ChannelMismatch => None,
         }
     }
 }

@@ -46,7 +46,7 @@ mod daemon;
 mod listener;
 
 #[cfg(not(loom))]
-pub use connection::{Connection, ConnectionStats, QuickStats};
+pub use connection::{Connection, ConnectionStats, QuickStats, ReceivedMessage};
 pub use core::delivery::{Delivery, PacketId};
 pub use core::inbox::IMPLEMENTATION;
 pub use core::pool::Packet;
@@ -66,7 +66,9 @@ pub use protocol::secure;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::core::{conn, delivery, inbox, outbox, pool, ready, ring, status, wake_gate};
+    pub use crate::core::{
+        conn, delivery, inbox, messages, outbox, pool, ready, ring, status, wake_gate,
+    };
 }
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.

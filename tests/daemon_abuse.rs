@@ -117,9 +117,11 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
         5 => {
             let packet = WirePacket::ConnectionRequest {
                 nonce: rng.next_u64(),
+                fingerprint: 0,
             };
             let len = packet.encode(id, buf).unwrap();
-            buf[13 + rng.next_u64() as usize % (len - 13)] = 1;
+            // The padding follows the nonce and the message-layer fingerprint.
+            buf[21 + rng.next_u64() as usize % (len - 21)] = 1;
             (len, Reason::NonCanonical)
         }
         // Valid connected packets (some larger than any MTU) from a stranger.
@@ -141,6 +143,7 @@ fn garbage(i: u64, rng: &mut SplitMix64, buf: &mut [u8]) -> (usize, Reason) {
                 nonce: rng.next_u64(),
                 timestamp: rng.next_u64() % 10_000,
                 token,
+                fingerprint: 0,
             };
             (packet.encode(id, buf).unwrap(), Reason::BadToken)
         }
@@ -341,9 +344,12 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
             let mut nonces = Vec::new();
             for &i in wave {
                 let nonce = rng.next_u64();
-                let len = WirePacket::ConnectionRequest { nonce }
-                    .encode(DEFAULT_PROTOCOL_ID, &mut buf)
-                    .unwrap();
+                let len = WirePacket::ConnectionRequest {
+                    nonce,
+                    fingerprint: 0,
+                }
+                .encode(DEFAULT_PROTOCOL_ID, &mut buf)
+                .unwrap();
                 assert_eq!(len, HANDSHAKE_PADDED_LEN);
                 sockets[i].send_to(&buf[..len], target).unwrap();
                 requests += 1;
@@ -388,6 +394,7 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
                 nonce,
                 timestamp,
                 token,
+                fingerprint: 0,
             }
             .encode(DEFAULT_PROTOCOL_ID, &mut buf)
             .unwrap();
@@ -435,8 +442,11 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
 #[test]
 fn kernel_drops_are_counted_when_the_daemon_falls_behind() {
     let _watchdog = watchdog("kernel_drops", Duration::from_secs(30));
-    // A manual daemon that nobody polls does not read at all.
-    let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    // A manual daemon that nobody polls does not read at all; a small receive buffer
+    // (the default asks for 4 MiB) fills with a few thousand datagrams.
+    let mut config = DaemonConfig::default();
+    config.socket_receive_buffer = 64 << 10;
+    let daemon = Daemon::manual(config).unwrap();
     let listener = daemon.listen(loopback()).unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = || u64::from(sender.send_to(&[0u8; 32], listener.local_addr()).is_ok());

@@ -8,7 +8,9 @@ use common::alloc::{thread_allocations, Counting};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use gudp::protocol::wire::{self, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN};
+use gudp::protocol::wire::{
+    self, DenyReason, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN,
+};
 use gudp::protocol::{Config, DropReason, Endpoint, Event, Incoming};
 
 #[global_allocator]
@@ -106,7 +108,10 @@ fn reply<'b>(
 
 /// The response a client at `from` would send to the challenge its request `nonce` earns.
 fn response(server: &mut Endpoint, now: Instant, from: SocketAddr, nonce: u64) -> Vec<u8> {
-    let request = handshake_packet(WirePacket::ConnectionRequest { nonce });
+    let request = handshake_packet(WirePacket::ConnectionRequest {
+        nonce,
+        fingerprint: 0,
+    });
     let mut buf = [0u8; 64];
     match reply(server, now, from, &request, &mut buf).1 {
         WirePacket::Challenge {
@@ -117,6 +122,7 @@ fn response(server: &mut Endpoint, now: Instant, from: SocketAddr, nonce: u64) -
             nonce,
             timestamp,
             token,
+            fingerprint: 0,
         }),
         other => panic!("{other:?}"),
     }
@@ -162,16 +168,33 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
     let now = t0 + Duration::from_millis(1);
     let requests: Vec<Vec<u8>> = late
         .iter()
-        .map(|&(_, nonce, _)| handshake_packet(WirePacket::ConnectionRequest { nonce }))
+        .map(|&(_, nonce, _)| {
+            handshake_packet(WirePacket::ConnectionRequest {
+                nonce,
+                fingerprint: 0,
+            })
+        })
         .collect();
     let before = thread_allocations();
     for ((from, nonce, response), request) in late.iter().zip(&requests) {
         let (incoming, denied) = reply(&mut server, now, *from, request, &mut buf);
         assert_eq!(incoming, Incoming::Consumed);
-        assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
+        assert_eq!(
+            denied,
+            WirePacket::Denied {
+                nonce: *nonce,
+                reason: DenyReason::Full,
+            }
+        );
         let (incoming, denied) = reply(&mut server, now, *from, response, &mut buf);
         assert_eq!(incoming, Incoming::Consumed);
-        assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
+        assert_eq!(
+            denied,
+            WirePacket::Denied {
+                nonce: *nonce,
+                reason: DenyReason::Full,
+            }
+        );
     }
     let allocated = thread_allocations() - before;
     assert_eq!(
@@ -203,7 +226,13 @@ fn a_server_at_its_limit_denies_and_allocates_nothing() {
     // Full again: the next one is still denied.
     let (from, nonce, second) = &late[1];
     let (_, denied) = reply(&mut server, now, *from, second, &mut buf);
-    assert_eq!(denied, WirePacket::Denied { nonce: *nonce });
+    assert_eq!(
+        denied,
+        WirePacket::Denied {
+            nonce: *nonce,
+            reason: DenyReason::Full,
+        }
+    );
     assert_eq!(server.connection_count(), max);
     // A used token stays refused even from its own address once that connection is gone.
     let sconn = server.connection_by_addr(late[0].0).unwrap();

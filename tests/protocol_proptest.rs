@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use gudp::protocol::protection::PacketProtection;
 use gudp::protocol::wire::{
-    decode, AckFields, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID, HANDSHAKE_PADDED_LEN,
+    decode, AckFields, ConnectedHeader, DenyReason, WirePacket, DEFAULT_PROTOCOL_ID,
+    HANDSHAKE_PADDED_LEN,
 };
 use gudp::protocol::{Config, Endpoint, Incoming, Role};
 use proptest::prelude::*;
@@ -27,7 +28,11 @@ enum Owned {
 impl Owned {
     fn packet(&self) -> WirePacket<'_> {
         match self {
-            Self::Request(n) => WirePacket::ConnectionRequest { nonce: *n },
+            // The fingerprint is derived from the nonce: any u64 must round-trip.
+            Self::Request(n) => WirePacket::ConnectionRequest {
+                nonce: *n,
+                fingerprint: n.rotate_left(17),
+            },
             Self::Challenge(n, t, k) => WirePacket::Challenge {
                 nonce: *n,
                 timestamp: *t,
@@ -37,9 +42,17 @@ impl Owned {
                 nonce: *n,
                 timestamp: *t,
                 token: *k,
+                fingerprint: t.rotate_left(17) ^ n,
             },
             Self::Accept(n) => WirePacket::Accept { nonce: *n },
-            Self::Denied(n) => WirePacket::Denied { nonce: *n },
+            Self::Denied(n) => WirePacket::Denied {
+                nonce: *n,
+                reason: if n % 2 == 0 {
+                    DenyReason::Full
+                } else {
+                    DenyReason::ChannelMismatch
+                },
+            },
             Self::Payload(h, p) => WirePacket::Payload {
                 header: *h,
                 payload: p,
@@ -221,9 +234,12 @@ proptest! {
 #[test]
 fn padded_lengths_are_exact() {
     let mut buf = [0u8; HANDSHAKE_PADDED_LEN + 1];
-    let n = WirePacket::ConnectionRequest { nonce: 1 }
-        .encode(DEFAULT_PROTOCOL_ID, &mut buf)
-        .unwrap();
+    let n = WirePacket::ConnectionRequest {
+        nonce: 1,
+        fingerprint: 0,
+    }
+    .encode(DEFAULT_PROTOCOL_ID, &mut buf)
+    .unwrap();
     assert_eq!(n, HANDSHAKE_PADDED_LEN);
     assert!(decode(DEFAULT_PROTOCOL_ID, &buf).is_err());
     assert!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]).is_ok());

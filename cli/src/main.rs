@@ -48,8 +48,13 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         rate: u32,
         /// Write a chart of the run: SVG, or an HTML page for a .html name.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "messages")]
         chart: Option<PathBuf>,
+        /// Show message mode instead: a reliable-ordered stream arriving complete and in
+        /// order through 10 % loss beside an unreliable stream showing its losses (`--rate`
+        /// messages per second each).
+        #[arg(long)]
+        messages: bool,
     },
     /// Echo server: sends every packet back to its sender; prints stats each second.
     #[command(allow_negative_numbers = true, after_help = SERVE_END)]
@@ -63,6 +68,11 @@ enum Command {
         /// Most connections held at once; further clients are answered `Denied`.
         #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..u32::MAX as i64))]
         max_connections: u32,
+        /// `packet`: echo packets. Any message kind: message mode, echoing each message
+        /// on the channel it came on (all four kinds are open; clients must use message
+        /// mode too, or the handshake refuses them).
+        #[arg(long, value_enum, default_value_t = peers::Channel::Packet)]
+        channel: peers::Channel,
         /// Secure mode: accept only clients with a connect token minted with this key file
         /// (`gudp keygen`); every packet is encrypted.
         #[arg(long, value_name = "FILE")]
@@ -99,6 +109,10 @@ enum Command {
         /// Write a chart of the run: SVG, or an HTML page for a .html name.
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
+        /// What to send: packets, or messages on one channel kind (the server must run
+        /// with a message `--channel` too).
+        #[arg(long, value_enum, default_value_t = peers::Channel::Packet)]
+        channel: peers::Channel,
     },
     /// Benchmarks GUDP (default configuration) against raw UDP, laminar and renet on loopback:
     /// medians of alternating rounds, with spreads, ratios and issue 12's targets.
@@ -163,7 +177,14 @@ fn main() -> ExitCode {
         Command::Demo {
             duration,
             rate,
+            messages: true,
+            ..
+        } => demo::run_messages(Duration::from_secs(duration), rate),
+        Command::Demo {
+            duration,
+            rate,
             chart,
+            ..
         } => demo::run(Duration::from_secs(duration), rate, chart),
         Command::Serve {
             bind,
@@ -171,10 +192,13 @@ fn main() -> ExitCode {
             max_connections,
             key_file,
             public_addr,
+            channel,
         } => key_file
             .map(|path| token::read_key(&path).map(|key| (key, public_addr)))
             .transpose()
-            .and_then(|secure| peers::serve(&bind, duration, max_connections as usize, secure)),
+            .and_then(|secure| {
+                peers::serve(&bind, duration, max_connections as usize, secure, channel)
+            }),
         Command::Connect {
             server,
             token_file,
@@ -182,6 +206,7 @@ fn main() -> ExitCode {
             size,
             duration,
             chart,
+            channel,
         } => token_file
             .map(|path| token::read_token(&path))
             .transpose()
@@ -193,6 +218,7 @@ fn main() -> ExitCode {
                     size: usize::from(size),
                     duration,
                     chart,
+                    channel,
                 })
             }),
         Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),

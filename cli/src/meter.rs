@@ -1,5 +1,6 @@
 //! Per-second reporting for the client side of `demo` and `connect`.
 
+use gudp::message::MessageEvent;
 use gudp::{CongestionMode, Connection};
 use std::time::Duration;
 
@@ -22,6 +23,13 @@ impl Totals {
                 self.acked += 1;
             } else {
                 self.lost += 1;
+            }
+        }
+        // In message mode: one event per message instead.
+        while let Some(event) = conn.poll_message_event() {
+            match event {
+                MessageEvent::Acked(_) => self.acked += 1,
+                _ => self.lost += 1,
             }
         }
         self.acked > acked

@@ -3,6 +3,7 @@
 use crate::chart::{ChartFile, Recorder};
 use crate::meter::{self, Totals};
 use crate::stop::{self, say};
+use gudp::message::MessageConfig;
 use gudp::secure::{ConnectToken, PrivateKey};
 use gudp::{CloseReason, Connection, Daemon, DaemonConfig, Listener, RecvTimeoutError, SendError};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -12,6 +13,67 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// What `serve` and `connect` exercise (`--channel`): packets, or messages on one of the
+/// four channels of `MessageConfig::default()` (both ends then run in message mode with all
+/// four open, so any two message kinds can talk; a packet-mode peer is refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    /// One payload per datagram (packet mode, the default).
+    Packet,
+    /// Messages on channel 0: unreliable.
+    Unreliable,
+    /// Messages on channel 1: unreliable sequenced (an older one than delivered is dropped).
+    Sequenced,
+    /// Messages on channel 2: reliable unordered.
+    Reliable,
+    /// Messages on channel 3: reliable ordered.
+    Ordered,
+}
+
+impl Channel {
+    /// The message channel, or `None` in packet mode.
+    pub fn id(self) -> Option<u8> {
+        match self {
+            Channel::Packet => None,
+            Channel::Unreliable => Some(0),
+            Channel::Sequenced => Some(1),
+            Channel::Reliable => Some(2),
+            Channel::Ordered => Some(3),
+        }
+    }
+
+    /// Puts `config` in message mode unless this is packet mode.
+    pub fn configure(self, config: &mut DaemonConfig) {
+        if self.id().is_some() {
+            config.messages = Some(MessageConfig::default());
+        }
+    }
+}
+
+/// Sends one packet, or one message on `channel`.
+pub fn send(conn: &Connection, channel: Option<u8>, bytes: &[u8]) -> Result<(), SendError> {
+    match channel {
+        None => conn.try_send(bytes).map(drop),
+        Some(channel) => conn.try_send_message(channel, bytes).map(drop),
+    }
+}
+
+/// Waits until `deadline` for a packet or message: `Ok(true)` if one came, `Err` with the
+/// reason once the connection is finished and drained.
+pub fn receive_until(conn: &Connection, deadline: Instant) -> Result<bool, CloseReason> {
+    let got = if conn.is_message_mode() {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        conn.recv_message_timeout(wait).map(drop)
+    } else {
+        conn.recv_deadline(deadline).map(drop)
+    };
+    match got {
+        Ok(()) => Ok(true),
+        Err(RecvTimeoutError::Closed(reason)) => Err(reason),
+        Err(_) => Ok(false),
+    }
+}
 
 /// Counts of an echo server, shared by its connection threads.
 #[derive(Default)]
@@ -50,17 +112,24 @@ pub fn spawn_echo_server(listener: Listener, counts: Arc<EchoCounts>, verbose: b
     });
 }
 
-/// Echoes until the connection ends: how many packets came, and why it ended.
+/// Echoes until the connection ends (a message on the channel it came on): how many
+/// packets or messages came, and why it ended.
 fn echo(conn: &Connection, counts: &EchoCounts) -> (u64, CloseReason) {
     let mut received = 0;
     loop {
-        match conn.recv() {
-            Ok(packet) => {
+        let sent = if conn.is_message_mode() {
+            conn.recv_message()
+                .map(|message| send(conn, Some(message.channel()), &message))
+        } else {
+            conn.recv().map(|packet| send(conn, None, &packet))
+        };
+        match sent {
+            Ok(sent) => {
                 received += 1;
                 counts.received.fetch_add(1, Ordering::Relaxed);
                 // Never block the echo on a full outbox: count what backpressure refused.
-                match conn.try_send(&packet) {
-                    Ok(_) => counts.echoed.fetch_add(1, Ordering::Relaxed),
+                match sent {
+                    Ok(()) => counts.echoed.fetch_add(1, Ordering::Relaxed),
                     Err(_) => counts.refused.fetch_add(1, Ordering::Relaxed),
                 };
             }
@@ -118,10 +187,12 @@ pub fn serve(
     duration: Option<Duration>,
     max_connections: usize,
     secure: Option<(PrivateKey, Option<SocketAddr>)>,
+    channel: Channel,
 ) -> Result<ExitCode, String> {
     let addrs = resolve(bind)?;
     let mut config = DaemonConfig::default();
     config.protocol.max_connections = max_connections;
+    channel.configure(&mut config);
     let daemon =
         Daemon::spawn(config).map_err(|error| format!("cannot start the daemon: {error}"))?;
     let mut errors = Vec::new();
@@ -136,8 +207,12 @@ pub fn serve(
             .ok()
         })
         .ok_or_else(|| format!("cannot listen on {}", attempts(bind, &addrs, &errors)))?;
+    let mode = match channel {
+        Channel::Packet => "packets",
+        _ => "messages on every channel",
+    };
     say!(
-        "gudp echo server on {} (Ctrl-C to stop)",
+        "gudp echo server on {} echoing {mode} (Ctrl-C to stop)",
         listener.local_addr()
     );
     let counts = Arc::new(EchoCounts::default());
@@ -263,6 +338,7 @@ pub struct ConnectArgs {
     pub size: usize,
     pub duration: Duration,
     pub chart: Option<PathBuf>,
+    pub channel: Channel,
 }
 
 pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
@@ -277,6 +353,7 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
     }
     let chart = args.chart.map(ChartFile::create).transpose()?;
     let mut config = DaemonConfig::default();
+    args.channel.configure(&mut config);
     if addrs.len() > 1 {
         // A name that resolves to several addresses (localhost: ::1 and 127.0.0.1) should
         // not make the user wait the full 5 s on each one that nothing answers.
@@ -291,7 +368,8 @@ pub fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(stop::INTERRUPTED_EXIT));
     };
     say!("connected {} -> {}", visible_local(&conn), conn.peer_addr());
-    let run = run_client(&conn, args.rate, args.size, args.duration, |_| {})?;
+    let channel = args.channel.id();
+    let run = run_client(&conn, channel, args.rate, args.size, args.duration, |_| {})?;
     say!("{}", meter::summary(&run.totals, run.elapsed));
     if let Some(chart) = chart {
         let title = format!(
@@ -438,12 +516,14 @@ pub struct Run {
     pub silence: Duration,
 }
 
-/// Sends `size`-byte packets at `rate` per second for `duration`, counting echoes and
-/// delivery notifications, printing a line per second. `each_second` runs after each line
-/// with the whole seconds elapsed (the demo changes the link there). Then closes the
-/// connection and waits until every sent packet is reported acked or lost.
+/// Sends `size`-byte packets (or messages on `channel`) at `rate` per second for
+/// `duration`, counting echoes and delivery notifications, printing a line per second.
+/// `each_second` runs after each line with the whole seconds elapsed (the demo changes the
+/// link there). Then closes the connection and waits until every sent packet is reported
+/// acked or lost.
 pub fn run_client(
     conn: &Connection,
+    channel: Option<u8>,
     rate: u32,
     size: usize,
     duration: Duration,
@@ -470,9 +550,11 @@ pub fn run_client(
             next_send = now;
         }
         while next_send <= now && next_send < end {
-            match conn.try_send(&payload) {
-                Ok(_) => totals.sent += 1,
-                Err(SendError::OutboxFull | SendError::Paced) => totals.refused += 1,
+            match send(conn, channel, &payload) {
+                Ok(()) => totals.sent += 1,
+                Err(SendError::OutboxFull | SendError::Paced | SendError::ChannelFull { .. }) => {
+                    totals.refused += 1
+                }
                 // The receive below reports why.
                 Err(SendError::Closed(_)) => break,
                 Err(error) => return Err(format!("send failed: {error}")),
@@ -499,13 +581,13 @@ pub fn run_client(
         // Sleep in the inbox until the next send or report, waking for every echo, and at
         // least every 50 ms to notice a signal.
         let wake = next_send.min(next_report).min(end).min(now + SIGNAL_POLL);
-        match conn.recv_deadline(wake) {
-            Ok(_echo) => {
+        match receive_until(conn, wake) {
+            Ok(true) => {
                 totals.received += 1;
                 last_heard = Instant::now();
             }
-            Err(RecvTimeoutError::Closed(reason)) => break End::Closed(reason),
-            Err(_) => {}
+            Ok(false) => {}
+            Err(reason) => break End::Closed(reason),
         }
     };
     let elapsed = start.elapsed();
@@ -517,10 +599,10 @@ pub fn run_client(
         while totals.unresolved() > 0 && Instant::now() < deadline && !stop::requested() {
             totals.take_deliveries(conn);
             let wake = deadline.min(Instant::now() + Duration::from_millis(5));
-            match conn.recv_deadline(wake) {
-                Ok(_echo) => totals.received += 1,
-                Err(RecvTimeoutError::Closed(_)) => break,
-                Err(_) => {}
+            match receive_until(conn, wake) {
+                Ok(true) => totals.received += 1,
+                Ok(false) => {}
+                Err(_) => break,
             }
         }
     }

@@ -687,3 +687,51 @@ fn secure_mode_between_two_processes_with_a_key_file_and_a_token_file() {
     assert!(served.status.success(), "{}", served.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn connect_exercises_a_message_channel_and_a_mismatch_is_refused_with_its_reason() {
+    let (serve, addr) = server(&["--duration", "6", "--channel", "ordered"]);
+    let target = addr.to_string();
+    let run = gudp(
+        &[
+            "connect",
+            &target,
+            "--channel",
+            "ordered",
+            "--rate",
+            "50",
+            "--duration",
+            "1.5",
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let (sent, acked, lost) = summary(&run.stdout);
+    assert!(sent >= 50, "{}", run.stdout);
+    // Reliable: every message acked, none lost.
+    assert_eq!((acked, lost), (sent, 0), "{}", run.stdout);
+    // A packet-mode client is refused by a message-mode server, and told why.
+    let packets = gudp(
+        &["connect", &target, "--duration", "1"],
+        Duration::from_secs(15),
+    );
+    assert_eq!(packets.status.code(), Some(1), "{}", packets.stdout);
+    assert!(
+        packets.stderr.contains("message channels differ"),
+        "{}",
+        packets.stderr
+    );
+    serve.finish(Duration::from_secs(10));
+}
+
+#[test]
+fn demo_messages_shows_the_ordered_stream_complete_and_the_unreliable_losses() {
+    let demo = gudp(
+        &["demo", "--messages", "--duration", "6"],
+        Duration::from_secs(60),
+    );
+    assert!(demo.status.success(), "{}\n{}", demo.stdout, demo.stderr);
+    assert!(demo.stdout.contains("in order: yes"), "{}", demo.stdout);
+    let seconds = demo.stdout.lines().filter(|l| l.contains("s  ")).count();
+    assert!(seconds >= 3, "a line per second:\n{}", demo.stdout);
+}

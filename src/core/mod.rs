@@ -11,6 +11,8 @@
 //! - [`pool`]: the recycled payload buffers; [`delivery`]: what a sender is told per packet;
 //! - [`conn`]: the per-connection state and its protocols (enqueue against finish, the
 //!   `scheduled` ready flag, delivery notifications);
+//! - [`messages`]: a message-mode connection's budgets, outbox, inbox and events, and their
+//!   protocols (reserve against release, push against finish, starved against take);
 //! - [`ready`]: the daemon's ready list behind its [`wake_gate`].
 //!
 //! Not public: the crate root re-exports the few types users see (`CloseReason`, `Status`,
@@ -21,8 +23,8 @@
 pub mod conn;
 pub mod delivery;
 pub mod inbox;
+pub mod messages;
 pub mod outbox;
-#[cfg(not(feature = "naive-mutex"))]
 pub mod parker;
 pub mod pool;
 pub mod ready;

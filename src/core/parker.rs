@@ -116,6 +116,8 @@ impl Parker {
     }
 
     /// Producer side, after publishing something a sleeper may wait for: wake one sleeper.
+    // The naive buffers wait on their own condvar; only the message budgets park there.
+    #[cfg_attr(feature = "naive-mutex", allow(dead_code))]
     pub(crate) fn notify_one(&self) {
         // Dekker point (producer side): the publication before this call is ordered before
         // our read of `sleepers`.
@@ -125,6 +127,19 @@ impl Parker {
         }
         self.bump_epoch();
         self.condvar.notify_one();
+    }
+
+    /// Wakes every sleeper, if there is one: for waiters on different conditions (senders
+    /// needing different amounts of room), where waking one could wake the wrong one. The
+    /// same Dekker handshake as [`notify_one`](Self::notify_one), so the fast path takes no
+    /// lock.
+    pub(crate) fn notify_waiters(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        self.bump_epoch();
+        self.condvar.notify_all();
     }
 
     /// Wakes every sleeper. Used once, by whoever finishes the inbox; it does not depend on

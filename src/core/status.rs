@@ -83,6 +83,10 @@ pub enum CloseReason {
     ClosedByPeer = 5,
     /// This side closed the connection.
     Closed = 6,
+    /// The server refused the connection because the two ends configured different
+    /// message channels (`DaemonConfig::messages`; or one end is in packet mode): their
+    /// message-layer fingerprints differ.
+    ChannelMismatch = 7,
 }
 
 impl CloseReason {
@@ -90,10 +94,10 @@ impl CloseReason {
     ///
     /// ```
     /// use gudp::CloseReason;
-    /// assert_eq!(CloseReason::ALL.len(), 7);
+    /// assert_eq!(CloseReason::ALL.len(), 8);
     /// assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
     /// ```
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 8] = [
         CloseReason::SocketError,
         CloseReason::DaemonStopped,
         CloseReason::TimedOut,
@@ -101,6 +105,7 @@ impl CloseReason {
         CloseReason::ConnectionDenied,
         CloseReason::ClosedByPeer,
         CloseReason::Closed,
+        CloseReason::ChannelMismatch,
     ];
 
     fn bit(self) -> u64 {
@@ -118,6 +123,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ConnectionDenied => "connection denied",
             CloseReason::ClosedByPeer => "closed by peer",
             CloseReason::Closed => "closed",
+            CloseReason::ChannelMismatch => "channel configurations differ",
         })
     }
 }
@@ -365,7 +371,7 @@ mod tests {
     #[test]
     fn example_all() {
         use crate::core::status::CloseReason;
-        assert_eq!(CloseReason::ALL.len(), 7);
+        assert_eq!(CloseReason::ALL.len(), 8);
         assert_eq!(CloseReason::ALL[0], CloseReason::SocketError); // faults first
         assert_eq!(CloseReason::ALL[6], CloseReason::Closed);
     }

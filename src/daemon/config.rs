@@ -2,6 +2,7 @@
 
 use super::batch;
 use crate::conditioner::LinkConfig;
+use crate::message::MessageConfig;
 use crate::protocol;
 use std::io;
 use std::time::Duration;
@@ -71,6 +72,12 @@ pub struct DaemonConfig {
     /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
     /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
     pub io_batch: usize,
+    /// Linux: sends each run of equal-length datagrams to one destination in a send batch as
+    /// one segmentation-offload message (`UDP_SEGMENT`, GSO; default `true`): the kernel
+    /// moves the run through its stack once and cuts it into datagrams at the end. If the
+    /// kernel or the route refuses it, the daemon falls back to one message per datagram for
+    /// good. Elsewhere, and with `io_batch = 1`, it has no effect.
+    pub udp_segmentation: bool,
     /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
     /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
     /// sends in this time (at least one packet), so `try_send` refuses with
@@ -78,6 +85,12 @@ pub struct DaemonConfig {
     /// packet that still waits longer is dropped and reported lost
     /// ([`DaemonCounters::sends_expired`]), never delivered late.
     pub max_send_delay: Duration,
+    /// Receive buffer requested for each socket, in bytes (default 4 MiB; 0 keeps the
+    /// system's). The kernel caps it at `net.core.rmem_max` (on Linux often 208 KiB unless
+    /// raised). A datagram the kernel drops for want of room is lost before any protocol
+    /// sees it; a large buffer turns a busy receiver's backlog into queueing delay, which the
+    /// rate controller sees and backs off from (docs/protocol.md §6.4), instead of loss.
+    pub socket_receive_buffer: usize,
     /// Longest a closed connection lingers to send what its outbox holds and to learn the
     /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
     /// unresolved is reported lost. Also bounds how long a shutdown waits.
@@ -87,6 +100,24 @@ pub struct DaemonConfig {
     pub thread_name: String,
     /// Optional link conditioner in front of every socket.
     pub link: Option<LinkSetup>,
+    /// `Some`: every connection of this daemon runs in **message mode** — channels of
+    /// messages (unreliable, sequenced, reliable unordered, reliable ordered; aggregated,
+    /// fragmented, resent from the acks) through
+    /// [`Connection::try_send_message`](crate::Connection::try_send_message) and
+    /// [`Connection::try_recv_message`](crate::Connection::try_recv_message), and the packet
+    /// calls refuse with [`SendError::WrongMode`](crate::SendError::WrongMode). `None` (the
+    /// default): packet mode, one payload per datagram. Both ends must configure the same
+    /// channels: the handshake compares [`MessageConfig::fingerprint`] and refuses a
+    /// mismatch. `max_payload` must not exceed `protocol.max_payload`.
+    ///
+    /// ```
+    /// use gudp::message::MessageConfig;
+    /// let mut config = gudp::DaemonConfig::default();
+    /// config.messages = Some(MessageConfig::default()); // channels 0..=3, one of each kind
+    /// let daemon = gudp::Daemon::spawn(config).unwrap();
+    /// # drop(daemon);
+    /// ```
+    pub messages: Option<MessageConfig>,
 }
 
 impl Default for DaemonConfig {
@@ -100,10 +131,13 @@ impl Default for DaemonConfig {
             pool_capacity: 8192,
             events_capacity: 1024,
             io_batch: batch::MAX_BATCH,
+            udp_segmentation: true,
             max_send_delay: Duration::from_millis(100),
+            socket_receive_buffer: 4 << 20,
             close_linger: Duration::from_secs(1),
             thread_name: "gudp-daemon".into(),
             link: None,
+            messages: None,
         }
     }
 }
@@ -121,6 +155,12 @@ impl DaemonConfig {
             check_range(name, value, 1, 1 << 24)?;
         }
         check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
+        check_range(
+            "socket_receive_buffer",
+            self.socket_receive_buffer,
+            0,
+            1 << 30,
+        )?;
         if self.thread_name.is_empty() || self.thread_name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -136,6 +176,23 @@ impl DaemonConfig {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("DaemonConfig::{name} must be at most one day, got {value:?}"),
+                ));
+            }
+        }
+        if let Some(messages) = &self.messages {
+            messages.validate().map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("DaemonConfig::messages is invalid: {error}"),
+                )
+            })?;
+            if messages.max_payload > self.protocol.max_payload {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "DaemonConfig::messages.max_payload ({}) exceeds protocol.max_payload ({})",
+                        messages.max_payload, self.protocol.max_payload
+                    ),
                 ));
             }
         }

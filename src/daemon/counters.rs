@@ -5,7 +5,7 @@ use crate::protocol::EndpointCounters;
 
 /// What the daemon counted. Every datagram read ends in exactly one of `payloads_delivered`,
 /// `protocol_packets`, `dropped_by_protocol` (by reason in `endpoints`), `dropped_inbox_full`,
-/// `dropped_no_handle` or `dropped_unknown_source`, so their sum equals `datagrams_received` — see
+/// `dropped_malformed_messages`, `dropped_no_handle` or `dropped_unknown_source`, so their sum equals `datagrams_received` — see
 /// [`DaemonCounters::unaccounted`].
 ///
 /// ```
@@ -36,8 +36,12 @@ pub struct DaemonCounters {
     /// Datagrams the protocol dropped (invalid, wrong protocol id, unknown peer, duplicate,
     /// stale, too large, bad token, ...): see `endpoints` for the reasons.
     pub dropped_by_protocol: u64,
-    /// Payloads dropped because the connection's inbox was full.
+    /// Payloads dropped because the connection's inbox was full (in message mode: the
+    /// message layer's receive budget).
     pub dropped_inbox_full: u64,
+    /// Message-mode payloads the message layer rejected as malformed (bad framing, unknown
+    /// channel, oversize message: `docs/message-layer.md` §2.3). Never acked.
+    pub dropped_malformed_messages: u64,
     /// Payloads for a connection the application has closed (the daemon may still be sending
     /// its outbox) or that has no handle. Never acked: the sender sees them lost.
     pub dropped_no_handle: u64,
@@ -86,6 +90,7 @@ impl DaemonCounters {
             - i128::from(self.protocol_packets)
             - i128::from(self.dropped_by_protocol)
             - i128::from(self.dropped_inbox_full)
+            - i128::from(self.dropped_malformed_messages)
             - i128::from(self.dropped_no_handle)
             - i128::from(self.dropped_unknown_source)
     }

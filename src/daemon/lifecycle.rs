@@ -123,7 +123,7 @@ impl Driver {
         };
         if state.closing_until.is_none() {
             event!(debug, peer = %state.shared.peer, %reason, "closing: sending what was accepted");
-            state.shared.core.close_inbox(reason);
+            state.shared.close_inbox(reason);
             state.closing_until = Some(until);
             self.out
                 .push_timer(until, Timer::Linger(key.socket, key.conn));
@@ -237,7 +237,7 @@ impl Driver {
                 continue;
             };
             for state in socket.conns.iter().flatten() {
-                state.shared.core.finish(CloseReason::DaemonStopped);
+                state.shared.finish(CloseReason::DaemonStopped);
             }
             let ids: Vec<ConnectionId> = socket
                 .conns

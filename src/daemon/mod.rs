@@ -10,6 +10,7 @@ mod config;
 mod counters;
 pub(crate) mod driver;
 mod lifecycle;
+mod messages;
 mod output;
 mod registry;
 mod sending;
@@ -26,6 +27,7 @@ use crate::core::inbox::TryRecvError;
 use crate::core::status::CloseReason;
 use crate::error::ConnectError;
 use crate::listener::Listener;
+use crate::message::MessageConfig;
 use crate::protocol::secure::{ConnectToken, PrivateKey};
 use crate::trace::event;
 use driver::{Driver, WAKER};
@@ -94,12 +96,12 @@ impl PendingConnection {
     /// ```
     pub fn try_finish(&self) -> Option<Result<Connection, ConnectError>> {
         match self.reply.try_recv() {
-            Ok(outcome) => Some(outcome.map_err(ConnectError::Failed)),
+            Ok(outcome) => Some(outcome.map_err(ConnectError::failed)),
             Err(TryRecvError::Empty) if Instant::now() < self.deadline => None,
             Err(TryRecvError::Empty) => {
                 Some(Err(ConnectError::Failed(CloseReason::ConnectTimedOut)))
             }
-            Err(TryRecvError::Closed(reason)) => Some(Err(ConnectError::Failed(reason))),
+            Err(TryRecvError::Closed(reason)) => Some(Err(ConnectError::failed(reason))),
         }
     }
 
@@ -115,8 +117,8 @@ impl PendingConnection {
     /// ```
     pub fn wait(self) -> Result<Connection, ConnectError> {
         match self.reply.recv_deadline(self.deadline) {
-            Ok(outcome) => outcome.map_err(ConnectError::Failed),
-            Err(crate::RecvTimeoutError::Closed(reason)) => Err(ConnectError::Failed(reason)),
+            Ok(outcome) => outcome.map_err(ConnectError::failed),
+            Err(crate::RecvTimeoutError::Closed(reason)) => Err(ConnectError::failed(reason)),
             Err(_) => Err(ConnectError::Failed(CloseReason::ConnectTimedOut)),
         }
     }
@@ -210,12 +212,15 @@ impl Loop {
         // Raise the wake gate before looking for work, so that work published after the look
         // wakes us (`src/daemon/shared.rs`).
         let work_waiting = shared.prepare_sleep(watch_stop);
-        let next = shared.driver().next_timeout(Instant::now());
-        let timeout = match (next, limit) {
+        let mut driver = shared.driver();
+        let now = Instant::now();
+        let timeout = match (driver.next_timeout(now), limit) {
             _ if work_waiting => Some(Duration::ZERO),
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        driver.sleeping(now, timeout);
+        drop(driver);
         let polled = self.poll.poll(&mut self.events, timeout);
         shared.awake();
         match polled {
@@ -298,6 +303,12 @@ impl Daemon {
 
     fn build(config: DaemonConfig) -> io::Result<(Arc<DaemonShared>, Loop)> {
         config.validate()?;
+        let mut config = config;
+        // The handshake compares it: both ends must frame payloads alike.
+        config.protocol.message_fingerprint = config
+            .messages
+            .as_ref()
+            .map_or(0, MessageConfig::fingerprint);
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let registry = poll.registry().try_clone()?;

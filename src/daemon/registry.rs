@@ -5,6 +5,7 @@
 //! connections from zero again; so every key that crosses from a handle to the daemon names
 //! the slot *and* its generation ([`SocketKey`]), and a stale key matches nothing.
 
+use super::messages::MessageState;
 use crate::connection::{ConnKey, ConnShared, Connection};
 use crate::core::conn::OutPacket;
 use crate::core::delivery::{Delivery, PacketId};
@@ -49,12 +50,18 @@ pub(super) struct ConnState {
     pub(super) closing_until: Option<Instant>,
     /// Reported to a listener as `Connected`: its end is reported as `Disconnected`.
     pub(super) announced: bool,
+    /// In message mode: the connection's message layer (`pacing_at` then also covers its
+    /// timers: one live entry at the earlier of the pacing slot and the layer's deadline).
+    pub(super) messages: Option<Box<MessageState>>,
 }
 
 impl ConnState {
     /// Whether nothing waits to be sent: the outbox is empty and no packet is held.
     pub(super) fn is_drained(&self) -> bool {
-        self.held.is_none() && self.shared.core.outbox.is_empty()
+        self.held.is_none()
+            && self.shared.core.outbox.is_empty()
+            && self.shared.messages.outbox_is_empty()
+            && self.messages.as_ref().is_none_or(|m| m.is_flushed())
     }
 
     /// The connection ended: its handles learn `reason`, and whatever waits to be sent is
@@ -73,11 +80,18 @@ impl ConnState {
                 .notify_delivery(Delivery::Lost(PacketId(packet.id)));
             self.shared.daemon.pool.give(packet.bytes);
         }
-        self.shared.core.finish(reason);
+        self.shared.finish(reason);
     }
 
     pub(super) fn new(shared: Arc<ConnShared>) -> Self {
+        let messages = shared
+            .daemon
+            .config
+            .messages
+            .as_ref()
+            .map(MessageState::new);
         Self {
+            messages,
             shared,
             held: None,
             pacing_at: None,
@@ -182,6 +196,28 @@ impl Sockets {
             free: Vec::new(),
             retired: EndpointCounters::default(),
         }
+    }
+
+    /// Asks the kernel for a receive buffer of `bytes` on the socket (0: leave it). Best
+    /// effort: a refusal leaves the system's default, which only costs drops under load.
+    pub(super) fn set_receive_buffer(&self, key: SocketKey, bytes: usize) {
+        #[cfg(target_os = "linux")]
+        if let (Some(state), true) = (self.get(key), bytes > 0) {
+            use std::os::fd::AsRawFd;
+            let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+            // SAFETY: a valid socket and a pointer to a `c_int` of the length given.
+            let _ = unsafe {
+                libc::setsockopt(
+                    state.socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUF,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (key, bytes);
     }
 
     /// Binds a socket at `addr`, registers it with the poller, and gives it an endpoint.

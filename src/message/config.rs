@@ -342,6 +342,13 @@ impl MessageConfig {
         self.max_payload.saturating_sub(MESSAGE_HEADER_LEN)
     }
 
+    /// Bytes a message of `len` bytes holds against its channel's budget at the sender
+    /// (what [`MessageConnection::channel_held`](super::MessageConnection::channel_held)
+    /// grows by): the daemon's senders reserve exactly this, so the layer never refuses.
+    pub(crate) fn message_cost(&self, len: usize) -> usize {
+        super::fragment::message_cost(len, self.max_unfragmented(), self.fragment_size())
+    }
+
     /// Checks every bound; [`MessageConnection::new`](super::MessageConnection::new) calls it.
     ///
     /// ```

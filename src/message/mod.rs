@@ -259,16 +259,29 @@ impl MessageConnection {
     /// assert_eq!(conn.send(9, b"x"), Err(MessageSendError::UnknownChannel { channel: 9 }));
     /// ```
     pub fn send(&mut self, channel: u8, data: &[u8]) -> Result<MessageId, MessageSendError> {
+        let id = MessageId(self.next_id);
+        self.send_as(id, channel, data)?;
+        self.next_id += 1;
+        Ok(id)
+    }
+
+    /// Like [`send`](Self::send), under an id the caller chose: the daemon's users learn a
+    /// message's id before the daemon queues it here. Ids only need to be unique per
+    /// connection (they are compared for equality, never ordered).
+    pub(crate) fn send_as(
+        &mut self,
+        id: MessageId,
+        channel: u8,
+        data: &[u8],
+    ) -> Result<(), MessageSendError> {
         let ch = self
             .send
             .get_mut(usize::from(channel))
             .ok_or(MessageSendError::UnknownChannel { channel })?;
-        let id = MessageId(self.next_id);
         match ch.push(id, data, &self.geometry, &mut self.pool) {
             Ok(()) => {
-                self.next_id += 1;
                 self.counters.messages_sent += 1;
-                Ok(id)
+                Ok(())
             }
             Err(Refusal::TooLarge { len, max }) => Err(MessageSendError::TooLarge { len, max }),
             Err(Refusal::Full { needed, available }) => {

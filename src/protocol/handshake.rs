@@ -11,7 +11,7 @@ use super::connection::Connection;
 use super::endpoint::Endpoint;
 use super::protection::PacketProtection;
 use super::token;
-use super::wire::{ConnectedHeader, WirePacket, TOKEN_LEN};
+use super::wire::{ConnectedHeader, DenyReason, WirePacket, TOKEN_LEN};
 use super::{CloseReason, ConnectionId, DropReason, Event, Role, Transmit};
 
 /// A reply that needs no connection: challenges, denials and lingering disconnects.
@@ -24,6 +24,7 @@ pub(super) enum Reply {
     },
     Denied {
         nonce: u64,
+        reason: DenyReason,
     },
     /// Copies of a closed connection's disconnect, sealed with its keys (`seq` is the
     /// extended sequence of `header`).
@@ -61,6 +62,7 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
         nonce: u64,
+        fingerprint: u64,
     ) -> Result<(), DropReason> {
         self.counters.handshake_requests += 1;
         if self.secure.is_some() {
@@ -69,8 +71,8 @@ impl Endpoint {
         if self.table.by_addr(from).is_some() {
             return Err(DropReason::AlreadyConnected);
         }
-        if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
+        if let Some(reason) = self.deny_reason(fingerprint) {
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
         }
@@ -101,6 +103,7 @@ impl Endpoint {
         nonce: u64,
         timestamp: u64,
         received: [u8; TOKEN_LEN],
+        fingerprint: u64,
     ) -> Result<(), DropReason> {
         self.counters.handshake_responses += 1;
         if self.secure.is_some() {
@@ -117,6 +120,12 @@ impl Endpoint {
             nonce,
         );
         self.check_challenge(now, &expected, &received, timestamp)?;
+        if fingerprint != self.config.message_fingerprint {
+            let reason = DenyReason::ChannelMismatch;
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
+            self.counters.handshake_denials += 1;
+            return Ok(());
+        }
         let protection = PacketProtection::derive(
             Role::Server,
             self.config.protocol_id,
@@ -190,7 +199,8 @@ impl Endpoint {
             return Err(DropReason::ReplayedToken);
         }
         if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
+            let reason = DenyReason::Full;
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(None);
         }
@@ -209,6 +219,18 @@ impl Endpoint {
         });
         self.reschedule(id, now);
         Ok(Some(id))
+    }
+
+    /// Why a client with message-layer `fingerprint` must be denied now, if it must: a
+    /// fingerprint other than ours (its payloads would be framed otherwise), or no room.
+    fn deny_reason(&self, fingerprint: u64) -> Option<DenyReason> {
+        if fingerprint != self.config.message_fingerprint {
+            Some(DenyReason::ChannelMismatch)
+        } else if self.table.len() >= self.config.max_connections {
+            Some(DenyReason::Full)
+        } else {
+            None
+        }
     }
 
     /// The client-side connection with `from` whose session is `nonce`.
@@ -265,12 +287,21 @@ impl Endpoint {
         Ok(())
     }
 
-    pub(super) fn on_denied(&mut self, from: SocketAddr, nonce: u64) -> Result<(), DropReason> {
+    pub(super) fn on_denied(
+        &mut self,
+        from: SocketAddr,
+        nonce: u64,
+        reason: DenyReason,
+    ) -> Result<(), DropReason> {
         let id = self.client_attempt(from, nonce)?;
         if self.table.get(id).is_some_and(Connection::is_connected) {
             return Err(DropReason::Unexpected);
         }
-        self.end(id, CloseReason::ConnectionDenied);
+        let reason = match reason {
+            DenyReason::ChannelMismatch => CloseReason::ChannelMismatch,
+            DenyReason::Full => CloseReason::ConnectionDenied,
+        };
+        self.end(id, reason);
         Ok(())
     }
 
@@ -297,7 +328,7 @@ impl Endpoint {
                 token,
             }
             .encode(id, out),
-            Reply::Denied { nonce } => WirePacket::Denied { nonce }.encode(id, out),
+            Reply::Denied { nonce, reason } => WirePacket::Denied { nonce, reason }.encode(id, out),
             Reply::Disconnect {
                 header,
                 seq,

@@ -10,10 +10,11 @@
 //! [`DecodeError`] for every malformed input, never panicking.
 //!
 //! ```
-//! use gudp::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
+//! use gudp::protocol::wire::{decode, DenyReason, WirePacket, DEFAULT_PROTOCOL_ID};
 //! let mut buf = [0u8; 64];
-//! let n = WirePacket::Denied { nonce: 42 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-//! assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(WirePacket::Denied { nonce: 42 }));
+//! let denied = WirePacket::Denied { nonce: 42, reason: DenyReason::Full };
+//! let n = denied.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+//! assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(denied));
 //! ```
 
 use core::fmt;
@@ -45,9 +46,9 @@ pub const PREFIX_LEN: usize = 5;
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let request = WirePacket::ConnectionRequest { nonce: 7 };
+/// let request = WirePacket::ConnectionRequest { nonce: 7, fingerprint: 0 };
 /// assert_eq!(request.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(HANDSHAKE_PADDED_LEN));
-/// assert!(buf[13..HANDSHAKE_PADDED_LEN].iter().all(|&b| b == 0)); // zero padding
+/// assert!(buf[21..HANDSHAKE_PADDED_LEN].iter().all(|&b| b == 0)); // zero padding
 /// ```
 pub const HANDSHAKE_PADDED_LEN: usize = 1200;
 /// Bytes of a challenge token (a SipHash-2-4 128-bit MAC).
@@ -70,15 +71,67 @@ pub const TOKEN_LEN: usize = 16;
 /// assert_eq!(CHALLENGE_LEN, 37);
 /// ```
 pub const CHALLENGE_LEN: usize = PREFIX_LEN + 8 + 8 + TOKEN_LEN;
-/// Size of an accept or denied packet.
+/// Size of an accept packet.
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// assert_eq!(WirePacket::Accept { nonce: 1 }.encoded_len(), NONCE_PACKET_LEN);
+/// assert_eq!(NONCE_PACKET_LEN, 13);
+/// ```
+pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
+/// Size of a denied packet: an accept's and the reason byte (still far smaller than the
+/// 1,200-byte request it answers).
 ///
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// assert_eq!(WirePacket::Accept { nonce: 1 }.encoded_len(), NONCE_PACKET_LEN);
-/// assert_eq!(WirePacket::Denied { nonce: 1 }.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(13));
+/// let denied = WirePacket::Denied { nonce: 1, reason: DenyReason::ChannelMismatch };
+/// assert_eq!(denied.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(DENIED_LEN));
+/// assert_eq!(DENIED_LEN, 14);
 /// ```
-pub const NONCE_PACKET_LEN: usize = PREFIX_LEN + 8;
+pub const DENIED_LEN: usize = NONCE_PACKET_LEN + 1;
+/// Offset of the message-layer fingerprint in a challenge response: the first 8 bytes of
+/// what was its zero padding (a request carries it at 13, right after the nonce).
+///
+/// ```
+/// # use gudp::protocol::wire::*;
+/// assert_eq!(RESPONSE_FINGERPRINT_OFFSET, CHALLENGE_LEN);
+/// ```
+pub const RESPONSE_FINGERPRINT_OFFSET: usize = CHALLENGE_LEN;
+
+/// Why a server denied a connection: the byte after the nonce of a denied packet.
+///
+/// ```
+/// use gudp::protocol::wire::DenyReason;
+/// assert_eq!(DenyReason::ChannelMismatch as u8, 1);
+/// assert_eq!(DenyReason::from_byte(0), Some(DenyReason::Full));
+/// assert_eq!(DenyReason::from_byte(9), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The server holds its maximum number of connections.
+    Full = 0,
+    /// The client's message-layer fingerprint (0 for packet mode) is not the server's: the
+    /// two ends configured different channels (or one is in packet mode).
+    ChannelMismatch = 1,
+}
+
+impl DenyReason {
+    /// The reason a byte encodes, if any.
+    ///
+    /// ```
+    /// use gudp::protocol::wire::DenyReason;
+    /// assert_eq!(DenyReason::from_byte(1), Some(DenyReason::ChannelMismatch));
+    /// ```
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Full),
+            1 => Some(Self::ChannelMismatch),
+            _ => None,
+        }
+    }
+}
 /// Size of a secure-mode accept: an accept and its 16-byte tag.
 ///
 /// ```
@@ -309,6 +362,8 @@ pub enum WirePacket<'a> {
     ConnectionRequest {
         /// Random per-attempt value chosen by the client.
         nonce: u64,
+        /// The client's `MessageConfig::fingerprint`, 0 in packet mode (bytes 13..21).
+        fingerprint: u64,
     },
     /// Server → client.
     Challenge {
@@ -327,6 +382,8 @@ pub enum WirePacket<'a> {
         timestamp: u64,
         /// The challenge's token, echoed.
         token: [u8; TOKEN_LEN],
+        /// The client's `MessageConfig::fingerprint`, 0 in packet mode (bytes 37..45).
+        fingerprint: u64,
     },
     /// Server → client: state was created for this nonce.
     Accept {
@@ -337,6 +394,8 @@ pub enum WirePacket<'a> {
     Denied {
         /// The request's nonce, echoed.
         nonce: u64,
+        /// Why (byte 13).
+        reason: DenyReason,
     },
     /// Client → server, secure mode, padded to [`HANDSHAKE_PADDED_LEN`] with zeros.
     SecureRequest(SecureHello<'a>),
@@ -403,6 +462,8 @@ pub enum NonCanonical {
     AckWithoutFlag,
     /// Handshake padding must be zero bytes.
     Padding,
+    /// A denied packet's reason byte must name a [`DenyReason`].
+    DenyReason,
 }
 
 /// Why a datagram could not be decoded.
@@ -506,7 +567,7 @@ fn read_token(b: &[u8], at: usize) -> [u8; TOKEN_LEN] {
 /// ```
 /// # use gudp::protocol::wire::*;
 /// # let mut buf = [0u8; 1500];
-/// let n = WirePacket::Denied { nonce: 5 }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+/// let n = WirePacket::Denied { nonce: 5, reason: DenyReason::Full }.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
 /// assert_eq!(peek_type(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(PacketType::Denied));
 /// let other = DecodeError::WrongProtocolId { found: DEFAULT_PROTOCOL_ID };
 /// assert_eq!(peek_type(0x1234_5678, &buf[..n]), Err(other));
@@ -577,9 +638,10 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, Decod
             if len != HANDSHAKE_PADDED_LEN {
                 return bad_length;
             }
-            zero_padding(PREFIX_LEN + 8)?;
+            zero_padding(PREFIX_LEN + 16)?;
             Ok(WirePacket::ConnectionRequest {
                 nonce: read_u64(d, 5),
+                fingerprint: read_u64(d, 13),
             })
         }
         PacketType::Challenge | PacketType::ChallengeResponse => {
@@ -591,7 +653,6 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, Decod
             if len != expected {
                 return bad_length;
             }
-            zero_padding(CHALLENGE_LEN)?;
             let (nonce, timestamp, token) = (read_u64(d, 5), read_u64(d, 13), read_token(d, 21));
             Ok(if packet_type == PacketType::Challenge {
                 WirePacket::Challenge {
@@ -600,22 +661,32 @@ pub fn decode(protocol_id: u32, datagram: &[u8]) -> Result<WirePacket<'_>, Decod
                     token,
                 }
             } else {
+                zero_padding(RESPONSE_FINGERPRINT_OFFSET + 8)?;
                 WirePacket::ChallengeResponse {
                     nonce,
                     timestamp,
                     token,
+                    fingerprint: read_u64(d, RESPONSE_FINGERPRINT_OFFSET),
                 }
             })
         }
-        PacketType::Accept | PacketType::Denied => {
+        PacketType::Accept => {
             if len != NONCE_PACKET_LEN {
                 return bad_length;
             }
-            let nonce = read_u64(d, 5);
-            Ok(if packet_type == PacketType::Accept {
-                WirePacket::Accept { nonce }
-            } else {
-                WirePacket::Denied { nonce }
+            Ok(WirePacket::Accept {
+                nonce: read_u64(d, 5),
+            })
+        }
+        PacketType::Denied => {
+            if len != DENIED_LEN {
+                return bad_length;
+            }
+            let reason = DenyReason::from_byte(d[NONCE_PACKET_LEN])
+                .ok_or(DecodeError::NonCanonical(NonCanonical::DenyReason))?;
+            Ok(WirePacket::Denied {
+                nonce: read_u64(d, 5),
+                reason,
             })
         }
         PacketType::SecureRequest | PacketType::SecureResponse => {
@@ -681,9 +752,9 @@ impl WirePacket<'_> {
     /// The packet's type.
     ///
     /// ```
-    /// use gudp::protocol::wire::{WirePacket, PacketType};
-    /// assert_eq!(WirePacket::Denied { nonce: 0 }.packet_type(), PacketType::Denied);
-    /// assert_eq!(WirePacket::Denied { nonce: 0 }.packet_type() as u8, 0x05);
+    /// use gudp::protocol::wire::{DenyReason, WirePacket, PacketType};
+    /// assert_eq!(WirePacket::Denied { nonce: 0, reason: DenyReason::Full }.packet_type(), PacketType::Denied);
+    /// assert_eq!(WirePacket::Denied { nonce: 0, reason: DenyReason::Full }.packet_type() as u8, 0x05);
     /// ```
     pub fn packet_type(&self) -> PacketType {
         match self {
@@ -718,7 +789,8 @@ impl WirePacket<'_> {
             | Self::SecureRequest(_)
             | Self::SecureResponse { .. } => HANDSHAKE_PADDED_LEN,
             Self::Challenge { .. } => CHALLENGE_LEN,
-            Self::Accept { .. } | Self::Denied { .. } => NONCE_PACKET_LEN,
+            Self::Accept { .. } => NONCE_PACKET_LEN,
+            Self::Denied { .. } => DENIED_LEN,
             Self::SecureAccept { .. } => SECURE_ACCEPT_LEN,
             Self::Payload { payload, .. } => CONNECTED_HEADER_LEN + payload.len(),
             Self::Keepalive { .. } | Self::Ack { .. } => CONNECTED_HEADER_LEN,
@@ -742,27 +814,33 @@ impl WirePacket<'_> {
         out[0..4].copy_from_slice(&protocol_id.to_be_bytes());
         out[4] = self.packet_type() as u8;
         match *self {
-            Self::ConnectionRequest { nonce } => {
+            Self::ConnectionRequest { nonce, fingerprint } => {
                 out[5..13].copy_from_slice(&nonce.to_be_bytes());
-                out[13..].fill(0);
+                out[13..21].copy_from_slice(&fingerprint.to_be_bytes());
+                out[21..].fill(0);
             }
             Self::Challenge {
                 nonce,
                 timestamp,
                 token,
-            }
-            | Self::ChallengeResponse {
+            } => encode_challenge(out, nonce, timestamp, token),
+            Self::ChallengeResponse {
                 nonce,
                 timestamp,
                 token,
+                fingerprint,
             } => {
-                out[5..13].copy_from_slice(&nonce.to_be_bytes());
-                out[13..21].copy_from_slice(&timestamp.to_be_bytes());
-                out[21..CHALLENGE_LEN].copy_from_slice(&token);
-                out[CHALLENGE_LEN..].fill(0);
+                encode_challenge(out, nonce, timestamp, token);
+                let at = RESPONSE_FINGERPRINT_OFFSET;
+                out[at..at + 8].copy_from_slice(&fingerprint.to_be_bytes());
+                out[at + 8..].fill(0);
             }
-            Self::Accept { nonce } | Self::Denied { nonce } => {
+            Self::Accept { nonce } => {
                 out[5..13].copy_from_slice(&nonce.to_be_bytes());
+            }
+            Self::Denied { nonce, reason } => {
+                out[5..13].copy_from_slice(&nonce.to_be_bytes());
+                out[NONCE_PACKET_LEN] = reason as u8;
             }
             Self::SecureAccept { nonce, tag } => {
                 out[5..13].copy_from_slice(&nonce.to_be_bytes());
@@ -787,6 +865,14 @@ impl WirePacket<'_> {
         }
         Ok(len)
     }
+}
+
+/// The nonce, timestamp and token a challenge and its response share.
+fn encode_challenge(out: &mut [u8], nonce: u64, timestamp: u64, token: [u8; TOKEN_LEN]) {
+    out[5..13].copy_from_slice(&nonce.to_be_bytes());
+    out[13..21].copy_from_slice(&timestamp.to_be_bytes());
+    out[21..CHALLENGE_LEN].copy_from_slice(&token);
+    out[CHALLENGE_LEN..].fill(0);
 }
 
 fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
@@ -899,31 +985,58 @@ mod tests {
             "47554402 04 000000000000002a",
         );
         check_vector(
-            WirePacket::Denied { nonce: 42 },
-            "47554402 05 000000000000002a",
+            WirePacket::Denied {
+                nonce: 42,
+                reason: DenyReason::Full,
+            },
+            "47554402 05 000000000000002a 00",
         );
-        let mut request = hex("47554402 01 0000000000000007");
-        request.resize(HANDSHAKE_PADDED_LEN, 0);
-        let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
-        let n = WirePacket::ConnectionRequest { nonce: 7 }
-            .encode(DEFAULT_PROTOCOL_ID, &mut buf)
-            .unwrap();
-        assert_eq!(&buf[..n], &request[..]);
-        let mut response =
-            hex("47554402 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f");
-        response.resize(HANDSHAKE_PADDED_LEN, 0);
-        let token: [u8; 16] = core::array::from_fn(|i| i as u8);
-        let p = WirePacket::ChallengeResponse {
-            nonce: 7,
-            timestamp: 1500,
-            token,
-        };
+        check_vector(
+            WirePacket::Denied {
+                nonce: 42,
+                reason: DenyReason::ChannelMismatch,
+            },
+            "47554402 05 000000000000002a 01",
+        );
+        // The default `MessageConfig`'s fingerprint (docs/message-layer.md §3), and 0 for
+        // packet mode.
+        let default = crate::message::MessageConfig::default().fingerprint();
         assert_eq!(
-            p.encode(DEFAULT_PROTOCOL_ID, &mut buf),
-            Ok(HANDSHAKE_PADDED_LEN)
+            default, 0x1972_93a4_5292_56ff,
+            "docs/protocol.md §8 names it"
         );
-        assert_eq!(&buf[..], &response[..]);
-        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &response), Ok(p));
+        for (fingerprint, hex_fingerprint) in [
+            (0, "0000000000000000"),
+            (0x1972_93a4_5292_56ff, "197293a4529256ff"),
+        ] {
+            let mut request = hex(&format!("47554402 01 0000000000000007 {hex_fingerprint}"));
+            request.resize(HANDSHAKE_PADDED_LEN, 0);
+            let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
+            let p = WirePacket::ConnectionRequest {
+                nonce: 7,
+                fingerprint,
+            };
+            let n = p.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &request[..]);
+            assert_eq!(decode(DEFAULT_PROTOCOL_ID, &request), Ok(p));
+            let mut response = hex(&format!(
+                "47554402 03 0000000000000007 00000000000005dc 000102030405060708090a0b0c0d0e0f {hex_fingerprint}"
+            ));
+            response.resize(HANDSHAKE_PADDED_LEN, 0);
+            let token: [u8; 16] = core::array::from_fn(|i| i as u8);
+            let p = WirePacket::ChallengeResponse {
+                nonce: 7,
+                timestamp: 1500,
+                token,
+                fingerprint,
+            };
+            assert_eq!(
+                p.encode(DEFAULT_PROTOCOL_ID, &mut buf),
+                Ok(HANDSHAKE_PADDED_LEN)
+            );
+            assert_eq!(&buf[..], &response[..]);
+            assert_eq!(decode(DEFAULT_PROTOCOL_ID, &response), Ok(p));
+        }
     }
 
     #[test]
@@ -995,6 +1108,17 @@ mod tests {
             Err(DecodeError::BadLength {
                 packet_type: PacketType::ConnectionRequest,
                 len: 1199
+            })
+        );
+        assert_eq!(
+            decode(id, &hex("47554402 05 000000000000002a 02")),
+            Err(DecodeError::NonCanonical(NonCanonical::DenyReason))
+        );
+        assert_eq!(
+            decode(id, &hex("47554402 05 000000000000002a")),
+            Err(DecodeError::BadLength {
+                packet_type: PacketType::Denied,
+                len: 13
             })
         );
     }

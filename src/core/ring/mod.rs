@@ -307,7 +307,6 @@ impl<T> Ring<T> {
     }
 
     /// Whether [`len`](Self::len) is 0 (a snapshot, with the same meaning).
-    #[cfg(any(test, feature = "internals"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

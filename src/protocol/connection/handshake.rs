@@ -148,6 +148,7 @@ impl Connection {
                     }
                     _ => WirePacket::ConnectionRequest {
                         nonce: self.session,
+                        fingerprint: cx.config.message_fingerprint,
                     }
                     .encode(id, out),
                 }
@@ -186,6 +187,7 @@ impl Connection {
                         nonce: self.session,
                         timestamp,
                         token,
+                        fingerprint: cx.config.message_fingerprint,
                     }
                     .encode(id, out)
                     .ok(),

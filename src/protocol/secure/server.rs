@@ -15,6 +15,7 @@ use crate::protocol::endpoint::Endpoint;
 use crate::protocol::handshake::Reply;
 use crate::protocol::protection::PacketProtection;
 use crate::protocol::token;
+use crate::protocol::wire::DenyReason;
 use crate::protocol::wire::{MAC_LEN, TOKEN_LEN};
 use crate::protocol::{ConnectionId, DropReason, Role};
 
@@ -154,7 +155,8 @@ impl Endpoint {
         self.open_hello(now, from, &hello)?;
         let nonce = hello.nonce;
         if self.table.len() >= self.config.max_connections {
-            self.queue_reply(from, Reply::Denied { nonce })?;
+            let reason = DenyReason::Full;
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
         }

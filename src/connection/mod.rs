@@ -5,9 +5,14 @@
 //! inbox, outbox, delivery ring, flags, and the protocols on them) plus where the daemon
 //! keeps it. All protocol state stays on the daemon thread.
 
+mod messages;
+
+pub use messages::ReceivedMessage;
+
 use crate::core::conn::{ConnCore, Payload, Sizes, Wait};
 use crate::core::delivery::{Delivery, PacketId};
 use crate::core::inbox::{RecvTimeoutError, TryRecvError};
+use crate::core::messages::MessageCore;
 use crate::core::pool::Packet;
 use crate::core::status::{CloseReason, Status};
 use crate::daemon::shared::{DaemonShared, Ready};
@@ -41,6 +46,12 @@ pub(crate) struct ConnShared {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) core: ConnCore,
+    /// The message budgets, outbox, inbox and events: sized by `DaemonConfig` in message
+    /// mode, and to one item each in packet mode, where nothing is ever queued in them (but
+    /// a blocking message receive still learns the close reason).
+    pub(crate) messages: MessageCore<ReceivedMessage>,
+    /// Whether the connection is in message mode (`DaemonConfig::messages` is set).
+    pub(crate) message_mode: bool,
     /// Payloads dropped because the inbox was full (the daemon counts them).
     pub(crate) dropped_inbox_full: AtomicU64,
     pub(crate) daemon: Arc<DaemonShared>,
@@ -91,6 +102,8 @@ impl ConnShared {
             peer,
             local,
             core: ConnCore::new(sizes, daemon.pool.clone()),
+            messages: messages::core_for(config, &daemon.pool),
+            message_mode: config.messages.is_some(),
             dropped_inbox_full: AtomicU64::new(0),
             daemon,
             token: std::sync::OnceLock::new(),
@@ -98,9 +111,26 @@ impl ConnShared {
     }
 
     fn enqueue(self: &Arc<Self>, payload: Payload<'_>, wait: Wait) -> Result<PacketId, SendError> {
+        if self.message_mode {
+            return Err(SendError::WrongMode);
+        }
         self.core.enqueue(payload, wait, || {
             self.daemon.make_ready(Ready::Connection(self.clone()));
         })
+    }
+}
+
+impl ConnShared {
+    /// Finishes the inboxes (see `ConnCore::close_inbox`): under the driver lock only.
+    pub(crate) fn close_inbox(&self, reason: CloseReason) {
+        self.core.close_inbox(reason);
+        self.messages.close_inbox(reason);
+    }
+
+    /// Ends the connection (see `ConnCore::finish`): what is still queued is reported lost.
+    pub(crate) fn finish(&self, reason: CloseReason) {
+        self.core.finish(reason);
+        self.messages.finish(reason);
     }
 }
 
@@ -141,7 +171,7 @@ fn request_close(shared: &Arc<ConnShared>) {
         // wakes at once), else the daemon does it when it takes the request: either way under
         // the driver lock, so that no payload is pushed after the close reason.
         if let Some(_driver) = shared.daemon.try_driver() {
-            shared.core.close_inbox(CloseReason::Closed);
+            shared.close_inbox(CloseReason::Closed);
         }
         // Tell the daemon even if the connection is scheduled: a connection held back by
         // pacing is scheduled but would only be looked at when its budget allows.
@@ -184,16 +214,21 @@ impl Connection {
     /// Queues one packet if the outbox has room; never blocks and, in steady state, never
     /// allocates.
     ///
-    /// **Pacing.** The daemon sends at most the congestion mode's rate, from
-    /// `DaemonConfig::protocol`: by default 2,000 packets/s in good mode (bursts of 64) and
-    /// 30 packets/s in bad mode (bursts of 4). That also caps a request/response loop at about
-    /// 2,000 round trips a second per connection; raise `good_rate` for more. The outbox
-    /// holds only what the current rate sends within `DaemonConfig::max_send_delay` (100 ms by
-    /// default: 200 packets in good mode, 3 in bad), so a sender faster than the rate gets
+    /// **Pacing.** The daemon sends at the rate the connection's rate controller finds the
+    /// path sustains (docs/protocol.md §6.4): it starts at 2,000 packets/s, grows while you
+    /// send faster, and backs off on loss or queueing delay, between `protocol.min_rate` (60)
+    /// and `protocol.good_rate` (1,000,000 packets/s; bursts of 64, or 1 ms of packets at high
+    /// rates). In bad mode it is capped at `protocol.bad_rate`: 30 packets/s, bursts of 4.
+    /// A payload sent while fewer than 2 are in flight is never paced in good mode, so a
+    /// request/response loop runs at the speed of the round trip. Payloads in flight stop at
+    /// 3/4 of `protocol.sent_window` (512), which bounds the rate to about 384 per round trip.
+    /// The outbox holds only what the current rate sends within
+    /// `DaemonConfig::max_send_delay` (100 ms by default: 200 packets at the starting rate, 3
+    /// in bad mode, at most the outbox's capacity), so a sender faster than the rate gets
     /// [`SendError::Paced`] instead of building a backlog that would arrive seconds late; a
-    /// packet that still waits longer is dropped unsent and reported
-    /// [`Delivery::Lost`]. [`SendError::OutboxFull`] means the outbox's capacity
-    /// (`DaemonConfig::outbox_capacity`, 1,024) is the smaller limit.
+    /// packet that still waits longer (the rate was cut after it was accepted) is dropped
+    /// unsent and reported [`Delivery::Lost`]. [`SendError::OutboxFull`] means the outbox's
+    /// capacity (`DaemonConfig::outbox_capacity`, 1,024) is the smaller limit.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig, SendError};
@@ -269,7 +304,10 @@ impl Connection {
             .enqueue(Payload::Owned(packet), Wait::Until(None))
     }
 
-    /// Takes a received packet if one is ready; never blocks.
+    /// Takes a received packet if one is ready; never blocks. On a connection in message
+    /// mode no packet ever arrives (every payload goes to the message layer): the packet
+    /// receives find nothing until the close reason, and the packet sends refuse with
+    /// [`SendError::WrongMode`] ([`Connection::is_message_mode`] tells the modes apart).
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
@@ -452,8 +490,8 @@ impl Connection {
             rtt_variation: Duration::from_nanos(live.rtt_variation_nanos.load(Ordering::Relaxed)),
             packet_loss_percent: f64::from_bits(live.loss_percent_bits.load(Ordering::Relaxed)),
             congestion_mode: shared.core.inbox.status().congestion(),
-            inbox_len: shared.core.inbox.len(),
-            outbox_len: shared.core.outbox.len(),
+            inbox_len: shared.core.inbox.len() + shared.messages.inbox.len(),
+            outbox_len: shared.core.outbox.len() + shared.messages.outbox_len(),
         }
     }
 
@@ -500,9 +538,9 @@ impl Connection {
         Some(ConnectionStats {
             protocol,
             dropped_inbox_full: shared.dropped_inbox_full.load(Ordering::Relaxed),
-            dropped_deliveries: shared.core.dropped_deliveries(),
-            inbox_len: shared.core.inbox.len(),
-            outbox_len: shared.core.outbox.len(),
+            dropped_deliveries: shared.core.dropped_deliveries() + shared.messages.dropped_events(),
+            inbox_len: shared.core.inbox.len() + shared.messages.inbox.len(),
+            outbox_len: shared.core.outbox.len() + shared.messages.outbox_len(),
         })
     }
 
@@ -637,11 +675,12 @@ pub struct ConnectionStats {
     pub protocol: protocol::ProtocolStats,
     /// Payloads dropped because the inbox was full (the application read too slowly).
     pub dropped_inbox_full: u64,
-    /// Delivery notifications dropped because their ring was full (never polled).
+    /// Delivery notifications (in message mode: message events) dropped because their ring
+    /// was full (never polled).
     pub dropped_deliveries: u64,
-    /// Packets waiting in the inbox.
+    /// Packets (or messages) waiting in the inbox.
     pub inbox_len: usize,
-    /// Packets waiting in the outbox.
+    /// Packets (or messages) waiting in the outbox.
     pub outbox_len: usize,
 }
 
