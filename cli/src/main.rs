@@ -5,7 +5,7 @@
 //! - `gudp serve --bind HOST:PORT [--max-connections N]`: an echo server printing
 //!   per-second stats.
 //! - `gudp connect HOST:PORT`: a client sending at a fixed rate, printing per-second stats.
-//! - `gudp bench [--quick]`: GUDP against raw UDP and laminar on loopback (see
+//! - `gudp bench [--quick]`: GUDP against raw UDP, laminar and renet on loopback (see
 //!   `docs/benchmarks.md`).
 //! - `gudp keygen --out KEY` and `gudp token --key-file KEY --server HOST:PORT --out TOKEN`:
 //!   secure mode's key and connect tokens (`serve --key-file`, `connect --token-file`).
@@ -114,7 +114,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = peers::Channel::Packet)]
         channel: peers::Channel,
     },
-    /// Benchmarks GUDP (default configuration) against raw UDP and laminar on loopback:
+    /// Benchmarks GUDP (default configuration) against raw UDP, laminar and renet on loopback:
     /// medians of alternating rounds, with spreads, ratios and issue 12's targets.
     Bench(Box<bench::Args>),
     /// Makes a secure-mode private key file (64 hex digits) from the OS's randomness.

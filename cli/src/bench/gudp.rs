@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 pub enum Setup {
     /// `DaemonConfig::default()`: what a user gets.
     Default,
-    /// The default with pacing lifted far above what loopback carries (an extra row: the
-    /// daemon's own limit, not the pacing controller's).
+    /// The default with pacing fixed far above what loopback carries (the rate controller's
+    /// floor and ceiling and the bad-mode cap all 10^8 packets/s): an extra row, the daemon's
+    /// own limit rather than the pacing controller's.
     Unpaced,
 }
 
@@ -25,6 +26,8 @@ impl Setup {
             let unlimited = PacingRate::new(100_000_000, 100_000);
             config.protocol.good_rate = unlimited;
             config.protocol.bad_rate = unlimited;
+            // A floor at the ceiling fixes the rate: the rate controller never holds it back.
+            config.protocol.min_rate = unlimited.packets_per_second;
         }
         config
     }
@@ -32,7 +35,9 @@ impl Setup {
     pub fn describe(self) -> &'static str {
         match self {
             Setup::Default => "DaemonConfig::default()",
-            Setup::Unpaced => "default but unpaced (good/bad rate 10^8/s): extra",
+            Setup::Unpaced => {
+                "default but unpaced (min_rate, good_rate and bad_rate 10^8/s): extra"
+            }
         }
     }
 }
