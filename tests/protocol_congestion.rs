@@ -414,4 +414,3 @@ fn jitter_never_throttles_a_steady_stream() {
     let stats = sim.nodes[0].ep.connection_stats(c).unwrap();
     assert_eq!(refused, [0, 0], "{stats:?}");
 }
-
