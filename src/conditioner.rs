@@ -4,7 +4,10 @@
 //! Every datagram is delayed by `latency ± jitter` (uniform, never below zero), so jitter
 //! larger than the send interval reorders packets. Each datagram is dropped with probability
 //! `loss_percent`; a surviving datagram is duplicated with probability `duplicate_percent`
-//! (the copy gets its own delay). The same seed and the same calls give the same deliveries.
+//! (the copy gets its own delay). An optional [`Bottleneck`] gives each destination a
+//! FIFO queue served at a fixed packet rate, dropping what finds it full, so a sender faster
+//! than the bottleneck sees queueing delay and then loss, as on a real link or a receiver's
+//! socket buffer. The same seed and the same calls give the same deliveries.
 //! The parameters can be changed at any time ([`LinkConditioner::set_config`]); datagrams
 //! already in flight keep the delay they were given. Datagrams in flight wait in a heap
 //! ordered by arrival, so sending and delivering one costs O(log n) in the datagrams in flight.
@@ -25,7 +28,7 @@
 //! ```
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -53,6 +56,52 @@ pub struct LinkConfig {
     pub loss_percent: f64,
     /// Chance, in percent (0–100), that a delivered datagram is delivered twice.
     pub duplicate_percent: f64,
+    /// A rate limit with a queue in front of each destination (none by default).
+    pub bottleneck: Option<Bottleneck>,
+}
+
+/// A bottleneck in front of each destination: datagrams to one address leave its queue at
+/// `packets_per_second`, in order, after any random loss; one that finds `queue` datagrams
+/// already waiting is dropped (counted in [`LinkStats::overflowed`]). Latency and jitter are
+/// added after the queue.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use gudp::conditioner::{Bottleneck, LinkConditioner, LinkConfig};
+/// let t0 = Instant::now();
+/// let mut config = LinkConfig::default();
+/// config.bottleneck = Some(Bottleneck::new(1000, 2)); // 1 ms per datagram, 2 may wait
+/// let mut link = LinkConditioner::new(config, 1);
+/// let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+/// for _ in 0..4 {
+///     link.send(t0, a, b, b"x");
+/// }
+/// // The first is served at once, two wait, the fourth finds the queue full.
+/// assert_eq!(link.stats().overflowed, 1);
+/// assert_eq!(link.next_delivery(), Some(t0 + Duration::from_millis(1)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Bottleneck {
+    /// Datagrams served per second (at least 1).
+    pub packets_per_second: u32,
+    /// Datagrams that may wait behind the one being served.
+    pub queue: u32,
+}
+
+impl Bottleneck {
+    /// A bottleneck serving `packets_per_second` with room for `queue` waiting datagrams.
+    ///
+    /// ```
+    /// let b = gudp::conditioner::Bottleneck::new(5000, 100);
+    /// assert_eq!((b.packets_per_second, b.queue), (5000, 100));
+    /// ```
+    pub const fn new(packets_per_second: u32, queue: u32) -> Self {
+        Self {
+            packets_per_second,
+            queue,
+        }
+    }
 }
 
 impl Default for LinkConfig {
@@ -63,6 +112,7 @@ impl Default for LinkConfig {
             jitter: Duration::ZERO,
             loss_percent: 0.0,
             duplicate_percent: 0.0,
+            bottleneck: None,
         }
     }
 }
@@ -170,8 +220,10 @@ impl SplitMix64 {
 pub struct LinkStats {
     /// Datagrams handed to [`LinkConditioner::send`].
     pub sent: u64,
-    /// Datagrams dropped.
+    /// Datagrams dropped (random loss and bottleneck overflow).
     pub lost: u64,
+    /// Of those, datagrams that found their destination's bottleneck queue full.
+    pub overflowed: u64,
     /// Extra copies made.
     pub duplicated: u64,
     /// Datagrams delivered (copies included).
@@ -201,6 +253,8 @@ pub struct LinkConditioner {
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     stats: LinkStats,
+    /// Per destination: when its bottleneck finishes serving what it holds.
+    busy_until: HashMap<SocketAddr, Instant>,
 }
 
 impl LinkConditioner {
@@ -219,6 +273,7 @@ impl LinkConditioner {
             queue: BinaryHeap::new(),
             order: 0,
             stats: LinkStats::default(),
+            busy_until: HashMap::new(),
         }
     }
 
@@ -303,8 +358,30 @@ impl LinkConditioner {
         base.saturating_sub(jitter)
     }
 
+    /// When a datagram to `to` sent at `now` leaves the bottleneck, or `None` if its queue is
+    /// full.
+    fn pass_bottleneck(&mut self, now: Instant, to: SocketAddr) -> Option<Instant> {
+        let Some(b) = self.config.bottleneck else {
+            return Some(now);
+        };
+        let service = Duration::from_secs(1) / b.packets_per_second.max(1);
+        let busy = self.busy_until.entry(to).or_insert(now);
+        let start = (*busy).max(now);
+        let waiting = start.saturating_duration_since(now).as_nanos() / service.as_nanos().max(1);
+        if waiting > u128::from(b.queue) {
+            return None;
+        }
+        *busy = start + service;
+        Some(start + service)
+    }
+
     fn enqueue(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
-        let at = now + self.delay();
+        let Some(departs) = self.pass_bottleneck(now, to) else {
+            self.stats.lost += 1;
+            self.stats.overflowed += 1;
+            return;
+        };
+        let at = departs + self.delay();
         self.order += 1;
         let delivery = Arrival { from, to, at, data };
         self.queue.push(Reverse(InFlight {
@@ -418,6 +495,7 @@ mod tests {
             jitter: Duration::from_millis(50),
             loss_percent: 20.0,
             duplicate_percent: 10.0,
+            bottleneck: None,
         };
         let run = |seed| {
             let mut l = LinkConditioner::new(config, seed);

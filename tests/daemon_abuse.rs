@@ -442,8 +442,11 @@ fn spoofed_source_handshake_flood_creates_no_state_and_amplifies_nothing() {
 #[test]
 fn kernel_drops_are_counted_when_the_daemon_falls_behind() {
     let _watchdog = watchdog("kernel_drops", Duration::from_secs(30));
-    // A manual daemon that nobody polls does not read at all.
-    let daemon = Daemon::manual(DaemonConfig::default()).unwrap();
+    // A manual daemon that nobody polls does not read at all; a small receive buffer
+    // (the default asks for 4 MiB) fills with a few thousand datagrams.
+    let mut config = DaemonConfig::default();
+    config.socket_receive_buffer = 64 << 10;
+    let daemon = Daemon::manual(config).unwrap();
     let listener = daemon.listen(loopback()).unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = || u64::from(sender.send_to(&[0u8; 32], listener.local_addr()).is_ok());

@@ -89,3 +89,114 @@ fn idle_daemon_with_open_connections_uses_little_cpu() {
         fraction * 100.0
     );
 }
+
+/// The work an idle connection costs, counted rather than timed: with the default
+/// configuration, in simulated time (the protocol core, no sockets), an idle connection sends
+/// two and a half datagrams per `keepalive_interval` (the client's keepalive and the server's
+/// ack of it; every second interval that ack is a keepalive, for the server's RTT sample, and
+/// the client acks it) and fires three and a half timers (the client's keepalive, the
+/// server's ack, the server's keepalive deadline, which the client's keepalive pushed back
+/// after its heap entry was set, and the client's ack every second interval), however long it
+/// stays idle. Before, both ends sent keepalives every 250 ms and acked
+/// each other's on their own: 16 datagrams per 2 s.
+#[test]
+fn an_idle_connection_costs_two_and_a_half_datagrams_per_keepalive_interval() {
+    use gudp::protocol::{Config, Endpoint, EndpointCounters};
+    use std::net::SocketAddr;
+
+    const CLIENTS: u16 = 20;
+    let config = Config::default();
+    let interval = config.keepalive_interval;
+    let server_addr: SocketAddr = ([10, 0, 0, 1], 9000).into();
+    let mut server = Endpoint::new(config.clone(), [7; 16]);
+    let mut clients: Vec<(SocketAddr, Endpoint)> = (0..CLIENTS)
+        .map(|i| {
+            let addr = SocketAddr::from(([10, 0, 1, 1], 1000 + i));
+            (addr, Endpoint::new(config.clone(), [i as u8; 16]))
+        })
+        .collect();
+    let t0 = Instant::now();
+    for (_, client) in &mut clients {
+        client.connect(t0, server_addr).unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    let mut datagrams = 0u64;
+    // Delivers everything due at `now` (zero latency) until the link is quiet.
+    let mut exchange = |now: Instant,
+                        server: &mut Endpoint,
+                        clients: &mut Vec<(SocketAddr, Endpoint)>,
+                        datagrams: &mut u64| loop {
+        let mut moved = false;
+        for (addr, client) in clients.iter_mut() {
+            while let Some(t) = client.poll_transmit(now, &mut buf) {
+                *datagrams += 1;
+                moved = true;
+                let _ = server.handle_datagram(now, *addr, &buf[..t.len]);
+            }
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            *datagrams += 1;
+            moved = true;
+            let (_, client) = clients
+                .iter_mut()
+                .find(|(addr, _)| *addr == t.destination)
+                .expect("the server answers its clients only");
+            let _ = client.handle_datagram(now, server_addr, &buf[..t.len]);
+        }
+        while server.poll_event().is_some() {}
+        for (_, client) in clients.iter_mut() {
+            while client.poll_event().is_some() {}
+        }
+        if !moved {
+            break;
+        }
+    };
+    let timers = |server: &Endpoint, clients: &[(SocketAddr, Endpoint)]| {
+        let total = clients
+            .iter()
+            .fold(server.counters(), |mut total, (_, client)| {
+                total += client.counters();
+                total
+            });
+        let EndpointCounters { timers_fired, .. } = total;
+        timers_fired
+    };
+    let mut now = t0;
+    let warm_up = t0 + 5 * interval;
+    let end = warm_up + 30 * interval;
+    let (mut datagrams_then, mut timers_then) = (0, 0);
+    while now < end {
+        exchange(now, &mut server, &mut clients, &mut datagrams);
+        let next = clients
+            .iter()
+            .filter_map(|(_, client)| client.next_deadline())
+            .chain(server.next_deadline())
+            .min()
+            .expect("connections always have a deadline");
+        if now < warm_up && next >= warm_up {
+            (datagrams_then, timers_then) = (datagrams, timers(&server, &clients));
+        }
+        now = next.max(now);
+        server.handle_timeout(now);
+        for (_, client) in &mut clients {
+            client.handle_timeout(now);
+        }
+    }
+    assert_eq!(
+        server.connection_count(),
+        usize::from(CLIENTS),
+        "all stayed open"
+    );
+    let per_interval = |count: u64| count as f64 / f64::from(CLIENTS) / 30.0;
+    let sent = per_interval(datagrams - datagrams_then);
+    let fired = per_interval(timers(&server, &clients) - timers_then);
+    eprintln!("per idle connection and keepalive interval: {sent:.2} datagrams, {fired:.2} timers");
+    assert!(
+        sent <= 2.6,
+        "{sent:.2} datagrams per connection per interval"
+    );
+    assert!(
+        fired <= 3.6,
+        "{fired:.2} timers fired per connection per interval"
+    );
+}

@@ -32,6 +32,7 @@ fn fast_endpoint(pps: u32) -> Config {
     let rate = PacingRate::new(pps, 64);
     let mut config = Config::default();
     config.good_rate = rate;
+    config.min_rate = pps; // a fixed rate: the controller (§6.4) does not move it
     config.bad_rate = rate;
     // Long-latency links: no idle timeout while acks are lost in a row.
     config.idle_timeout = Duration::from_secs(60);

@@ -106,12 +106,12 @@ fn forged_payloads_are_not_delivered_to_the_server() {
 #[test]
 fn forged_acks_give_no_rtt_samples() {
     let (mut sim, _c, s) = connected();
-    sim.run_for(secs(1)); // idle: keepalives both ways
-                          // An outage: for 3 s every datagram is lost, so the server's keepalives stay unacked.
+    sim.run_for(secs(5)); // idle: the client's keepalives, acked (2 s apart)
+                          // An outage: for 8 s every datagram is lost, so the server's keepalives stay unacked.
     sim.link.set_config(link(20, 0, 100.0, 0.0));
-    sim.run_for(secs(3));
+    sim.run_for(secs(8));
     sim.link.set_config(link(20, 0, 0.0, 0.0));
-    sim.run_for(secs(1));
+    sim.run_for(secs(3));
     let before = sim.nodes[1].ep.connection_stats(s).unwrap();
     assert_eq!(before.congestion_mode, CongestionMode::Good);
     // The attacker names every sequence the server may have sent, one per ack, no delay.

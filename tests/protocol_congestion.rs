@@ -1,10 +1,12 @@
-//! Congestion avoidance timeline under simulated time: RTT steps 100 → 300 → 100 ms.
+//! Congestion avoidance under simulated time: Fiedler's good/bad timeline as the RTT steps
+//! 100 → 300 → 100 ms, and the rate controller against a bottleneck (§6.4).
 
 mod protocol_sim;
 
 use std::time::{Duration, Instant};
 
-use gudp::protocol::{Config, CongestionMode, Event, TransmitError};
+use gudp::conditioner::Bottleneck;
+use gudp::protocol::{Config, CongestionMode, ConnectionId, Event, TransmitError};
 use protocol_sim::{link, secs, Sim, MS};
 
 /// Mode changes seen by `node`, as (time since start, mode).
@@ -184,4 +186,200 @@ fn first_bad_episode_lasts_the_initial_penalty() {
             "node {node}: good again {episode:?} after the RTT fell: {got:?}"
         );
     }
+}
+
+/// A link whose every destination sits behind a `pps`-packet/s bottleneck with room for
+/// `queue` waiting datagrams, 10 ms each way.
+fn bottleneck(pps: u32, queue: u32) -> gudp::conditioner::LinkConfig {
+    let mut config = link(10, 0, 0.0, 0.0);
+    config.bottleneck = Some(Bottleneck::new(pps, queue));
+    config
+}
+
+/// What one stretch of a blast measured.
+#[derive(Debug)]
+struct Stretch {
+    /// Payloads delivered per second, per flow.
+    goodput: Vec<f64>,
+    /// Percentage of the payloads sent in the stretch that the bottleneck dropped.
+    loss: f64,
+    /// Largest smoothed RTT any sender reported, sampled every 50 ms.
+    worst_rtt: Duration,
+}
+
+/// Every flow (node, connection) sends 100-byte payloads as fast as pacing lets it for `d`.
+fn blast(sim: &mut Sim, flows: &[(usize, ConnectionId)], receiver: usize, d: Duration) -> Stretch {
+    let end = sim.now + d;
+    let count = |sim: &Sim, conn: ConnectionId| {
+        let r = &sim.nodes[receiver];
+        r.delivered.iter().filter(|(c, _)| *c == conn).count()
+    };
+    let peers: Vec<ConnectionId> = flows
+        .iter()
+        .map(|&(node, _)| {
+            let addr = sim.nodes[node].addr;
+            sim.nodes[receiver].ep.connection_by_addr(addr).unwrap()
+        })
+        .collect();
+    let before: Vec<usize> = peers.iter().map(|&p| count(sim, p)).collect();
+    let sent_before: usize = flows
+        .iter()
+        .map(|&(n, _)| sim.nodes[n].app_sent.len())
+        .sum();
+    let dropped_before = sim.link.stats().overflowed;
+    let (mut worst_rtt, mut next_sample) = (Duration::ZERO, sim.now);
+    while sim.now < end {
+        let mut wake = end;
+        for &(node, conn) in flows {
+            loop {
+                match sim.send(node, conn, 100) {
+                    Ok(_) => {}
+                    Err(TransmitError::Paced { retry_at }) => {
+                        wake = wake.min(retry_at);
+                        break;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+        if sim.now >= next_sample {
+            for &(node, conn) in flows {
+                let rtt = sim.nodes[node].ep.connection_stats(conn).unwrap().rtt;
+                worst_rtt = worst_rtt.max(rtt);
+            }
+            next_sample = sim.now + 50 * MS;
+        }
+        sim.run_until(wake.max(sim.now + Duration::from_micros(1)));
+    }
+    let secs = d.as_secs_f64();
+    let goodput = peers
+        .iter()
+        .zip(&before)
+        .map(|(&p, &b)| (count(sim, p) - b) as f64 / secs)
+        .collect();
+    let sent: usize = flows
+        .iter()
+        .map(|&(n, _)| sim.nodes[n].app_sent.len())
+        .sum();
+    let dropped = sim.link.stats().overflowed - dropped_before;
+    Stretch {
+        goodput,
+        loss: 100.0 * dropped as f64 / (sent - sent_before).max(1) as f64,
+        worst_rtt,
+    }
+}
+
+/// §6.4: a sender pushing as hard as pacing allows finds the bottleneck's rate and sits just
+/// under it: at least 80 % of it delivered, at most 1 % lost, and the queue it keeps at
+/// most half the 50 ms the bottleneck could hold (the fixed cap of old delivers 2,000/s; no
+/// controller fills the queue and overflows it).
+#[test]
+fn the_rate_converges_to_the_bottleneck() {
+    let mut sim = Sim::new(bottleneck(4_000, 200), 31, vec![Config::default(); 2]);
+    let (c, _) = sim.connect(0, 1, secs(2)).unwrap();
+    blast(&mut sim, &[(0, c)], 1, secs(5)); // find it
+    let s = blast(&mut sim, &[(0, c)], 1, secs(5));
+    assert!(s.goodput[0] >= 3_200.0, "{s:?}");
+    assert!(s.loss <= 1.0, "{s:?}");
+    // 20 ms of path; the full queue would add 50 ms.
+    assert!(s.worst_rtt <= 45 * MS, "{s:?}");
+}
+
+/// §6.4: when the bottleneck halves the controller backs off to it (no lasting loss), and
+/// when it recovers the controller grows back to it.
+#[test]
+fn the_rate_follows_the_bottleneck_down_and_up() {
+    let mut sim = Sim::new(bottleneck(4_000, 200), 32, vec![Config::default(); 2]);
+    let (c, _) = sim.connect(0, 1, secs(2)).unwrap();
+    blast(&mut sim, &[(0, c)], 1, secs(5));
+    sim.link.set_config(bottleneck(2_000, 200));
+    blast(&mut sim, &[(0, c)], 1, secs(3)); // adapt
+    let low = blast(&mut sim, &[(0, c)], 1, secs(4));
+    assert!(low.goodput[0] >= 1_600.0, "{low:?}");
+    assert!(low.loss <= 1.0, "{low:?}");
+    // 20 ms of path; the full queue would now add 100 ms.
+    assert!(low.worst_rtt <= 70 * MS, "{low:?}");
+    sim.link.set_config(bottleneck(4_000, 200));
+    blast(&mut sim, &[(0, c)], 1, secs(3)); // grow back
+    let high = blast(&mut sim, &[(0, c)], 1, secs(4));
+    assert!(high.goodput[0] >= 3_200.0, "{high:?}");
+    assert!(high.loss <= 1.0, "{high:?}");
+}
+
+/// §6.4: two connections through one bottleneck share it: neither gets more than twice
+/// the other, and together they still use most of it.
+#[test]
+fn two_connections_share_a_bottleneck_fairly() {
+    let mut sim = Sim::new(bottleneck(4_000, 200), 33, vec![Config::default(); 3]);
+    let (a, _) = sim.connect(0, 2, secs(2)).unwrap();
+    let (b, _) = sim.connect(1, 2, secs(2)).unwrap();
+    let flows = [(0, a), (1, b)];
+    blast(&mut sim, &flows, 2, secs(8));
+    let s = blast(&mut sim, &flows, 2, secs(8));
+    let (x, y) = (s.goodput[0], s.goodput[1]);
+    assert!(x <= 2.0 * y && y <= 2.0 * x, "{s:?}");
+    assert!(x + y >= 3_200.0, "{s:?}");
+    assert!(s.loss <= 1.0, "{s:?}");
+}
+
+/// §6.4: a request/response loop (one payload in flight) never waits for a pacing slot, at
+/// ten thousand round trips a second, five times the rate a new connection starts at.
+#[test]
+fn one_packet_in_flight_is_never_paced() {
+    let mut sim = Sim::new(link(0, 0, 0.0, 0.0), 34, vec![Config::default(); 2]);
+    let (c, s) = sim.connect(0, 1, secs(2)).unwrap();
+    let start = sim.now;
+    for i in 0..10_000usize {
+        assert_eq!(sim.send(0, c, 100).err(), None, "request {i}");
+        sim.run_for(Duration::from_micros(50));
+        assert_eq!(sim.nodes[1].delivered.len(), i + 1);
+        assert_eq!(sim.send(1, s, 100).err(), None, "response {i}");
+        sim.run_for(Duration::from_micros(50));
+        assert_eq!(sim.nodes[0].delivered.len(), i + 1);
+    }
+    assert!(sim.now - start <= secs(1) + 10 * MS);
+    assert_eq!(sim.nodes[0].ep.counters().connections.paced, 0);
+}
+
+/// §6.4: in bad mode `bad_rate` is the reaction to the path and the rate controller ignores
+/// its signals, so a lossy 400 ms episode does not leave the connection at the floor once
+/// the path recovers (without the hold it ends near 60 packets/s).
+#[test]
+fn a_bad_episode_leaves_the_rate_where_it_was() {
+    let mut sim = Sim::new(link(25, 0, 0.0, 0.0), 35, vec![Config::default(); 2]);
+    let (c, s) = sim.connect(0, 1, secs(2)).unwrap();
+    let pairs = [(0, c), (1, s)];
+    sim.exchange(&pairs, 20 * MS, secs(2), 100);
+    let before = sim.nodes[0].ep.connection_stats(c).unwrap().send_rate;
+    sim.link.set_config(link(200, 0, 2.0, 0.0));
+    sim.exchange(&pairs, 20 * MS, secs(8), 100);
+    let bad = sim.nodes[0].ep.connection_stats(c).unwrap();
+    assert_eq!(bad.congestion_mode, CongestionMode::Bad);
+    sim.link.set_config(link(25, 0, 0.0, 0.0));
+    sim.exchange(&pairs, 20 * MS, secs(8), 100);
+    let after = sim.nodes[0].ep.connection_stats(c).unwrap();
+    assert_eq!(after.congestion_mode, CongestionMode::Good);
+    assert!(
+        after.send_rate.packets_per_second >= before.packets_per_second / 2,
+        "{before:?} before, {:?} after",
+        after.send_rate
+    );
+}
+
+/// §6.4: a receiver that refuses a whole window of payloads (its inbox full) acks none of
+/// them, so the sender's window fills with packets only the loss timeout (1 s) would
+/// resolve; after a quiet round trip it probes past the window, the probe's ack shows the
+/// holes, and sending resumes within milliseconds (without the probe: nothing for 1 s).
+#[test]
+fn a_window_of_refused_payloads_does_not_stall_the_sender() {
+    let mut sim = Sim::new(link(5, 0, 0.0, 0.0), 36, vec![Config::default(); 2]);
+    let (c, _) = sim.connect(0, 1, secs(2)).unwrap();
+    sim.nodes[1].refuse = |id| (500..1_500).contains(&id);
+    blast(&mut sim, &[(0, c)], 1, 800 * MS);
+    let after = sim.nodes[1]
+        .delivered
+        .iter()
+        .filter(|(_, id)| *id >= 1_500)
+        .count();
+    assert!(after >= 500, "{after} delivered after the refused run");
 }

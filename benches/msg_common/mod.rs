@@ -221,6 +221,7 @@ impl Stack for Gudp {
         let rate = PacingRate::new(100_000, 256);
         let mut ep = Config::default();
         ep.good_rate = rate;
+        ep.min_rate = rate.packets_per_second; // fixed: renet has no congestion control
         ep.bad_rate = rate;
         let msg = MessageConfig::new(vec![ChannelConfig::reliable_ordered()]);
         let t0 = Instant::now();

@@ -1,12 +1,16 @@
 //! Message-layer framing and reassembly under arbitrary payloads: decoding never panics and
 //! every frame it accepts re-encodes to the same bytes; a `MessageConnection` fed any
-//! sequence of payloads never panics and never holds more than its configured bound.
+//! sequence of payloads never panics and never holds more than its configured bound. It
+//! has reliable messages in flight, so forged ack frames meet real send state: none may
+//! ack a message twice.
 #![no_main]
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use gudp::message::frame::decode;
-use gudp::message::{ChannelConfig, MessageConfig, MessageConnection};
+use gudp::message::{ChannelConfig, MessageConfig, MessageConnection, MessageEvent};
+use gudp::protocol::PacketNumber;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,6 +30,17 @@ fuzz_target!(|data: &[u8]| {
     let fragment_size = config.fragment_size();
     let mut conn = MessageConnection::new(config).expect("valid config");
     let t0 = Instant::now();
+    // Reliable messages in flight (whole and fragmented) for ack frames to name.
+    for (channel, len) in [(2, 10), (3, 10), (2, 200), (3, 300), (3, 5)] {
+        conn.send(channel, &vec![7; len]).expect("fits");
+    }
+    let mut out = [0u8; 64];
+    let mut packet = 0;
+    while conn.poll_payload(t0, &mut out).is_some() {
+        conn.on_packet_sent(t0, PacketNumber(packet));
+        packet += 1;
+    }
+    let mut acked = HashSet::new();
     // Input: [len][payload][len][payload]... with a millisecond tick between payloads;
     // a zero length polls every waiting message instead.
     let mut rest = data;
@@ -50,5 +65,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = conn.handle_payload(now, payload);
         assert!(conn.receive_memory() <= bound);
+        while let Some(e) = conn.poll_event() {
+            if let MessageEvent::Acked(id) = e {
+                assert!(acked.insert(id), "{id:?} acked twice");
+            }
+        }
     }
 });

@@ -52,3 +52,30 @@ pub fn assert_each_seen_once(seen: &[u8]) {
         "items received twice (first ten): {twice:?}"
     );
 }
+
+/// An eventfd as epoll sees it, for the models of the event loop's sleep: a wake sets it; a
+/// sleep returns once it is set, clearing it.
+#[cfg(loom)]
+#[derive(Default)]
+pub struct EventFd {
+    signalled: loom::sync::Mutex<bool>,
+    condvar: loom::sync::Condvar,
+}
+
+#[cfg(loom)]
+impl EventFd {
+    /// Sets it (a `mio::Waker::wake`).
+    pub fn wake(&self) {
+        *self.signalled.lock().unwrap() = true;
+        self.condvar.notify_one();
+    }
+
+    /// Returns once it is set, clearing it (the loop's sleep in `mio::Poll`).
+    pub fn sleep(&self) {
+        let mut signalled = self.signalled.lock().unwrap();
+        while !*signalled {
+            signalled = self.condvar.wait(signalled).unwrap();
+        }
+        *signalled = false;
+    }
+}

@@ -214,16 +214,21 @@ impl Connection {
     /// Queues one packet if the outbox has room; never blocks and, in steady state, never
     /// allocates.
     ///
-    /// **Pacing.** The daemon sends at most the congestion mode's rate, from
-    /// `DaemonConfig::protocol`: by default 2,000 packets/s in good mode (bursts of 64) and
-    /// 30 packets/s in bad mode (bursts of 4). That also caps a request/response loop at about
-    /// 2,000 round trips a second per connection; raise `good_rate` for more. The outbox
-    /// holds only what the current rate sends within `DaemonConfig::max_send_delay` (100 ms by
-    /// default: 200 packets in good mode, 3 in bad), so a sender faster than the rate gets
+    /// **Pacing.** The daemon sends at the rate the connection's rate controller finds the
+    /// path sustains (docs/protocol.md §6.4): it starts at 2,000 packets/s, grows while you
+    /// send faster, and backs off on loss or queueing delay, between `protocol.min_rate` (60)
+    /// and `protocol.good_rate` (1,000,000 packets/s; bursts of 64, or 1 ms of packets at high
+    /// rates). In bad mode it is capped at `protocol.bad_rate`: 30 packets/s, bursts of 4.
+    /// A payload sent while fewer than 2 are in flight is never paced in good mode, so a
+    /// request/response loop runs at the speed of the round trip. Payloads in flight stop at
+    /// 3/4 of `protocol.sent_window` (512), which bounds the rate to about 384 per round trip.
+    /// The outbox holds only what the current rate sends within
+    /// `DaemonConfig::max_send_delay` (100 ms by default: 200 packets at the starting rate, 3
+    /// in bad mode, at most the outbox's capacity), so a sender faster than the rate gets
     /// [`SendError::Paced`] instead of building a backlog that would arrive seconds late; a
-    /// packet that still waits longer is dropped unsent and reported
-    /// [`Delivery::Lost`]. [`SendError::OutboxFull`] means the outbox's capacity
-    /// (`DaemonConfig::outbox_capacity`, 1,024) is the smaller limit.
+    /// packet that still waits longer (the rate was cut after it was accepted) is dropped
+    /// unsent and reported [`Delivery::Lost`]. [`SendError::OutboxFull`] means the outbox's
+    /// capacity (`DaemonConfig::outbox_capacity`, 1,024) is the smaller limit.
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig, SendError};

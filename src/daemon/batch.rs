@@ -100,6 +100,15 @@ impl RecvBatch {
         (self.slots.addrs[i], self.slots.datagram_mut(i))
     }
 
+    /// Whether a call that returned `count` datagrams left the socket empty, so that reading
+    /// again would only return `WouldBlock`. On Linux a `recvmmsg` that fills fewer slots than
+    /// it has stopped because the queue was empty, and every datagram queued after that
+    /// raises a new edge for the poller; elsewhere each call reads one, so only `WouldBlock`
+    /// tells.
+    pub(crate) fn drained(&self, count: usize) -> bool {
+        cfg!(target_os = "linux") && count < self.slots.count
+    }
+
     /// Receives up to `slots` datagrams without blocking.
     pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<Received> {
         self.len = 0;
@@ -195,14 +204,20 @@ impl Flushed {
 pub(crate) struct SendBatch {
     slots: Slots,
     len: usize,
+    /// Whether runs of equal datagrams to one destination go out as one segmentation-offload
+    /// message (Linux `UDP_SEGMENT`): asked for by the configuration, and cleared for good the
+    /// first time the kernel refuses one (the portable path then sends what it refused).
+    segmentation: bool,
 }
 
 impl SendBatch {
-    /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes.
-    pub(crate) fn new(slots: usize, slot_size: usize) -> Self {
+    /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes; `segmentation`
+    /// asks for `UDP_SEGMENT` where the kernel offers it.
+    pub(crate) fn new(slots: usize, slot_size: usize, segmentation: bool) -> Self {
         Self {
             slots: Slots::new(slots, slot_size),
             len: 0,
+            segmentation: segmentation && cfg!(target_os = "linux"),
         }
     }
 
@@ -255,42 +270,111 @@ impl SendBatch {
 
     #[cfg(target_os = "linux")]
     fn flush_mmsg(&mut self, socket: &UdpSocket, flushed: &mut Flushed) {
+        let mut from = 0;
+        while from < self.len {
+            from = self.send_messages(socket, from, flushed);
+        }
+    }
+
+    /// Sends datagrams `from..len` in one `sendmmsg` call per kernel limit: one message per
+    /// datagram, or, with segmentation, one per run of equal-length datagrams to the same
+    /// destination (`UDP_SEGMENT`: the kernel moves the run through its stack as one packet
+    /// and cuts it into datagrams at the end). Returns where to go on: `len` when done, or
+    /// the first datagram of a run the kernel refused to segment (segmentation is then off).
+    #[cfg(target_os = "linux")]
+    fn send_messages(&mut self, socket: &UdpSocket, from: usize, flushed: &mut Flushed) -> usize {
         use std::os::fd::AsRawFd;
         let mut headers = MmsgHeaders::new();
-        for i in 0..self.len {
+        // Message `m` carries datagrams `runs[m]..runs[m + 1]`.
+        let mut runs = [0usize; MAX_BATCH + 1];
+        let mut messages = 0;
+        let mut i = from;
+        runs[0] = from;
+        while i < self.len {
             let destination = self.slots.addrs[i].expect("committed slots have a destination");
-            let name_len = write_sockaddr(destination, &mut headers.names[i]);
             let len = self.slots.lens[i].min(self.slots.size);
-            headers.point(i, &mut self.slots.buffer_mut(i)[..len], name_len);
+            let mut end = i + 1;
+            if self.segmentation {
+                let most = (MAX_SEGMENTED_BYTES / len.max(1)).clamp(1, MAX_SEGMENTS);
+                while end < self.len
+                    && end - i < most
+                    && self.slots.addrs[end] == Some(destination)
+                    && self.slots.lens[end].min(self.slots.size) == len
+                {
+                    end += 1;
+                }
+            }
+            for k in i..end {
+                headers.iovecs[k].iov_base = self.slots.buffer_mut(k).as_mut_ptr().cast();
+                headers.iovecs[k].iov_len = len;
+            }
+            let name_len = write_sockaddr(destination, &mut headers.names[messages]);
+            headers.point_run(messages, i, end - i, name_len);
+            if end - i > 1 {
+                headers.segment(messages, len as u16);
+            }
+            messages += 1;
+            runs[messages] = end;
+            i = end;
         }
         let mut next = 0;
-        while next < self.len {
-            // SAFETY: headers `next..len` point at live iovecs over committed buffers of
-            // `self.slots` and at initialised socket addresses, all outliving the call.
+        while next < messages {
+            // SAFETY: headers `next..messages` point at live iovecs over committed buffers of
+            // `self.slots`, at initialised socket addresses and at initialised control
+            // messages, all outliving the call.
             let sent = unsafe {
                 libc::sendmmsg(
                     socket.as_raw_fd(),
                     headers.headers[next..].as_mut_ptr(),
-                    (self.len - next) as libc::c_uint,
+                    (messages - next) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
             if sent > 0 {
-                flushed.sent += sent as u64;
-                next += sent as usize;
+                let done = next + sent as usize;
+                flushed.sent += (runs[done] - runs[next]) as u64;
+                next = done;
                 continue;
             }
-            // The datagram at `next` failed: count it and carry on with the rest, as a loop
-            // of single sends would.
             let error = io::Error::last_os_error();
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            flushed.record(Err(error));
+            let run = runs[next + 1] - runs[next];
+            let refused = matches!(
+                error.raw_os_error(),
+                Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+            );
+            if run > 1 && refused {
+                // The kernel (or the route's device) does not segment: the portable path
+                // sends this run and everything after it, now and from now on.
+                self.segmentation = false;
+                return runs[next];
+            }
+            // The message at `next` failed: count its datagrams and carry on with the rest,
+            // as a loop of single sends would.
+            for _ in 0..run {
+                flushed.record(Err(io::Error::from_raw_os_error(
+                    error.raw_os_error().unwrap_or(libc::EIO),
+                )));
+            }
             next += 1;
         }
+        self.len
     }
 }
+
+/// `UDP_SEGMENT` (`linux/udp.h`; not in the libc crate for glibc targets): the segment size of
+/// a segmentation-offload send, as a `SOL_UDP` control message carrying a `u16`.
+#[cfg(target_os = "linux")]
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// The kernel's limits on one segmented send: 64 segments (`UDP_MAX_SEGMENTS` before Linux
+/// 6.9), and one IPv4 UDP payload in all.
+#[cfg(target_os = "linux")]
+const MAX_SEGMENTS: usize = 64;
+#[cfg(target_os = "linux")]
+const MAX_SEGMENTED_BYTES: usize = 65_000;
 
 /// The kernel's scatter/gather headers for one `recvmmsg` / `sendmmsg` call, built on the
 /// stack just before it.
@@ -334,6 +418,35 @@ impl MmsgHeaders {
         header.msg_namelen = name_len;
         header.msg_iov = &mut self.iovecs[i];
         header.msg_iovlen = 1;
+    }
+
+    /// Points header `message` at `count` iovecs from `first` (already set) and at
+    /// `names[message]`, of which `name_len` bytes count. Valid as long as `point`'s are.
+    fn point_run(&mut self, message: usize, first: usize, count: usize, name_len: libc::socklen_t) {
+        let header = &mut self.headers[message].msg_hdr;
+        header.msg_name = (&mut self.names[message] as *mut libc::sockaddr_storage).cast();
+        header.msg_namelen = name_len;
+        header.msg_iov = &mut self.iovecs[first];
+        header.msg_iovlen = count;
+    }
+
+    /// Asks the kernel to cut header `message`'s payload into datagrams of `size` bytes
+    /// (`UDP_SEGMENT`), through its control buffer.
+    fn segment(&mut self, message: usize, size: u16) {
+        let header = &mut self.headers[message].msg_hdr;
+        header.msg_control = self.controls[message].as_mut_ptr().cast();
+        // SAFETY: `CMSG_SPACE` only computes a size; the control buffer holds it (checked at
+        // compile time for a `u32`, larger than our `u16`).
+        header.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
+        // SAFETY: the header's control buffer is ours, zeroed and large enough for one
+        // control message with two bytes of data; the CMSG macros stay within it.
+        unsafe {
+            let message = libc::CMSG_FIRSTHDR(header);
+            (*message).cmsg_level = libc::SOL_UDP;
+            (*message).cmsg_type = UDP_SEGMENT;
+            (*message).cmsg_len = libc::CMSG_LEN(2) as usize;
+            libc::CMSG_DATA(message).cast::<u16>().write_unaligned(size);
+        }
     }
 
     /// Gives header `i` its control buffer, for the kernel's drop count. Valid as long as
@@ -459,10 +572,10 @@ mod tests {
         (a, b)
     }
 
-    fn round_trip(slots: usize) {
+    fn round_trip(slots: usize, segmentation: bool) {
         let (a, b) = pair();
         let to = b.local_addr().unwrap();
-        let mut send = SendBatch::new(slots, 128);
+        let mut send = SendBatch::new(slots, 128, segmentation);
         let mut expected = Vec::new();
         for n in 0..slots as u8 {
             let slot = send.slot();
@@ -491,8 +604,39 @@ mod tests {
 
     #[test]
     fn batched_and_single_calls_carry_every_datagram() {
-        round_trip(1);
-        round_trip(MAX_BATCH);
+        round_trip(1, false);
+        round_trip(MAX_BATCH, false);
+        round_trip(MAX_BATCH, true);
+    }
+
+    /// Runs broken by a length or a destination change go out as several messages, each
+    /// datagram still whole and in order.
+    #[test]
+    fn segmented_runs_keep_every_datagram_whole_and_in_order() {
+        let (a, b) = pair();
+        let c = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut send = SendBatch::new(MAX_BATCH, 128, true);
+        let (mut to_b, mut to_c) = (Vec::new(), Vec::new());
+        for n in 0..40u8 {
+            let len = if n % 10 < 7 { 5 } else { 9 }; // runs of 7 and of 3
+            let to = if n < 30 { &b } else { &c };
+            send.slot()[..len].fill(n);
+            send.commit(to.local_addr().unwrap(), len, &a);
+            if n < 30 { &mut to_b } else { &mut to_c }.push(vec![n; len]);
+        }
+        assert_eq!(send.flush(&a).sent, 40);
+        assert!(send.segmentation, "loopback on Linux takes UDP_SEGMENT");
+        for (socket, expected) in [(&b, to_b), (&c, to_c)] {
+            let mut recv = RecvBatch::new(MAX_BATCH, 128);
+            let mut got = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while got.len() < expected.len() && std::time::Instant::now() < deadline {
+                if let Received::Datagrams(n) = recv.recv(socket).unwrap() {
+                    got.extend((0..n).map(|i| recv.get_mut(i).1.to_vec()));
+                }
+            }
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub struct DaemonConfig {
     /// `recvmmsg` and writes with `sendmmsg`; at 1, and on other systems, each call moves one
     /// datagram. A batch never waits to fill: it goes out when the work at hand is done.
     pub io_batch: usize,
+    /// Linux: sends each run of equal-length datagrams to one destination in a send batch as
+    /// one segmentation-offload message (`UDP_SEGMENT`, GSO; default `true`): the kernel
+    /// moves the run through its stack once and cuts it into datagrams at the end. If the
+    /// kernel or the route refuses it, the daemon falls back to one message per datagram for
+    /// good. Elsewhere, and with `io_batch = 1`, it has no effect.
+    pub udp_segmentation: bool,
     /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
     /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
     /// sends in this time (at least one packet), so `try_send` refuses with
@@ -79,6 +85,12 @@ pub struct DaemonConfig {
     /// packet that still waits longer is dropped and reported lost
     /// ([`DaemonCounters::sends_expired`]), never delivered late.
     pub max_send_delay: Duration,
+    /// Receive buffer requested for each socket, in bytes (default 4 MiB; 0 keeps the
+    /// system's). The kernel caps it at `net.core.rmem_max` (on Linux often 208 KiB unless
+    /// raised). A datagram the kernel drops for want of room is lost before any protocol
+    /// sees it; a large buffer turns a busy receiver's backlog into queueing delay, which the
+    /// rate controller sees and backs off from (docs/protocol.md §6.4), instead of loss.
+    pub socket_receive_buffer: usize,
     /// Longest a closed connection lingers to send what its outbox holds and to learn the
     /// fate of what it sent (default 1 s); then the disconnect goes out and whatever is
     /// unresolved is reported lost. Also bounds how long a shutdown waits.
@@ -119,7 +131,9 @@ impl Default for DaemonConfig {
             pool_capacity: 8192,
             events_capacity: 1024,
             io_batch: batch::MAX_BATCH,
+            udp_segmentation: true,
             max_send_delay: Duration::from_millis(100),
+            socket_receive_buffer: 4 << 20,
             close_linger: Duration::from_secs(1),
             thread_name: "gudp-daemon".into(),
             link: None,
@@ -141,6 +155,12 @@ impl DaemonConfig {
             check_range(name, value, 1, 1 << 24)?;
         }
         check_range("io_batch", self.io_batch, 1, batch::MAX_BATCH)?;
+        check_range(
+            "socket_receive_buffer",
+            self.socket_receive_buffer,
+            0,
+            1 << 30,
+        )?;
         if self.thread_name.is_empty() || self.thread_name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -64,7 +64,17 @@ pub(crate) struct Driver {
     pub(super) max_payload: usize,
     /// Message-mode connections whose layer learned outcomes this turn, flushed at its end.
     pub(super) messages_dirty: Vec<ConnKey>,
+    /// When the loop's current (or last) sleep in `mio::Poll` ends at the latest: `None` for
+    /// no deadline. A sender serving the sleeping loop wakes it if it armed an earlier timer.
+    sleep_until: Option<Instant>,
+    /// When a sender last served the sleeping loop (`Driver::may_serve`).
+    last_served: Option<Instant>,
 }
+
+/// Sends closer together than this after a sender served the sleeping loop are a stream: the
+/// next wakes the loop, which sends in batches. A round trip on loopback takes longer, so a
+/// request/response exchange is always served.
+const SERVE_GAP: Duration = Duration::from_micros(20);
 
 impl Driver {
     pub(crate) fn new(registry: mio::Registry, config: &DaemonConfig, secret_seed: u64) -> Self {
@@ -72,7 +82,7 @@ impl Driver {
         Self {
             sockets: Sockets::new(registry),
             out: Output::new(
-                SendBatch::new(config.io_batch, datagram),
+                SendBatch::new(config.io_batch, datagram, config.udp_segmentation),
                 config.link.map(|setup| (setup.config, setup.seed)),
             ),
             recv_batch: RecvBatch::new(config.io_batch, datagram + 1),
@@ -86,6 +96,8 @@ impl Driver {
             next_conn_id: 0,
             max_payload: config.protocol.max_payload,
             messages_dirty: Vec::new(),
+            sleep_until: None,
+            last_served: None,
         }
     }
 
@@ -97,6 +109,8 @@ impl Driver {
         }
         let secret = self.next_secret();
         let key = self.sockets.bind(addr, &shared.config.protocol, secret)?;
+        self.sockets
+            .set_receive_buffer(key, shared.config.socket_receive_buffer);
         let local = self.sockets.get(key).expect("just bound").local;
         self.out.add_socket(local, key.slot);
         Ok(key)
@@ -215,6 +229,40 @@ impl Driver {
             .map(|at| at.saturating_duration_since(now))
     }
 
+    /// The loop is about to sleep in `mio::Poll` for at most `timeout` from `now`.
+    pub(crate) fn sleeping(&mut self, now: Instant, timeout: Option<Duration>) {
+        self.sleep_until = timeout.map(|timeout| now + timeout);
+    }
+
+    /// Whether a sender may serve the sleeping loop at `now`: not within `SERVE_GAP` of the
+    /// last serve, when sends come as a stream that the loop sends better in batches.
+    pub(crate) fn may_serve(&self, now: Instant) -> bool {
+        self.last_served
+            .is_none_or(|at| now.saturating_duration_since(at) >= SERVE_GAP)
+    }
+
+    /// A sender's work on the ready list, done for the sleeping loop
+    /// (`DaemonShared::serve_sleeping_loop`): the first and last steps of a turn.
+    pub(crate) fn serve_ready(&mut self, shared: &Arc<DaemonShared>, now: Instant) {
+        self.last_served = Some(now);
+        self.take_ready(shared, now);
+        self.finish_turn(now);
+    }
+
+    /// Whether a timer is due before the loop's sleep ends (then it must be woken). Once
+    /// told, the loop counts as woken at that timer, so that later senders do not wake it
+    /// again for the same one.
+    pub(crate) fn sleep_ends_too_late(&mut self) -> bool {
+        let Some(next) = self.out.timers.next() else {
+            return false;
+        };
+        if self.sleep_until.is_some_and(|until| until <= next) {
+            return false;
+        }
+        self.sleep_until = Some(next);
+        true
+    }
+
     /// One turn: take the ready list, read every readable socket, fire due timers.
     pub(crate) fn turn(&mut self, shared: &Arc<DaemonShared>, events: &mio::Events, now: Instant) {
         // Every turn, not only on a wake: senders skip the wake while the loop is busy.
@@ -297,6 +345,9 @@ impl Driver {
                 }
             }
             self.after_work(slot, now);
+            if self.recv_batch.drained(count) {
+                break; // the WouldBlock call would cost a system call per wake
+            }
         }
     }
 

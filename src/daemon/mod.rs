@@ -212,12 +212,15 @@ impl Loop {
         // Raise the wake gate before looking for work, so that work published after the look
         // wakes us (`src/daemon/shared.rs`).
         let work_waiting = shared.prepare_sleep(watch_stop);
-        let next = shared.driver().next_timeout(Instant::now());
-        let timeout = match (next, limit) {
+        let mut driver = shared.driver();
+        let now = Instant::now();
+        let timeout = match (driver.next_timeout(now), limit) {
             _ if work_waiting => Some(Duration::ZERO),
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        driver.sleeping(now, timeout);
+        drop(driver);
         let polled = self.poll.poll(&mut self.events, timeout);
         shared.awake();
         match polled {

@@ -198,6 +198,28 @@ impl Sockets {
         }
     }
 
+    /// Asks the kernel for a receive buffer of `bytes` on the socket (0: leave it). Best
+    /// effort: a refusal leaves the system's default, which only costs drops under load.
+    pub(super) fn set_receive_buffer(&self, key: SocketKey, bytes: usize) {
+        #[cfg(target_os = "linux")]
+        if let (Some(state), true) = (self.get(key), bytes > 0) {
+            use std::os::fd::AsRawFd;
+            let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+            // SAFETY: a valid socket and a pointer to a `c_int` of the length given.
+            let _ = unsafe {
+                libc::setsockopt(
+                    state.socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUF,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (key, bytes);
+    }
+
     /// Binds a socket at `addr`, registers it with the poller, and gives it an endpoint.
     pub(super) fn bind(
         &mut self,

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 impl Driver {
     /// Sizes the connection's outbox to what its pacing rate sends within `max_send_delay`,
-    /// so that an accepted packet never waits longer than that for its slot.
+    /// so that an accepted packet never waits longer than that for its slot (if the rate
+    /// controller cuts the rate meanwhile, what waits too long is dropped and reported lost). Called on every
+    /// flush and mode change: the rate controller moves the rate as acks arrive.
     pub(super) fn update_send_limit(&mut self, slot: usize, conn: ConnectionId) {
         let Some(socket) = self.sockets.at(slot) else {
             return;
@@ -34,6 +36,8 @@ impl Driver {
     /// never sent late.
     pub(super) fn flush_outbox(&mut self, key: ConnKey, now: Instant) {
         let max_delay = self.max_send_delay;
+        // The rate controller moves the rate with every ack: resize the outbox to it.
+        self.update_send_limit(key.socket.slot, key.conn);
         let Some(socket) = self.sockets.get_mut(key.socket) else {
             return;
         };

@@ -33,7 +33,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 /// let bad_rate = PacingRate::new(60, 1);
 /// let mut config = Config::default();
 /// config.bad_rate = bad_rate;
-/// assert_eq!(config.good_rate, PacingRate::new(2000, 64));
+/// assert_eq!(config.good_rate, PacingRate::new(1_000_000, 64)); // the controller's ceiling
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,7 +94,11 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// A connection that receives nothing for this long ends with `TimedOut` (default 10 s).
     pub idle_timeout: Duration,
-    /// A keepalive is sent when no ack-eliciting packet was sent for this long (default 250 ms).
+    /// A keepalive is sent when no ack-eliciting packet was sent for this long (default 2 s,
+    /// and never more than a quarter of `idle_timeout`). A server whose client keeps sending
+    /// waits half an interval longer: the client's keepalives and the server's acks keep an
+    /// idle connection alive at two datagrams per interval. An idle connection therefore
+    /// refreshes its RTT estimate once per interval.
     pub keepalive_interval: Duration,
     /// Longest time an ack for an ack-eliciting packet is held back waiting for an outgoing
     /// packet to ride on (default 10 ms). While the application sends payloads every frame
@@ -134,9 +138,17 @@ pub struct Config {
     /// relapse (the connection's initial good period never does); each such period spent in
     /// good mode halves it (default 10 s).
     pub good_period: Duration,
-    /// Pacing in good mode (default 2000 packets/s, burst 64).
+    /// Good mode: the ceiling of the rate controller (§6.4) and the burst allowed after a
+    /// quiet period (default 1,000,000 packets/s, burst 64). The controller finds the rate
+    /// the path sustains below it; at high rates the burst grows to 1 ms worth of packets.
     pub good_rate: PacingRate,
-    /// Pacing in bad mode (default 30 packets/s, burst 4).
+    /// Good mode: the floor of the rate controller, in packets per second (default 60, one
+    /// per 60 Hz frame). Set it to `good_rate.packets_per_second` for a fixed rate.
+    pub min_rate: u32,
+    /// Queueing delay (the standing RTT above the path's minimum) at which the controller
+    /// backs off before anything is lost (default 5 ms).
+    pub queue_delay_target: Duration,
+    /// Pacing in bad mode: a cap on the controller's rate (default 30 packets/s, burst 4).
     pub bad_rate: PacingRate,
     /// Most protocol replies (challenges, denials, lingering disconnects) queued for
     /// [`poll_transmit`](super::Endpoint::poll_transmit); more are dropped and counted
@@ -162,7 +174,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             token_lifetime: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_millis(250),
+            keepalive_interval: Duration::from_secs(2),
             max_ack_delay: Duration::from_millis(10),
             ack_threshold: 16,
             disconnect_copies: 3,
@@ -180,9 +192,11 @@ impl Default for Config {
             max_penalty: Duration::from_secs(60),
             good_period: Duration::from_secs(10),
             good_rate: PacingRate {
-                packets_per_second: 2000,
+                packets_per_second: 1_000_000,
                 burst: 64,
             },
+            min_rate: 60,
+            queue_delay_target: Duration::from_millis(5),
             bad_rate: PacingRate {
                 packets_per_second: 30,
                 burst: 4,
@@ -208,7 +222,8 @@ impl Config {
 
     /// The configuration with every value brought into its valid range: windows within
     /// 33..=16384, factors within (0, 1], counts and rates at least 1, durations at most
-    /// [`MAX_DURATION`] and non-zero where zero would spin,
+    /// [`MAX_DURATION`] and non-zero where zero would spin, `min_rate` within
+    /// `1..=good_rate.packets_per_second`,
     /// `min_penalty <= initial_penalty <= max_penalty`. [`Endpoint::new`](super::Endpoint::new)
     /// applies it, so no configuration can make the endpoint panic.
     ///
@@ -261,6 +276,7 @@ impl Config {
             &mut self.min_penalty,
             &mut self.max_penalty,
             &mut self.good_period,
+            &mut self.queue_delay_target,
         ] {
             *d = (*d).min(MAX_DURATION);
         }
@@ -273,6 +289,7 @@ impl Config {
             r.packets_per_second = r.packets_per_second.max(1);
             r.burst = r.burst.max(1);
         }
+        self.min_rate = self.min_rate.clamp(1, self.good_rate.packets_per_second);
         self
     }
 }

@@ -639,15 +639,16 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The pacing rate `conn` sends at now (its congestion mode's rate), or `None` for an
-    /// unknown connection.
+    /// The pacing rate `conn` sends at now (the rate controller's, capped by `bad_rate` in
+    /// bad mode; §6.4), or `None` for an unknown connection. A new connection starts at
+    /// 2,000 packets/s and finds the path's rate from there.
     ///
     /// ```
     /// # use std::time::Instant;
     /// # use gudp::protocol::*;
     /// let mut client = Endpoint::new(Config::default(), [1; 16]);
     /// let conn = client.connect(Instant::now(), "10.0.0.2:6000".parse().unwrap()).unwrap();
-    /// assert_eq!(client.send_rate(conn), Some(Config::default().good_rate)); // starts good
+    /// assert_eq!(client.send_rate(conn), Some(PacingRate::new(2000, 64))); // starts good
     /// ```
     pub fn send_rate(&self, conn: ConnectionId) -> Option<super::PacingRate> {
         self.table.get(conn).map(|c| c.send_rate(&self.config))
@@ -868,8 +869,8 @@ impl Endpoint {
     /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
     /// // Nothing is due right after the handshake.
     /// assert!(client.poll_transmit(t0, &mut buf).is_none());
-    /// // After 250 ms without an ack-eliciting packet, a keepalive is due.
-    /// let later = t0 + Duration::from_millis(250);
+    /// // After 2 s without an ack-eliciting packet, a keepalive is due.
+    /// let later = t0 + Duration::from_secs(2);
     /// client.handle_timeout(later);
     /// let t = client.poll_transmit(later, &mut buf).unwrap();
     /// assert_eq!((t.destination, t.len, t.packet_id), (sa, 32, None));
@@ -1161,15 +1162,15 @@ mod tests {
         }
         assert_eq!(accepts, 2_000);
         assert_eq!(ep.timers.len(), 2_000);
-        // Nothing is due before the first keepalive (250 ms): 10,000 calls fire nothing.
+        // Nothing is due before the first keepalive (2 s): 10,000 calls fire nothing.
         let before = ep.counters;
         for i in 0..10_000u64 {
             ep.handle_timeout(t0 + Duration::from_micros(i * 20));
-            assert!(ep.next_deadline() >= Some(t0 + Duration::from_millis(250)));
+            assert!(ep.next_deadline() >= Some(t0 + Duration::from_secs(2)));
         }
         assert_eq!(ep.counters, before);
         // At the keepalive deadline each connection fires once and sends one keepalive.
-        let t1 = t0 + Duration::from_millis(250);
+        let t1 = t0 + Duration::from_secs(2);
         ep.handle_timeout(t1);
         assert_eq!(ep.counters.timers_fired, 2_000);
         let mut sent = 0;

@@ -150,8 +150,8 @@ impl ConnectionId {
 /// # }
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// let a = client.send(t0, conn, b"a", &mut buf).unwrap().packet_id;
-/// // A keepalive, due after 250 ms of silence, takes the next id.
-/// let later = t0 + Duration::from_millis(250);
+/// // A keepalive, due after 2 s of silence, takes the next id.
+/// let later = t0 + Duration::from_secs(2);
 /// client.handle_timeout(later);
 /// while client.poll_transmit(later, &mut buf).is_some() {}
 /// let b = client.send(later, conn, b"b", &mut buf).unwrap().packet_id;
@@ -603,7 +603,7 @@ impl std::error::Error for ConnectRefused {}
 /// // `client` (at `ca`) and `server` (at `sa`) have completed a handshake in memory.
 /// let stats: ProtocolStats = client.connection_stats(conn).unwrap();
 /// assert_eq!(stats.congestion_mode, CongestionMode::Good);
-/// assert_eq!(stats.send_rate, Config::default().good_rate);
+/// assert_eq!(stats.send_rate, PacingRate::new(2000, 64)); // the controller's starting rate
 /// assert_eq!(stats.packet_loss_percent, 0.0);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -629,7 +629,8 @@ pub struct ProtocolStats {
     pub acked_bytes_per_second: f64,
     /// The congestion mode.
     pub congestion_mode: CongestionMode,
-    /// The pacing rate the mode allows.
+    /// The pacing rate in force: the rate controller's (§6.4), capped by `bad_rate` in
+    /// bad mode.
     pub send_rate: PacingRate,
     /// The current bad → good penalty.
     pub penalty: Duration,

@@ -4,6 +4,11 @@ use gudp::{Connection, Daemon, Listener, PendingConnection};
 use std::thread;
 use std::time::Duration;
 
+/// The handshake timeout of a load-generating client daemon: on a loaded machine a daemon
+/// serving thousands of connections can take longer than the default 5 s to finish one, and
+/// a client that gives up leaves the server a connection nobody uses.
+pub const SETUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Handshakes in flight at once (half the listener's default accept backlog, 1,024): the
 /// more per daemon turn, the fewer turns, and a turn's cost grows with the connections up.
 const IN_FLIGHT: usize = 512;

@@ -19,8 +19,9 @@ const SHRINK_ABOVE: usize = 2000;
 fn config(pairs: usize) -> (DaemonConfig, &'static str) {
     let mut config = DaemonConfig::default();
     config.thread_name = THREAD.into();
+    config.protocol.connect_timeout = fleet::SETUP_CONNECT_TIMEOUT;
     if pairs <= SHRINK_ABOVE {
-        return (config, "DaemonConfig::default()");
+        return (config, "default but connect_timeout 30 s (setup only)");
     }
     config.inbox_capacity = 64;
     config.outbox_capacity = 64;
@@ -29,8 +30,8 @@ fn config(pairs: usize) -> (DaemonConfig, &'static str) {
     config.protocol.received_window = 128;
     (
         config,
-        "default but shrunk buffers: inbox and outbox 64, delivery 256, sent and received \
-         windows 128",
+        "default but connect_timeout 30 s (setup only) and shrunk buffers: inbox and outbox \
+         64, delivery 256, sent and received windows 128",
     )
 }
 

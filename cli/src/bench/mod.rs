@@ -71,8 +71,9 @@ pub struct Args {
     /// Rounds per figure [default: 5; 3 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: Option<u32>,
-    /// Seconds each contestant runs in each round [default: 1; 0.25 with --quick].
-    #[arg(long, value_parser = seconds)]
+    /// Seconds each contestant runs in each round [default: 1; 0.25 with --quick]
+    /// (`--seconds` is the old name).
+    #[arg(long, alias = "seconds", value_parser = seconds)]
     pub span: Option<Duration>,
     /// Payload sizes for one-way and ping-pong, in bytes (1 to 1200).
     #[arg(long, value_delimiter = ',', default_values_t = [64usize, 1200])]

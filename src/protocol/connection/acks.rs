@@ -10,7 +10,9 @@ use crate::protocol::wire::{
     AckFields, BufferTooSmall, ConnectedHeader, WirePacket, ACK_DELAY_UNIT_MICROS,
     CONNECTED_HEADER_LEN,
 };
-use crate::protocol::{ConnectionCounters, DropReason, Event, PacketNumber, TransmitError};
+use crate::protocol::{
+    CongestionMode, ConnectionCounters, DropReason, Event, PacketNumber, TransmitError,
+};
 
 impl Connection {
     /// Acknowledgement fields for a packet sent at `now`.
@@ -153,11 +155,18 @@ impl Connection {
             bytes: len as u32,
             kind,
             lost: false,
+            suspected: false,
         };
+        if matches!(kind, Kind::Payload { .. }) {
+            self.flight.payloads += 1;
+        }
+        self.flight.rate.on_sent();
+        let next_seq = self.next_seq;
         let Self {
             sent,
             loss,
             counters,
+            flight,
             ..
         } = self;
         // Inserting the next sequence overwrites the slot of the packet one window older:
@@ -165,6 +174,10 @@ impl Connection {
         let inserted = sent.insert(seq, packet, |old, p| {
             if !p.lost {
                 report_lost(old, p, loss, counters, cx);
+                flight.leave(&p);
+                if !p.suspected {
+                    flight.rate.on_loss(old, next_seq);
+                }
             }
         });
         debug_assert!(inserted.is_ok(), "sequences are sent in order");
@@ -207,10 +220,21 @@ impl Connection {
         if out.len() < needed {
             return Err(TransmitError::BufferTooSmall { needed });
         }
-        let rate = self.send_rate(cx.config);
-        if let Err(retry_at) = self.pacer.try_acquire(now, rate) {
+        if let Some(retry_at) = self.window_full(now, cx.config) {
             self.counters.paced += 1;
             return Err(TransmitError::Paced { retry_at });
+        }
+        let rate = self.send_rate(cx.config);
+        let unpaced = self.unpaced();
+        match self.pacer.try_acquire(now, rate) {
+            // Unpaced, it takes a token if there is one and is sent regardless.
+            Err(_) if unpaced => {}
+            Err(retry_at) => {
+                self.counters.paced += 1;
+                self.flight.rate.on_paced();
+                return Err(TransmitError::Paced { retry_at });
+            }
+            Ok(()) => {}
         }
         let (seq, header) = self.take_header(now);
         let tag = tag.unwrap_or(seq);
@@ -297,6 +321,7 @@ impl Connection {
         // Not stale, so the insert cannot fail; skipped slots are cleared.
         let _ = self.received.insert(seq, (), |_, ()| {});
         if eliciting {
+            self.last_eliciting_received = Some(now);
             self.eliciting_unacked += 1;
             let oldest = self.oldest_unacked.map_or(seq, |o| o.min(seq));
             self.oldest_unacked = Some(oldest);
@@ -359,7 +384,35 @@ impl Connection {
                 }
             }
         }
+        self.suspect_holes(now, head, ack.ack_bits);
         self.advance_oldest();
+    }
+
+    /// Packets this ack shows missing with at least three newer ones received (bits 2 and
+    /// up: `head - 3` and older), sent longer ago than a round trip and its variation allow
+    /// for reordering: the rate controller takes them as lost now, rather than at the loss
+    /// timeout a second later. Their notification still waits for the ack or the timeout.
+    fn suspect_holes(&mut self, now: Instant, head: u64, ack_bits: u32) {
+        let allowance = self.rtt.smoothed() + 4 * self.rtt.variation();
+        let sent_before = self.at(now).saturating_sub(super::nanos(allowance));
+        let mut holes = !ack_bits & !0b11;
+        while holes != 0 {
+            let n = u64::from(holes.trailing_zeros());
+            holes &= holes - 1;
+            let Some(seq) = head.checked_sub(n + 1) else {
+                break;
+            };
+            let Some(p) = self.sent.get_mut(seq) else {
+                continue; // acked, or never tracked (an ack-only packet)
+            };
+            if p.lost || p.suspected || p.sent_at > sent_before {
+                continue;
+            }
+            let was = *p;
+            p.suspected = true;
+            self.flight.leave(&was);
+            self.flight.rate.on_loss(seq, self.next_seq);
+        }
     }
 
     /// Resolves one acked sequence; `rtt_delay` is the peer's ack delay when `seq` is the
@@ -374,16 +427,23 @@ impl Connection {
         let Some(p) = self.sent.remove(seq) else {
             return;
         };
+        self.flight.leave(&p);
+        let mut sample = None;
         if let Some(delay) = rtt_delay {
             let sent_at = self.epoch + Duration::from_nanos(p.sent_at);
             let raw = now.saturating_duration_since(sent_at);
             // A delay larger than the whole round trip is bogus: keep the raw sample.
-            self.rtt.sample(if delay < raw { raw - delay } else { raw });
+            let rtt = if delay < raw { raw - delay } else { raw };
+            sample = Some(rtt);
+            self.rtt.sample(rtt);
             if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
                 cx.events
                     .push_back(Event::CongestionChanged { conn: cx.id, mode });
+                self.flight.rate.hold(mode == CongestionMode::Bad);
             }
         }
+        let (srtt, next_seq) = (self.rtt.smoothed(), self.next_seq);
+        self.flight.rate.on_ack(now, seq, sample, srtt, next_seq);
         if p.lost {
             // Already reported lost: the late ack only served as an RTT sample.
             self.counters.late_acks += 1;

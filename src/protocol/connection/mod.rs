@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::congestion::{CongestionController, Pacer};
+use super::congestion::{CongestionController, Pacer, RateController};
 use super::estimate::{LossEstimator, RateMeter, RttEstimator};
 use super::protection::PacketProtection;
 use super::secure::conn::SecureSide;
@@ -43,7 +43,38 @@ struct SentPacket {
     bytes: u32,
     kind: Kind,
     lost: bool,
+    /// Missing from acks that name three newer packets and older than the reordering
+    /// allowance: the rate controller took it as a loss and it no longer counts in flight.
+    /// Its notification still waits for its ack or its loss timeout.
+    suspected: bool,
 }
+
+/// Payloads in flight and the rate controller, which every ack and loss updates together.
+#[derive(Debug)]
+struct Flight {
+    /// Payloads sent and neither acked, lost nor suspected.
+    payloads: u32,
+    rate: RateController,
+}
+
+impl Flight {
+    /// `p` left the flight (acked, lost or suspected), if it was in it.
+    fn leave(&mut self, p: &SentPacket) {
+        if matches!(p.kind, Kind::Payload { .. }) && !p.lost && !p.suspected {
+            self.payloads = self.payloads.saturating_sub(1);
+        }
+    }
+}
+
+/// Below this many payloads in flight a payload is never paced in good mode: one request
+/// waiting for its response cannot congest a path, and a request/response loop then runs
+/// at the speed of the round trip.
+const UNPACED_IN_FLIGHT: u32 = 2;
+/// Longest a sender whose window is full is told to wait before it looks again.
+const MAX_WINDOW_WAIT: Duration = Duration::from_millis(50);
+/// At high rates the burst is this much time's worth of packets: the daemon's timers wake
+/// it no more often than once a millisecond.
+const BURST_TIME: Duration = Duration::from_millis(1);
 
 /// The shared state a connection reports into.
 pub(crate) struct Ctx<'a> {
@@ -95,6 +126,10 @@ pub(crate) struct Connection {
     /// When the newest sequence (the one our acks name) arrived.
     latest_received_at: Instant,
     last_eliciting_sent: Instant,
+    /// When the peer's last ack-eliciting packet (payload or keepalive) arrived, if one has:
+    /// while they come, the peer is the one that keeps the connection alive
+    /// (`Connection::keepalive_at`).
+    last_eliciting_received: Option<Instant>,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
     /// The oldest ack-eliciting sequence received since the last packet we sent (which
@@ -118,6 +153,7 @@ pub(crate) struct Connection {
     acked_rate: RateMeter,
     congestion: CongestionController,
     pacer: Pacer,
+    flight: Flight,
     counters: ConnectionCounters,
     schedule: Schedule,
 }
@@ -193,6 +229,7 @@ impl Connection {
             last_received: now,
             latest_received_at: now,
             last_eliciting_sent: now,
+            last_eliciting_received: None,
             ack_due: None,
             eliciting_unacked: 0,
             oldest_unacked: None,
@@ -211,6 +248,10 @@ impl Connection {
             acked_rate: RateMeter::new(now, config.bandwidth_period),
             congestion: CongestionController::new(now, config),
             pacer: Pacer::new(),
+            flight: Flight {
+                payloads: 0,
+                rate: RateController::new(now, config),
+            },
             counters: ConnectionCounters::default(),
             schedule: Schedule::default(),
         }
@@ -282,16 +323,63 @@ impl Connection {
         if !self.is_connected() {
             return Err(TransmitError::NotConnected);
         }
+        if self.unpaced() {
+            return Ok(());
+        }
+        if let Some(retry_at) = self.window_full(now, config) {
+            return Err(TransmitError::Paced { retry_at });
+        }
         self.pacer
             .check(now, self.send_rate(config))
             .map_err(|retry_at| TransmitError::Paced { retry_at })
     }
 
-    /// The pacing rate the current congestion mode allows.
+    /// When the payloads in flight fill three quarters of the sent window, whatever the
+    /// rate: one more would soon push an unacked packet out of the window, and it would be
+    /// reported lost although it arrived. Returns when to look again (acks free the window;
+    /// a quarter of the round trip is soon enough to keep it full).
+    ///
+    /// Unless nothing has arrived from the peer for a round trip, its variation and the ack
+    /// delay: then the whole flight may be gone (a receiver that refused it all sends no
+    /// ack), and only a newer packet's ack can show the holes before the loss timeout, so
+    /// sending resumes (into the last quarter of the window) as a probe.
+    pub(crate) fn window_full(&self, now: Instant, config: &Config) -> Option<Instant> {
+        let limit = config.sent_window - config.sent_window / 4;
+        if (self.flight.payloads as usize) < limit {
+            return None;
+        }
+        let probe_at = self.last_received
+            + self.rtt.smoothed()
+            + 4 * self.rtt.variation()
+            + config.max_ack_delay;
+        if now >= probe_at {
+            return None;
+        }
+        let wait = (self.rtt.smoothed() / 4).clamp(Duration::from_micros(100), MAX_WINDOW_WAIT);
+        Some((now + wait).min(probe_at))
+    }
+
+    /// Whether the next payload goes out whatever the pacer says (§6.4): good mode, the
+    /// rate controller at work (a fixed rate, `min_rate` at the ceiling, is a hard cap), and
+    /// fewer than [`UNPACED_IN_FLIGHT`] payloads in flight.
+    pub(crate) fn unpaced(&self) -> bool {
+        self.congestion.mode() == CongestionMode::Good
+            && self.flight.rate.adapts()
+            && self.flight.payloads < UNPACED_IN_FLIGHT
+    }
+
+    /// The pacing rate in force: the rate controller's, capped by `bad_rate` in bad mode.
     pub(crate) fn send_rate(&self, config: &Config) -> super::PacingRate {
+        let found = self.flight.rate.rate();
         match self.congestion.mode() {
-            CongestionMode::Good => config.good_rate,
-            CongestionMode::Bad => config.bad_rate,
+            CongestionMode::Good => {
+                let burst = (found * BURST_TIME.as_secs_f64()) as u32;
+                super::PacingRate::new(found as u32, burst.max(config.good_rate.burst))
+            }
+            CongestionMode::Bad => {
+                let bad = config.bad_rate;
+                super::PacingRate::new(bad.packets_per_second.min(found as u32), bad.burst)
+            }
         }
     }
 
@@ -305,7 +393,7 @@ impl Connection {
                 self.send_accept
                     || self.early_ack.is_some()
                     || self.ack_due.is_some_and(|due| now >= due)
-                    || now >= self.last_eliciting_sent + config.keepalive_interval
+                    || now >= self.keepalive_at(config)
             }
         }
     }
@@ -335,8 +423,15 @@ impl Connection {
                 Some(len)
             }
             Phase::Connected => {
-                let keepalive = now >= self.last_eliciting_sent + cx.config.keepalive_interval;
                 let ack = self.ack_due.is_some_and(|due| now >= due);
+                // An ack of a server that has sent nothing ack-eliciting for two intervals
+                // goes out as a keepalive (which carries the same acks), so that the client's
+                // ack of it gives the server an RTT sample: an idle connection keeps both
+                // ends' estimates fresh for half a datagram more per interval.
+                let keepalive = now >= self.keepalive_at(cx.config)
+                    || (ack
+                        && now
+                            >= self.last_eliciting_sent + 2 * self.keepalive_interval(cx.config));
                 if !(keepalive || ack) || out.len() < CONNECTED_HEADER_LEN {
                     return None;
                 }
@@ -374,15 +469,20 @@ impl Connection {
                 if at < p.sent_at.saturating_add(timeout) {
                     break;
                 }
+                let was = *p;
                 p.lost = true;
-                let p = *p;
-                report_lost(seq, p, &mut self.loss, &mut self.counters, cx);
+                report_lost(seq, was, &mut self.loss, &mut self.counters, cx);
+                self.flight.leave(&was);
+                if !was.suspected {
+                    self.flight.rate.on_loss(seq, self.next_seq);
+                }
             }
             self.oldest_unresolved += 1;
         }
         if let Some(mode) = self.congestion.advance(now) {
             cx.events
                 .push_back(Event::CongestionChanged { conn: cx.id, mode });
+            self.flight.rate.hold(mode == CongestionMode::Bad);
         }
         for meter in [
             &mut self.sent_rate,
@@ -394,6 +494,29 @@ impl Connection {
         None
     }
 
+    /// The keepalive interval: a quarter of the idle timeout at most, so that a short idle
+    /// timeout never fires on an idle connection that is alive.
+    fn keepalive_interval(&self, config: &Config) -> Duration {
+        config.keepalive_interval.min(config.idle_timeout / 4)
+    }
+
+    /// When a keepalive is due: an interval after our last ack-eliciting packet. A
+    /// server also waits, while its client's ack-eliciting packets (keepalives or payloads)
+    /// keep coming, until one and a half intervals after the last of them: the client's
+    /// keepalives and the server's acks of them prove both ends alive, so an idle connection
+    /// costs two and a half datagrams per interval instead of four (both ends' keepalives and
+    /// both acks; the half is the server's RTT sample, `poll_transmit`). If the client goes quiet, the server keeps the connection alive itself, half
+    /// an interval later than the client would have. The roles are fixed, so the two ends
+    /// never settle into both sending.
+    fn keepalive_at(&self, config: &Config) -> Instant {
+        let interval = self.keepalive_interval(config);
+        let own = self.last_eliciting_sent + interval;
+        match (self.role, self.last_eliciting_received) {
+            (Role::Server, Some(at)) => own.max(at + interval * 3 / 2),
+            _ => own,
+        }
+    }
+
     /// The earliest instant at which this connection has something to do.
     pub(crate) fn deadline(&self, config: &Config) -> Instant {
         match self.phase {
@@ -401,8 +524,8 @@ impl Connection {
                 next_retry.min(self.connect_deadline)
             }
             Phase::Connected => {
-                let mut d = (self.last_received + config.idle_timeout)
-                    .min(self.last_eliciting_sent + config.keepalive_interval);
+                let mut d =
+                    (self.last_received + config.idle_timeout).min(self.keepalive_at(config));
                 if let Some(due) = self.ack_due {
                     d = d.min(due);
                 }
@@ -427,6 +550,7 @@ impl Connection {
             }
         }
         self.oldest_unresolved = self.next_seq;
+        self.flight.payloads = 0;
     }
 
     /// Smoothed RTT, its variation and the loss percentage.

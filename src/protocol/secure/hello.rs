@@ -111,3 +111,66 @@ pub(crate) fn encode_response(
     out[HELLO_END + 8..RESPONSE_TAG_OFFSET].copy_from_slice(token);
     out[RESPONSE_TAG_OFFSET..RESPONSE_END].copy_from_slice(tag);
 }
+
+/// The vectors of docs/protocol.md §12.3.
+#[cfg(test)]
+mod tests {
+    use crate::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
+
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn squeeze(s: &str) -> String {
+        s.split_whitespace().collect()
+    }
+
+    #[test]
+    fn secure_handshake_vectors() {
+        let sealed = [0xab; SEALED_LEN];
+        let hello = SecureHello {
+            nonce: 7,
+            fingerprint: 0x0102_0304_0506_0708,
+            expire_timestamp: 1_700_000_030,
+            token_nonce: core::array::from_fn(|i| i as u8),
+            sealed: &sealed,
+        };
+        let mut buf = [0u8; HANDSHAKE_PADDED_LEN];
+        let request = WirePacket::SecureRequest(hello);
+        assert_eq!(request.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(1200));
+        assert_eq!(hex(&buf[..53]), squeeze(REQUEST_HEAD));
+        assert!(buf[53..HELLO_END].iter().all(|&b| b == 0xab));
+        assert!(buf[HELLO_END..].iter().all(|&b| b == 0));
+        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf), Ok(request));
+        let response = WirePacket::SecureResponse {
+            hello,
+            timestamp: 1500,
+            token: [0xcd; TOKEN_LEN],
+            tag: [0xef; MAC_LEN],
+        };
+        assert_eq!(response.encode(DEFAULT_PROTOCOL_ID, &mut buf), Ok(1200));
+        assert_eq!(buf[4], 0x07);
+        assert_eq!(hex(&buf[HELLO_END..RESPONSE_END]), squeeze(RESPONSE_TAIL));
+        assert!(buf[RESPONSE_END..].iter().all(|&b| b == 0));
+        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf), Ok(response));
+        let accept = WirePacket::SecureAccept {
+            nonce: 7,
+            tag: [0xef; MAC_LEN],
+        };
+        let n = accept.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+        assert_eq!(hex(&buf[..n]), squeeze(ACCEPT));
+        assert_eq!(decode(DEFAULT_PROTOCOL_ID, &buf[..n]), Ok(accept));
+        // Padding must be zeros.
+        response.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+        buf[1199] = 1;
+        assert!(decode(DEFAULT_PROTOCOL_ID, &buf).is_err());
+    }
+
+    const REQUEST_HEAD: &str = "47554402 06 0000000000000007 0102030405060708 000000006553f11e
+                                000102030405060708090a0b0c0d0e0f1011121314151617";
+    const RESPONSE_TAIL: &str = "00000000000005dc cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd
+                                 efefefefefefefefefefefefefefefef";
+    const ACCEPT: &str = "47554402 08 0000000000000007 efefefefefefefefefefefefefefefef";
+}
