@@ -32,10 +32,9 @@ fn fast_endpoint(pps: u32) -> Config {
     let rate = PacingRate::new(pps, 64);
     let mut config = Config::default();
     config.good_rate = rate;
-    config.min_rate = pps; // a fixed rate: the controller (§6.4) does not move it
+    config.min_rate = pps; // a fixed rate: the rate controller (§6.4) does not move it
     config.bad_rate = rate;
-    config.min_rate = pps; // a fixed rate: the rate controller does not move it
-                           // Long-latency links: no idle timeout while acks are lost in a row.
+    // Long-latency links: no idle timeout while acks are lost in a row.
     config.idle_timeout = Duration::from_secs(60);
     config
 }

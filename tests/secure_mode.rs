@@ -243,6 +243,31 @@ fn the_plain_handshake_and_a_secure_one_do_not_mix() {
     assert_eq!(sim.nodes[2].ep.connection_count(), 0);
 }
 
+/// Secure mode compares the message-layer fingerprint as the plain handshake does: a client
+/// whose channels differ is denied with the channel-mismatch reason, and nothing is created.
+#[test]
+fn a_channel_mismatch_is_denied_in_secure_mode_too() {
+    let mut server_config = Config::default();
+    server_config.message_fingerprint = 0x0123;
+    let mut sim = Sim::new(
+        link(20, 0, 0.0, 0.0),
+        11,
+        vec![Config::default(), server_config],
+    );
+    let clock = UnixClock::new(sim.now, UNIX_T0);
+    let public = sim.nodes[1].addr;
+    sim.nodes[1]
+        .ep
+        .set_secure(SecureServer::new(key(), public, clock));
+    assert!(connect(&mut sim, 0, &token(7, vec![public])).is_none());
+    assert_eq!(
+        sim.nodes[0].disconnects()[0].1,
+        CloseReason::ChannelMismatch
+    );
+    assert_eq!(sim.nodes[1].ep.connection_count(), 0);
+    assert!(sim.nodes[1].ep.counters().handshake_denials >= 1);
+}
+
 /// A header an attacker writes: it has no key, so its tag field is zero.
 fn forge(packet: WirePacket<'_>) -> Vec<u8> {
     let mut buf = vec![0u8; 1500];

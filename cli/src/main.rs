@@ -78,7 +78,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
         /// Secure mode: the address clients reach this server at, which tokens must list
-        /// (default: the bound address).
+        /// (default: the bound address; required with a wildcard --bind such as 0.0.0.0).
         #[arg(long, value_name = "HOST:PORT", requires = "key_file")]
         public_addr: Option<SocketAddr>,
     },

@@ -29,17 +29,18 @@ const FINAL_MASK: u64 = !WORKING_MASK;
 ///
 /// ```
 /// use gudp::{protocol::Config, CongestionMode};
-/// // Each mode paces at its own configured rate.
+/// // The most a mode lets the rate controller pace at.
 /// let config = Config::default();
-/// let rate = |mode: CongestionMode| match mode {
+/// let ceiling = |mode: CongestionMode| match mode {
 ///     CongestionMode::Good => config.good_rate,
 ///     CongestionMode::Bad => config.bad_rate,
 /// };
-/// assert_eq!(rate(CongestionMode::Bad).packets_per_second, 30);
+/// assert_eq!(ceiling(CongestionMode::Bad).packets_per_second, 30);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CongestionMode {
-    /// Conditions are good: pacing at the configured good rate.
+    /// Conditions are good: the rate controller paces at what the path sustains, up to the
+    /// configured good rate.
     Good,
     /// The RTT is above the threshold, or has not yet been good for the penalty time: pacing
     /// at the lower bad rate.

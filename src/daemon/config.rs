@@ -83,7 +83,7 @@ pub struct DaemonConfig {
     /// sends in this time (at least one packet), so `try_send` refuses with
     /// [`SendError::Paced`](crate::SendError::Paced) rather than build a backlog, and a
     /// packet that still waits longer is dropped and reported lost
-    /// ([`DaemonCounters::sends_expired`]), never delivered late.
+    /// ([`DaemonCounters::sends_expired`](crate::DaemonCounters::sends_expired)), never delivered late.
     pub max_send_delay: Duration,
     /// Receive buffer requested for each socket, in bytes (default 4 MiB; 0 keeps the
     /// system's). The kernel caps it at `net.core.rmem_max` (on Linux often 208 KiB unless

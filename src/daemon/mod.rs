@@ -352,6 +352,12 @@ impl Daemon {
     /// `connect_token_wrong_server`, `connect_token_in_use`, `wrong_mode_handshakes`).
     /// Token expiry is checked against the system clock.
     ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a wildcard `addr` (`0.0.0.0`, `::`) without `public_addr`: no token
+    /// can list a wildcard, so every client would be refused as `connect_token_wrong_server`.
+    /// Otherwise as [`listen`](Self::listen).
+    ///
     /// ```
     /// use gudp::secure::PrivateKey;
     /// use gudp::{Daemon, DaemonConfig};
@@ -363,6 +369,8 @@ impl Daemon {
     /// let client = Daemon::spawn(config).unwrap();
     /// assert!(client.connect(listener.local_addr()).is_err());
     /// assert!(daemon.counters().endpoints.wrong_mode_handshakes > 0);
+    /// let wildcard = "0.0.0.0:0".parse().unwrap();
+    /// assert!(daemon.listen_secure(wildcard, PrivateKey::generate().unwrap(), None).is_err());
     /// ```
     pub fn listen_secure(
         &self,
@@ -370,6 +378,12 @@ impl Daemon {
         key: PrivateKey,
         public_addr: Option<SocketAddr>,
     ) -> io::Result<Listener> {
+        if public_addr.is_none() && addr.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a secure listener bound to {addr} needs the public address clients reach it at (tokens list it)"),
+            ));
+        }
         let secure = Some((key, public_addr));
         let listener = self.shared.driver().listen(addr, secure, &self.shared)?;
         self.shared.wake();

@@ -353,6 +353,9 @@ impl MessageConnection {
             return None;
         }
         let limit = self.config.max_payload.min(out.len());
+        for ch in &mut self.send {
+            ch.begin_payload();
+        }
         let mut used = self.write_acks(now, &mut out[..limit]);
         let n = self.send.len();
         // The whole message written last (channel, id): the next one may follow it compactly.

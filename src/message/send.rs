@@ -42,6 +42,8 @@ struct Part {
     expiries: u8,
     /// When its latest transmission was written (an ack frame's RTT sample).
     sent_at: Option<Instant>,
+    /// Its next resend is the echo of the one before (see `SendChannel::echoes`).
+    echo: bool,
 }
 
 #[derive(Debug)]
@@ -164,6 +166,12 @@ pub(crate) struct SendChannel {
     /// messages behind it go ahead: every message between `fresh` and `ahead` has been sent.
     ahead: usize,
     resend: VecDeque<(u16, Option<u16>, MessageId)>,
+    /// Whole messages just resent, to be sent once more in the next payload: a resend is
+    /// lost as often as a first send, and on an ordered channel a lost resend holds up
+    /// everything behind it for another timeout; two copies in separate packets make that
+    /// rare at the cost of one small message per loss. Fragments are not echoed (bulk
+    /// transfers would pay it in bytes).
+    echoes: Vec<(u16, MessageId)>,
     /// Fragments sent at least once and not yet acked (bounded by the fragment window).
     frags_out: usize,
     unreliable: VecDeque<Unreliable>,
@@ -192,6 +200,7 @@ impl SendChannel {
             fresh: 0,
             ahead: 0,
             resend: VecDeque::new(),
+            echoes: Vec::new(),
             frags_out: 0,
             unreliable: VecDeque::new(),
         }
@@ -263,7 +272,26 @@ impl SendChannel {
 
     /// Anything to send (may be a stale resend entry: `peek` then finds nothing).
     pub(crate) fn has_due(&self, g: &Geometry) -> bool {
-        !self.resend.is_empty() || !self.unreliable.is_empty() || self.fresh_index(g).0.is_some()
+        !self.resend.is_empty()
+            || !self.echoes.is_empty()
+            || !self.unreliable.is_empty()
+            || self.fresh_index(g).0.is_some()
+    }
+
+    /// A new payload begins: the echoes of whole messages resent in earlier payloads are
+    /// due now (unless acked or queued again meanwhile).
+    pub(crate) fn begin_payload(&mut self) {
+        let mut echoes = std::mem::take(&mut self.echoes);
+        for (wire, msg) in echoes.drain(..) {
+            if let Some((_, p)) = self.find(wire, None, msg) {
+                if !p.acked && !p.queued {
+                    p.queued = true;
+                    p.echo = true;
+                    self.resend.push_back((wire, None, msg));
+                }
+            }
+        }
+        self.echoes = echoes;
     }
 
     /// The message whose next part may be sent for the first time, and where a scan past a
@@ -444,6 +472,13 @@ impl SendChannel {
             p.tx = tx;
             p.sent_at = Some(now);
             expiries = Some(p.expiries);
+            // A whole message's resend gets an echo, unless it is the echo.
+            let echo_due = next.source == Source::Resend
+                && next.frag.is_none()
+                && !std::mem::take(&mut p.echo);
+            if echo_due {
+                self.echoes.push((next.wire, msg));
+            }
         }
         Written {
             item,

@@ -225,3 +225,95 @@ fn weights_share_each_payload() {
     let ratio = bytes[0] as f64 / bytes[1] as f64;
     assert!((3.5..4.5).contains(&ratio), "{bytes:?}");
 }
+
+/// An ack frame acks only parts that were sent: a peer claiming more (here: every fragment
+/// and ids beyond) completes nothing, and the rest still goes out.
+#[test]
+fn ack_frames_ack_only_what_was_sent() {
+    let now = Instant::now();
+    let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
+    let fs = a.config().fragment_size();
+    let id = a.send(3, &vec![1; 10 * fs]).unwrap();
+    let mut out = [0u8; 1200];
+    for p in 0..2 {
+        a.poll_payload(now, &mut out).unwrap();
+        a.on_packet_sent(now, PacketNumber(p));
+    }
+    let mut blocks = [0u8; 7];
+    let b = frame::AckBlock::Fragments {
+        id: 0,
+        start: 0,
+        count: 10,
+    };
+    b.encode(&mut blocks).unwrap();
+    let (blocks, _) = frame::AckBlocks::parse(&blocks, 1).unwrap();
+    let ack = Frame::Ack {
+        channel: 3,
+        next: 5,
+        blocks,
+    };
+    let n = ack.encode(&mut out).unwrap();
+    a.handle_payload(now, &out[..n]).unwrap();
+    assert_eq!(a.poll_event(), None, "8 fragments were never sent");
+    assert_eq!(a.counters().ack_frames_received, 1);
+    // The two sent fragments are acked (their packets' outcomes change nothing now); the
+    // others still go out, and the message is acked once, when the last of them is.
+    a.on_packet_lost(PacketNumber(0));
+    a.on_packet_lost(PacketNumber(1));
+    let mut p = 2;
+    let mut frags = Vec::new();
+    while let Some(n) = a.poll_payload(now, &mut out) {
+        frags.extend(frames(&out[..n], fs));
+        a.on_packet_sent(now, PacketNumber(p));
+        a.on_packet_acked(now, PacketNumber(p));
+        p += 1;
+    }
+    let sent: Vec<_> = (2..10).map(|i| (3, 0, Some(i))).collect();
+    assert_eq!(frags, sent);
+    assert_eq!(a.poll_event(), Some(MessageEvent::Acked(id)));
+    assert_eq!(a.poll_event(), None);
+    assert!(a.is_flushed());
+}
+
+/// A resent whole message goes out twice, in two payloads, so that one more loss does not
+/// cost another timeout; a resent fragment goes once.
+#[test]
+fn resent_whole_messages_are_echoed_in_the_next_payload() {
+    let now = Instant::now();
+    let mut a = MessageConnection::new(MessageConfig::default()).unwrap();
+    let fs = a.config().fragment_size();
+    let id = a.send(3, b"chat").unwrap();
+    a.send(2, &vec![0; 2 * fs]).unwrap(); // two fragments
+    let mut out = [0u8; 1200];
+    let mut sent = Vec::new();
+    let mut p = 0;
+    let mut flush = |a: &mut MessageConnection, sent: &mut Vec<_>| {
+        while let Some(n) = a.poll_payload(now, &mut out) {
+            sent.push(frames(&out[..n], fs));
+            a.on_packet_sent(now, PacketNumber(p));
+            p += 1;
+        }
+    };
+    flush(&mut a, &mut sent);
+    let n0 = sent.len() as u64;
+    for lost in 0..n0 {
+        a.on_packet_lost(PacketNumber(lost));
+    }
+    sent.clear();
+    flush(&mut a, &mut sent);
+    let chat = (3, 0, None);
+    let count = |f: &(u8, u16, Option<u16>)| sent.iter().filter(|s| s.contains(f)).count();
+    assert_eq!(count(&chat), 2, "resend and echo: {sent:?}");
+    assert_eq!(
+        (count(&(2, 0, Some(0))), count(&(2, 0, Some(1)))),
+        (1, 1),
+        "{sent:?}"
+    );
+    let first = sent.iter().position(|s| s.contains(&chat)).unwrap();
+    assert!(!sent[first + 1..first + 2].is_empty() && sent[first + 1].contains(&chat));
+    // Either copy acks it, once.
+    a.on_packet_acked(now, PacketNumber(n0 + first as u64 + 1));
+    a.on_packet_acked(now, PacketNumber(n0 + first as u64));
+    let acked: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert_eq!(acked, vec![MessageEvent::Acked(id)]);
+}

@@ -223,7 +223,7 @@ impl Endpoint {
 
     /// Why a client with message-layer `fingerprint` must be denied now, if it must: a
     /// fingerprint other than ours (its payloads would be framed otherwise), or no room.
-    fn deny_reason(&self, fingerprint: u64) -> Option<DenyReason> {
+    pub(super) fn deny_reason(&self, fingerprint: u64) -> Option<DenyReason> {
         if fingerprint != self.config.message_fingerprint {
             Some(DenyReason::ChannelMismatch)
         } else if self.table.len() >= self.config.max_connections {

@@ -137,6 +137,7 @@ impl Connection {
         cx: &mut Ctx<'_>,
     ) -> Option<Option<usize>> {
         let id = cx.config.protocol_id;
+        let fingerprint = cx.config.message_fingerprint;
         Some(match self.phase {
             Phase::Requesting { next_retry } => {
                 if now < next_retry {
@@ -144,11 +145,12 @@ impl Connection {
                 }
                 let len = match &self.secure {
                     Some(SecureSide::Client(t)) => {
-                        WirePacket::SecureRequest(t.hello(self.session, 0)).encode(id, out)
+                        WirePacket::SecureRequest(t.hello(self.session, fingerprint))
+                            .encode(id, out)
                     }
                     _ => WirePacket::ConnectionRequest {
                         nonce: self.session,
-                        fingerprint: cx.config.message_fingerprint,
+                        fingerprint,
                     }
                     .encode(id, out),
                 }
@@ -169,7 +171,7 @@ impl Connection {
                 }
                 let len = match (&self.secure, &self.protection) {
                     (Some(SecureSide::Client(t)), Some(keys)) => {
-                        let hello = t.hello(self.session, 0);
+                        let hello = t.hello(self.session, fingerprint);
                         let response = WirePacket::SecureResponse {
                             hello,
                             timestamp,

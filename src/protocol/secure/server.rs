@@ -154,8 +154,7 @@ impl Endpoint {
         }
         self.open_hello(now, from, &hello)?;
         let nonce = hello.nonce;
-        if self.table.len() >= self.config.max_connections {
-            let reason = DenyReason::Full;
+        if let Some(reason) = self.deny_reason(hello.fingerprint) {
             self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
@@ -207,6 +206,12 @@ impl Endpoint {
         let proof = protection.handshake_tag(false, aead::RESPONSE_SEQUENCE, data);
         if !proof.is_some_and(|proof| token::verify(&proof, &tag)) {
             return Err(DropReason::BadMac);
+        }
+        if hello.fingerprint != self.config.message_fingerprint {
+            let reason = DenyReason::ChannelMismatch;
+            self.queue_reply(from, Reply::Denied { nonce, reason })?;
+            self.counters.handshake_denials += 1;
+            return Ok(());
         }
         let Some(id) = self.admit(now, from, nonce, timestamp, received, protection)? else {
             return Ok(());
