@@ -18,6 +18,9 @@ use super::{
     Incoming, ProtocolStats, Receipt, Transmit, TransmitError,
 };
 
+/// Events the queue holds before it first grows (see `Endpoint::new`).
+const EVENTS_RESERVED: usize = 2 * 33;
+
 /// One UDP socket's worth of protocol state, in both client and server roles.
 ///
 /// ```
@@ -95,7 +98,9 @@ impl Endpoint {
             table: Table::default(),
             timers: TimerHeap::default(),
             ready: VecDeque::new(),
-            events: VecDeque::new(),
+            // One datagram's ack resolves up to 33 packets: room for two, so that a burst of
+            // acks on a busy machine does not grow the queue in the steady state.
+            events: VecDeque::with_capacity(EVENTS_RESERVED),
             replay: ReplayCache::default(),
             nonce_counter: 0,
             pending: None,

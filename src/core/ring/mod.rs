@@ -95,8 +95,6 @@ impl<T> Ring<T> {
     }
 
     /// The maximum number of items the ring holds.
-    // Used by the lock-free buffers (and the models, stress tests and benches).
-    #[cfg(any(not(feature = "naive-mutex"), test, feature = "internals"))]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
