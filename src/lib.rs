@@ -36,6 +36,8 @@ mod trace;
 pub mod conditioner;
 pub mod message;
 pub mod protocol;
+#[cfg(test)]
+mod test_hex;
 
 // The daemon over real sockets, and the user's handles (not part of the loom build).
 #[cfg(not(loom))]

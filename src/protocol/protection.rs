@@ -292,18 +292,7 @@ impl PacketProtection {
 mod tests {
     use super::*;
     use crate::protocol::wire::DEFAULT_PROTOCOL_ID;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::{from_hex as unhex, to_hex as hex};
 
     /// The key-derivation and tag vectors of docs/protocol.md §8.
     #[test]

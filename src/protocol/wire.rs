@@ -898,14 +898,7 @@ fn encode_header(h: ConnectedHeader, out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::from_hex as hex;
 
     fn check_vector(p: WirePacket<'_>, hex_bytes: &str) {
         let expected = hex(hex_bytes);

@@ -118,10 +118,7 @@ mod tests {
     use crate::protocol::wire::{decode, WirePacket, DEFAULT_PROTOCOL_ID};
 
     use super::*;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use crate::test_hex::to_hex as hex;
 
     fn squeeze(s: &str) -> String {
         s.split_whitespace().collect()

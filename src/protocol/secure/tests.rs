@@ -1,11 +1,8 @@
 //! The token test vector of docs/protocol.md §12, and properties of minting and opening.
 
 use super::*;
+use crate::test_hex::to_hex as hex;
 use proptest::prelude::*;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn vector_token() -> ConnectToken {
     let key = PrivateKey::from_bytes(core::array::from_fn(|i| i as u8));
