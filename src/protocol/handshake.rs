@@ -71,19 +71,29 @@ impl Endpoint {
         if self.table.by_addr(from).is_some() {
             return Err(DropReason::AlreadyConnected);
         }
+        self.deny_or_challenge(now, from, nonce, fingerprint, |ep, timestamp| {
+            token::compute(&ep.secret, ep.config.protocol_id, from, timestamp, nonce)
+        })
+    }
+
+    /// Answers a request (plain or secure) that passed its own checks: Denied if the server
+    /// refuses it (full, or another channel configuration), else a Challenge carrying the
+    /// token `token` computes for the issue timestamp.
+    pub(super) fn deny_or_challenge(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        fingerprint: u64,
+        token: impl FnOnce(&Self, u64) -> [u8; TOKEN_LEN],
+    ) -> Result<(), DropReason> {
         if let Some(reason) = self.deny_reason(fingerprint) {
             self.queue_reply(from, Reply::Denied { nonce, reason })?;
             self.counters.handshake_denials += 1;
             return Ok(());
         }
         let timestamp = self.millis(now);
-        let token = token::compute(
-            &self.secret,
-            self.config.protocol_id,
-            from,
-            timestamp,
-            nonce,
-        );
+        let token = token(self, timestamp);
         self.queue_reply(
             from,
             Reply::Challenge {

@@ -153,24 +153,13 @@ impl Endpoint {
             return Err(DropReason::AlreadyConnected);
         }
         self.open_hello(now, from, &hello)?;
-        let nonce = hello.nonce;
-        if let Some(reason) = self.deny_reason(hello.fingerprint) {
-            self.queue_reply(from, Reply::Denied { nonce, reason })?;
-            self.counters.handshake_denials += 1;
-            return Ok(());
-        }
-        let timestamp = self.millis(now);
-        let token = self.secure_challenge(from, timestamp, &hello);
-        self.queue_reply(
+        self.deny_or_challenge(
+            now,
             from,
-            Reply::Challenge {
-                nonce,
-                timestamp,
-                token,
-            },
-        )?;
-        self.counters.handshake_challenges += 1;
-        Ok(())
+            hello.nonce,
+            hello.fingerprint,
+            |ep, timestamp| ep.secure_challenge(from, timestamp, &hello),
+        )
     }
 
     #[allow(clippy::too_many_arguments)] // the response's fields, as decoded
