@@ -17,29 +17,11 @@ use gudp::protocol::wire::{self, AckFields, ConnectedHeader, WirePacket, DEFAULT
 use gudp::protocol::{
     CloseReason, Config, CongestionMode, Endpoint, Event, Incoming, ProtocolStats,
 };
-use protocol_sim::{link, secs, Sim, MS};
-
-/// What the attacker writes into its payloads, so a delivery of one is recognised.
-const MARK: u64 = 0xbad0_bad0_bad0_bad0;
+use protocol_sim::{forge, forged_payload, link, secs, Sim, MARK, MS};
 
 /// A header an attacker writes: it cannot compute a MAC, so the tag field is zero.
 fn forge_header(sequence: u16, ack: Option<AckFields>) -> ConnectedHeader {
     ConnectedHeader::new(sequence, ack)
-}
-
-fn forge(packet: WirePacket<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
-
-fn forged_payload(sequence: u16) -> Vec<u8> {
-    let mark = MARK.to_be_bytes();
-    forge(WirePacket::Payload {
-        header: forge_header(sequence, None),
-        payload: &mark,
-    })
 }
 
 fn bad_macs(sim: &Sim, node: usize) -> u64 {

@@ -18,11 +18,10 @@ use std::time::Duration;
 use gudp::protocol::wire::{self, AckFields, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
 use gudp::protocol::{CloseReason, Config, ConnectionId, DropReason, Event, Incoming};
 use gudp::secure::{ConnectToken, PrivateKey, SecureServer, TokenParams, UnixClock};
-use protocol_sim::{link, secs, Sim, MS};
+use protocol_sim::{forge, forged_payload, link, secs, Sim, MARK, MS};
 
 /// Unix time at the simulation's start.
 const UNIX_T0: u64 = 1_800_000_000;
-const MARK: u64 = 0xbad0_bad0_bad0_bad0;
 
 fn key() -> PrivateKey {
     PrivateKey::from_bytes([0x4b; 32])
@@ -266,22 +265,6 @@ fn a_channel_mismatch_is_denied_in_secure_mode_too() {
     );
     assert_eq!(sim.nodes[1].ep.connection_count(), 0);
     assert!(sim.nodes[1].ep.counters().handshake_denials >= 1);
-}
-
-/// A header an attacker writes: it has no key, so its tag field is zero.
-fn forge(packet: WirePacket<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
-
-fn forged_payload(sequence: u16) -> Vec<u8> {
-    let mark = MARK.to_be_bytes();
-    forge(WirePacket::Payload {
-        header: ConnectedHeader::new(sequence, None),
-        payload: &mark,
-    })
 }
 
 /// Rows 1, 2, 4 and 6 of the report: forged payloads into the server and the client, forged

@@ -364,3 +364,25 @@ impl Sim {
         }
     }
 }
+
+/// What an off-path attacker writes into its payloads, so a delivery of one is recognised.
+pub const MARK: u64 = 0xbad0_bad0_bad0_bad0;
+
+/// A packet an attacker writes: it has no key, so its tag field is zero.
+pub fn forge(packet: gudp::protocol::wire::WirePacket<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; 1500];
+    let n = packet
+        .encode(gudp::protocol::wire::DEFAULT_PROTOCOL_ID, &mut buf)
+        .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// A forged payload carrying [`MARK`], at `sequence`.
+pub fn forged_payload(sequence: u16) -> Vec<u8> {
+    let mark = MARK.to_be_bytes();
+    forge(gudp::protocol::wire::WirePacket::Payload {
+        header: gudp::protocol::wire::ConnectedHeader::new(sequence, None),
+        payload: &mark,
+    })
+}
