@@ -22,4 +22,4 @@ run
 # The ring, the status word, the wake gate and the stress tests do not depend on the feature;
 # the models of the buffers (inbox, outbox) and of the protocols on them rerun.
 echo "--- loom: inbox, outbox, conn, ready and messages models, naive-mutex buffers ---"
-run --features gudp/naive-mutex --test inbox --test outbox --test conn --test ready --test messages
+run --features gudp/naive-mutex --test inbox --test outbox --test conn --test ready --test messages --test lead

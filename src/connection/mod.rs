@@ -5,13 +5,15 @@
 //! inbox, outbox, delivery ring, flags, and the protocols on them) plus where the daemon
 //! keeps it. All protocol state stays on the daemon thread.
 
+#[cfg(target_os = "linux")]
+mod lead;
 mod messages;
 
 pub use messages::ReceivedMessage;
 
 use crate::core::conn::{ConnCore, Payload, Sizes, Wait};
 use crate::core::delivery::{Delivery, PacketId};
-use crate::core::inbox::{RecvTimeoutError, TryRecvError};
+use crate::core::inbox::{LeadSlot, RecvTimeoutError, TryRecvError};
 use crate::core::messages::MessageCore;
 use crate::core::pool::Packet;
 use crate::core::status::{CloseReason, Status};
@@ -58,6 +60,12 @@ pub(crate) struct ConnShared {
     /// Secure mode, server side: what the client's connect token says (set once, before
     /// any handle exists).
     pub(crate) token: std::sync::OnceLock<Box<TokenInfo>>,
+    /// Whether a consumer waits on the socket rather than on the inbox (`lead.rs`).
+    #[cfg(target_os = "linux")]
+    lead: LeadSlot,
+    /// What that consumer waits on, made by the first consumer that leads.
+    #[cfg(target_os = "linux")]
+    lead_wait: std::sync::OnceLock<lead::LeadWait>,
 }
 
 /// The estimates the daemon publishes for user threads after each ack or loss.
@@ -107,6 +115,10 @@ impl ConnShared {
             dropped_inbox_full: AtomicU64::new(0),
             daemon,
             token: std::sync::OnceLock::new(),
+            #[cfg(target_os = "linux")]
+            lead: LeadSlot::new(),
+            #[cfg(target_os = "linux")]
+            lead_wait: std::sync::OnceLock::new(),
         })
     }
 
@@ -125,12 +137,50 @@ impl ConnShared {
     pub(crate) fn close_inbox(&self, reason: CloseReason) {
         self.core.close_inbox(reason);
         self.messages.close_inbox(reason);
+        self.signal_leader();
     }
 
     /// Ends the connection (see `ConnCore::finish`): what is still queued is reported lost.
     pub(crate) fn finish(&self, reason: CloseReason) {
         self.core.finish(reason);
         self.messages.finish(reason);
+        self.signal_leader();
+    }
+
+    /// After an inbox push or finish: wakes the consumer that waits on the socket rather
+    /// than on the inbox, if there is one (`LeadSlot`).
+    pub(crate) fn signal_leader(&self) {
+        #[cfg(target_os = "linux")]
+        if self.lead.must_signal() {
+            if let Some(wait) = self.lead_wait.get() {
+                wait.signal();
+            }
+        }
+    }
+
+    /// The leading consumer's wait, made on first use; `None` with a manual daemon (no
+    /// other thread owns the socket's readiness, so the old path is kept) or if the
+    /// eventfd cannot be made.
+    #[cfg(target_os = "linux")]
+    fn lead_wait(&self) -> Option<&lead::LeadWait> {
+        if let Some(wait) = self.lead_wait.get() {
+            return Some(wait);
+        }
+        let socket = self.daemon.lead_socket(self.key.socket)?;
+        let wait = lead::LeadWait::new(socket).ok()?;
+        Some(self.lead_wait.get_or_init(|| wait))
+    }
+
+    /// Blocks for a packet until `deadline`: by leading where it can, else on the inbox.
+    fn recv_until(self: &Arc<Self>, deadline: Option<Instant>) -> Result<Packet, RecvTimeoutError> {
+        #[cfg(target_os = "linux")]
+        if let Some(outcome) = lead::recv(self, deadline) {
+            return outcome;
+        }
+        match deadline {
+            Some(deadline) => self.core.inbox.recv_deadline(deadline),
+            None => self.core.inbox.recv().map_err(RecvTimeoutError::Closed),
+        }
     }
 }
 
@@ -334,6 +384,14 @@ impl Connection {
     /// Waits for a packet, or returns the close reason once the connection is finished and
     /// every packet that arrived before has been received.
     ///
+    /// On a spawned daemon (Linux), a thread waiting here waits on the connection's socket
+    /// and reads it for the daemon when a datagram arrives, which saves the daemon thread's
+    /// wake-up (one thread per connection does; others wait on the inbox). The connections
+    /// of one listener share its socket, so a datagram for any of them wakes every thread
+    /// waiting so on them once, before they fall back to waiting on their own inbox. The
+    /// same holds for [`recv_timeout`](Self::recv_timeout) and
+    /// [`recv_deadline`](Self::recv_deadline).
+    ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
     /// # let daemon = Daemon::spawn(DaemonConfig::default()).unwrap();
@@ -348,7 +406,11 @@ impl Connection {
     /// assert_eq!(server.recv(), Err(CloseReason::ClosedByPeer));
     /// ```
     pub fn recv(&self) -> Result<Packet, CloseReason> {
-        self.shared().core.inbox.recv()
+        self.shared().recv_until(None).map_err(|error| match error {
+            RecvTimeoutError::Closed(reason) => reason,
+            // Without a deadline the wait cannot time out.
+            RecvTimeoutError::Timeout => unreachable!("recv without a deadline timed out"),
+        })
     }
 
     /// Like [`recv`](Self::recv), but gives up after `timeout`.
@@ -368,7 +430,9 @@ impl Connection {
     /// assert_eq!(&server.recv_timeout(Duration::from_secs(5)).unwrap()[..], b"hi");
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Packet, RecvTimeoutError> {
-        self.shared().core.inbox.recv_timeout(timeout)
+        // A timeout too large to represent as an instant is a wait without deadline.
+        self.shared()
+            .recv_until(Instant::now().checked_add(timeout))
     }
 
     /// Like [`recv`](Self::recv), but gives up at `deadline`.
@@ -388,7 +452,7 @@ impl Connection {
     /// assert_eq!(&server.recv_deadline(deadline).unwrap()[..], b"hi");
     /// ```
     pub fn recv_deadline(&self, deadline: Instant) -> Result<Packet, RecvTimeoutError> {
-        self.shared().core.inbox.recv_deadline(deadline)
+        self.shared().recv_until(Some(deadline))
     }
 
     /// Moves up to `max` ready packets into `out` without blocking (a frame loop's drain).

@@ -249,6 +249,32 @@ impl Driver {
         self.finish_turn(now);
     }
 
+    /// The fd of `socket`, for a consumer that leads (`src/connection/lead.rs`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn socket_fd(&self, socket: SocketKey) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.sockets.get(socket)?.socket.as_raw_fd())
+    }
+
+    /// A leading consumer's read of `socket`, done for the loop: what a turn does for a
+    /// readable socket, then the end of a turn (so timers its datagrams armed are in the
+    /// heap when the loop, woken by the same arrival, looks at it). `false` if the socket
+    /// is gone.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn lead_read(
+        &mut self,
+        socket: SocketKey,
+        shared: &Arc<DaemonShared>,
+        now: Instant,
+    ) -> bool {
+        if self.sockets.get(socket).is_none() {
+            return false;
+        }
+        self.read_socket(socket.slot, shared, now);
+        self.finish_turn(now);
+        true
+    }
+
     /// Whether a timer is due before the loop's sleep ends (then it must be woken). Once
     /// told, the loop counts as woken at that timer, so that later senders do not wake it
     /// again for the same one.
@@ -391,6 +417,7 @@ impl Driver {
                 Some(state) if !state.shared.core.inbox.status().is_finished() => {
                     let packet = Packet::new(shared.pool.copy_of(payload), shared.pool.clone());
                     if state.shared.core.inbox.push(packet).is_ok() {
+                        state.shared.signal_leader();
                         counters.payloads_delivered += 1;
                         socket.endpoint.deliver(now, receipt);
                     } else {

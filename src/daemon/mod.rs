@@ -253,6 +253,7 @@ impl Daemon {
     /// ```
     pub fn spawn(config: DaemonConfig) -> io::Result<Daemon> {
         let (shared, event_loop) = Self::build(config)?;
+        shared.loop_thread.store(true, Ordering::Release);
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name(shared.config.thread_name.clone())

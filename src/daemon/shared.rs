@@ -33,6 +33,9 @@ pub(crate) struct DaemonShared {
     /// The control plane: listen, connect and stats lock it briefly; the event loop holds it
     /// while it processes a batch (never while it sleeps in `poll`).
     driver: Mutex<Driver>,
+    /// Whether a spawned thread runs the loop (then it owns every socket's readiness, and a
+    /// consumer may read a socket for it: `src/connection/lead.rs`).
+    pub(crate) loop_thread: AtomicBool,
 }
 
 impl DaemonShared {
@@ -46,6 +49,7 @@ impl DaemonShared {
             wake_errors: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             driver: Mutex::new(driver),
+            loop_thread: AtomicBool::new(false),
         })
     }
 
@@ -140,6 +144,39 @@ impl DaemonShared {
     /// two vectors trade places, so neither reallocates once both reached the peak).
     pub(crate) fn take_ready(&self, into: &mut Vec<Ready>) {
         self.ready.take(into);
+    }
+
+    /// The fd a consumer of a connection on `socket` may wait on to lead, if the loop runs
+    /// on its own thread (with a manual daemon nobody else would read what it waits for).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn lead_socket(&self, socket: SocketKey) -> Option<std::os::fd::RawFd> {
+        if !self.loop_thread.load(Ordering::Acquire) {
+            return None;
+        }
+        self.driver().socket_fd(socket)
+    }
+
+    /// A leading consumer found `socket` readable: reads it for the loop, unless another
+    /// thread holds the driver (`false`: that thread, or the loop the arrival also woke,
+    /// reads it, and its push wakes the consumer) or the socket is gone (`false` as well).
+    ///
+    /// The loop is woken if the read armed a timer earlier than its sleep ends, as for a
+    /// sender serving it: the arrival does not reliably wake it too (measured: a daemon
+    /// slept through the ack timer of ten datagrams a consumer read, once in a few tries).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn lead_read(self: &Arc<Self>, socket: SocketKey) -> bool {
+        let Some(mut driver) = self.try_driver() else {
+            return false;
+        };
+        if !driver.lead_read(socket, self, Instant::now()) {
+            return false;
+        }
+        let wake = driver.sleep_ends_too_late();
+        drop(driver);
+        if wake {
+            self.wake_loop();
+        }
+        true
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {

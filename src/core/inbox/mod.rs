@@ -10,6 +10,7 @@
 //! and the inbox is not finished. Items pushed before [`Inbox::finish`] are still received
 //! before the close reason is reported (the drain rule).
 
+mod lead;
 #[cfg(not(feature = "naive-mutex"))]
 mod lock_free;
 #[cfg(feature = "naive-mutex")]
@@ -19,6 +20,8 @@ mod naive;
 use lock_free::Shared;
 #[cfg(feature = "naive-mutex")]
 use naive::Shared;
+
+pub use lead::LeadSlot;
 
 use crate::core::status::{CloseReason, Status, StatusWord};
 use crate::core::sync::Arc;
@@ -145,7 +148,6 @@ impl<T> Inbox<T> {
     }
 
     /// Whether no item is waiting (a snapshot, with the meaning of [`len`](Self::len)).
-    #[cfg(any(test, feature = "internals"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
