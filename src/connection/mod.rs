@@ -388,9 +388,10 @@ impl Connection {
     /// and reads it for the daemon when a datagram arrives, which saves the daemon thread's
     /// wake-up (one thread per connection does; others wait on the inbox). The connections
     /// of one listener share its socket, so a datagram for any of them wakes every thread
-    /// waiting so on them once, before they fall back to waiting on their own inbox. The
-    /// same holds for [`recv_timeout`](Self::recv_timeout) and
-    /// [`recv_deadline`](Self::recv_deadline).
+    /// waiting so on them: one reads it, the others look and wait again. A server with many
+    /// threads blocked here on one listener pays that; a frame loop's
+    /// [`try_recv`](Self::try_recv) does not. The same holds for
+    /// [`recv_timeout`](Self::recv_timeout) and [`recv_deadline`](Self::recv_deadline).
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};

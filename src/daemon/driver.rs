@@ -258,8 +258,8 @@ impl Driver {
 
     /// A leading consumer's read of `socket`, done for the loop: what a turn does for a
     /// readable socket, then the end of a turn (so timers its datagrams armed are in the
-    /// heap when the loop, woken by the same arrival, looks at it). `false` if the socket
-    /// is gone.
+    /// heap; `DaemonShared::lead_read` wakes the loop if one is due before its sleep ends).
+    /// `false` if the socket is gone.
     #[cfg(target_os = "linux")]
     pub(crate) fn lead_read(
         &mut self,
