@@ -43,6 +43,11 @@ const STANDING_WINDOW: Duration = Duration::from_millis(10);
 /// 20 ms path. An absolute step, not a fraction of the rate, so a small flow grows as fast
 /// as a large one and shares converge.
 const MAX_STEP: f64 = 8.0;
+/// The queue-delay target is at least this multiple of the path's jitter (the smoothed
+/// difference between consecutive RTT samples, RFC 3550's interarrival jitter): a queue
+/// moves the RTT slowly, per-datagram jitter from sample to sample, and the smallest of a
+/// few jittered samples sits well above the smallest of thousands.
+const JITTER_TARGET: u32 = 3;
 /// A standing queue still there this many rounds after the cut it caused triggers another.
 const REARM_ROUNDS: u32 = 4;
 /// One decrease takes the rate to at least half its value times the factor, whatever the
@@ -93,6 +98,9 @@ pub(crate) struct RateController {
     target: Duration,
     min_rtt: WindowedMin,
     standing: WindowedMin,
+    /// Smoothed |difference| between consecutive RTT samples, and the last sample.
+    jitter: Duration,
+    last_sample: Option<Duration>,
     slow_start: bool,
     /// Growth step after slow start, in packets per round: 1 after a decrease, doubling
     /// each round that grows. The same for every flow, so flows that share a bottleneck
@@ -141,6 +149,8 @@ impl RateController {
             target: config.queue_delay_target,
             min_rtt: WindowedMin::default(),
             standing: WindowedMin::default(),
+            jitter: Duration::ZERO,
+            last_sample: None,
             slow_start: true,
             step: 1.0,
             recovery_until: 0,
@@ -202,8 +212,14 @@ impl RateController {
             self.min_rtt.update(now, sample, MIN_RTT_WINDOW);
             self.standing
                 .update(now, sample, (srtt / 2).max(STANDING_WINDOW));
+            if let Some(last) = self.last_sample.replace(sample) {
+                let delta = sample.abs_diff(last);
+                // EWMA 1/16, as RFC 3550.
+                self.jitter = (self.jitter * 15 + delta) / 16;
+            }
+            let target = self.target.max(self.jitter * JITTER_TARGET);
             if let (Some(standing), Some(min)) = (self.standing.get(), self.min_rtt.get()) {
-                self.queue_ok = standing.saturating_sub(min) <= self.target;
+                self.queue_ok = standing.saturating_sub(min) <= target;
                 if self.queue_ok {
                     self.delay_armed = true;
                 } else if self.delay_armed && self.congestion(seq, next_seq, DELAY_DECREASE) {
