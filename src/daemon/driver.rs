@@ -85,7 +85,7 @@ impl Driver {
                 SendBatch::new(config.io_batch, datagram, config.udp_segmentation),
                 config.link.map(|setup| (setup.config, setup.seed)),
             ),
-            recv_batch: RecvBatch::new(config.io_batch, datagram + 1),
+            recv_batch: RecvBatch::new(config.io_batch, datagram + 1, config.udp_gro),
             ready: Vec::new(),
             touched: Vec::new(),
             closing: Vec::new(),
@@ -111,7 +111,9 @@ impl Driver {
         let key = self.sockets.bind(addr, &shared.config.protocol, secret)?;
         self.sockets
             .set_receive_buffer(key, shared.config.socket_receive_buffer);
-        let local = self.sockets.get(key).expect("just bound").local;
+        let socket = self.sockets.get(key).expect("just bound");
+        self.recv_batch.offer_coalescing(&socket.socket);
+        let local = socket.local;
         self.out.add_socket(local, key.slot);
         Ok(key)
     }
@@ -345,7 +347,7 @@ impl Driver {
                 }
             }
             self.after_work(slot, now);
-            if self.recv_batch.drained(count) {
+            if self.recv_batch.drained() {
                 break; // the WouldBlock call would cost a system call per wake
             }
         }
