@@ -99,9 +99,10 @@ const COALESCED_BUFFER: usize = 1 << 16;
 
 impl RecvBatch {
     /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes, or with
-    /// `coalescing` (Linux; ignored elsewhere) of 64 KiB each, to take `UDP_GRO` receives.
+    /// `coalescing` (Linux, and more than one slot: a batch of one moves one datagram per
+    /// call; ignored otherwise) of 64 KiB each, to take `UDP_GRO` receives.
     pub(crate) fn new(slots: usize, slot_size: usize, coalescing: bool) -> Self {
-        let coalescing = coalescing && cfg!(target_os = "linux");
+        let coalescing = coalescing && slots > 1 && cfg!(target_os = "linux");
         let size = if coalescing {
             COALESCED_BUFFER.max(slot_size)
         } else {

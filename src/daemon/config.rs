@@ -84,7 +84,8 @@ pub struct DaemonConfig {
     /// segmentation-offload send (see `udp_segmentation`) arrives this way still whole. Each of
     /// the `io_batch` receive buffers is then 64 KiB (4 MiB in all at the default; only what
     /// the kernel fills is touched) instead of one datagram. A kernel without it (before 5.0)
-    /// refuses, and the socket receives one datagram per message. Elsewhere it has no effect.
+    /// refuses, and the socket receives one datagram per message. Elsewhere, and with
+    /// `io_batch = 1`, it has no effect.
     pub udp_gro: bool,
     /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
     /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
