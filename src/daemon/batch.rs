@@ -94,8 +94,9 @@ pub(crate) enum Received {
 }
 
 /// A buffer for one coalesced receive: the largest UDP payload (65,527 bytes over IPv6) fits,
-/// so the kernel never cuts one.
-const COALESCED_BUFFER: usize = 1 << 16;
+/// so the kernel never cuts one. One cache line over 64 KiB, so that the buffers' starts,
+/// where every message begins, do not all fall into the same cache set.
+const COALESCED_BUFFER: usize = (1 << 16) + 64;
 
 impl RecvBatch {
     /// A batch of `slots` (1 to [`MAX_BATCH`]) buffers of `slot_size` bytes, or with
