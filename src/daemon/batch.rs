@@ -535,7 +535,10 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 /// Writes `addr` for the kernel; returns its length.
 #[cfg(target_os = "linux")]
-fn write_sockaddr(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(super) fn write_sockaddr(
+    addr: SocketAddr,
+    storage: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(v4) => {
             // SAFETY: `sockaddr_storage` is large and aligned enough for any address type.

@@ -130,6 +130,10 @@ pub(crate) struct Connection {
     /// while they come, the peer is the one that keeps the connection alive
     /// (`Connection::keepalive_at`).
     last_eliciting_received: Option<Instant>,
+    /// Set by the endpoint ([`Endpoint::align_keepalives`](crate::protocol::Endpoint)): the
+    /// keepalive deadline is rounded up to the next instant `anchor + k × interval / 8`, so
+    /// that every connection sharing the anchor sends its keepalives on the same ticks.
+    pub(crate) keepalive_anchor: Option<Instant>,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
     /// The oldest ack-eliciting sequence received since the last packet we sent (which
@@ -177,6 +181,27 @@ pub(crate) struct Plan {
     pub(crate) queue: bool,
     /// Push a timer-heap entry for this deadline, with this token.
     pub(crate) timer: Option<(Instant, u32)>,
+}
+
+/// Keepalive ticks per keepalive interval on an aligned endpoint: a keepalive goes out at
+/// most an eighth of an interval late (a gap of 1.125 intervals, under a third of the idle
+/// timeout), and the connections of one daemon share eight turns per interval instead of
+/// one each.
+pub(crate) const KEEPALIVE_TICKS: u32 = 8;
+
+/// `at` rounded up to the next `anchor + k × tick` (unchanged before the anchor).
+fn on_tick(at: Instant, anchor: Instant, tick: Duration) -> Instant {
+    let (Some(since), Ok(tick)) = (
+        at.checked_duration_since(anchor),
+        u64::try_from(tick.as_nanos()),
+    ) else {
+        return at;
+    };
+    if tick == 0 {
+        return at;
+    }
+    let ticks = nanos(since).div_ceil(tick);
+    anchor + Duration::from_nanos(ticks.saturating_mul(tick))
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -230,6 +255,7 @@ impl Connection {
             latest_received_at: now,
             last_eliciting_sent: now,
             last_eliciting_received: None,
+            keepalive_anchor: None,
             ack_due: None,
             eliciting_unacked: 0,
             oldest_unacked: None,
@@ -511,9 +537,13 @@ impl Connection {
     fn keepalive_at(&self, config: &Config) -> Instant {
         let interval = self.keepalive_interval(config);
         let own = self.last_eliciting_sent + interval;
-        match (self.role, self.last_eliciting_received) {
+        let at = match (self.role, self.last_eliciting_received) {
             (Role::Server, Some(at)) => own.max(at + interval * 3 / 2),
             _ => own,
+        };
+        match self.keepalive_anchor {
+            Some(anchor) => on_tick(at, anchor, interval / KEEPALIVE_TICKS),
+            None => at,
         }
     }
 
