@@ -217,6 +217,40 @@ fn a_token_in_use_from_another_address_is_refused() {
     assert!(connect(&mut sim, 0, &t).is_some());
 }
 
+/// netcode's one connection per client id: a second token for the same client, from
+/// another address, is refused while the first connection lives, and accepted once it ends.
+#[test]
+fn a_second_connection_for_one_client_id_waits_for_the_first_to_end() {
+    let mut sim = sim(3, 0);
+    let server = sim.nodes[1].addr;
+    let (c, _) = connect(&mut sim, 0, &token(7, vec![server])).unwrap();
+    let second = token(7, vec![server]); // another token (nonce and keys) for client 7
+    assert_ne!(second.to_bytes(), token(7, vec![server]).to_bytes());
+    assert!(connect(&mut sim, 2, &second).is_none());
+    let counters = sim.nodes[1].ep.counters();
+    assert!(counters.client_id_in_use >= 10, "{counters:?}");
+    assert_eq!(counters.connect_token_in_use, 0, "a distinct token");
+    assert_eq!(sim.nodes[1].ep.connection_count(), 1);
+    // Another client id from the same third address connects meanwhile.
+    sim.run_for(secs(4));
+    sim.nodes[2].events.clear();
+    assert!(connect(&mut sim, 2, &token(8, vec![server])).is_some());
+    let s8 = sim.nodes[1]
+        .ep
+        .connection_by_addr(sim.nodes[2].addr)
+        .unwrap();
+    assert_eq!(sim.nodes[1].ep.token_info(s8).unwrap().client_id, 8);
+    // Once client 7's connection ends, its id is free again.
+    sim.nodes[0].ep.close(sim.now, c);
+    sim.run_for(secs(1));
+    assert_eq!(sim.nodes[1].ep.connection_count(), 1);
+    let c8 = sim.nodes[2].connected().unwrap();
+    sim.nodes[2].ep.close(sim.now, c8);
+    sim.run_for(secs(1));
+    sim.nodes[2].events.clear();
+    assert!(connect(&mut sim, 2, &second).is_some());
+}
+
 #[test]
 fn the_plain_handshake_and_a_secure_one_do_not_mix() {
     let mut sim = sim(3, 0);

@@ -351,7 +351,9 @@ impl Daemon {
     /// address, which must then be the one clients reach), refuses the plain handshake, and
     /// encrypts every packet. Each refusal is counted by reason in
     /// [`DaemonCounters::endpoints`] (`connect_token_expired`, `connect_token_forged`,
-    /// `connect_token_wrong_server`, `connect_token_in_use`, `wrong_mode_handshakes`).
+    /// `connect_token_wrong_server`, `connect_token_in_use`, `client_id_in_use`,
+    /// `wrong_mode_handshakes`). One client id has at most one connection at a time: a
+    /// client that reconnects from a new address waits until its old connection ends.
     /// Token expiry is checked against the system clock.
     ///
     /// # Errors

@@ -189,6 +189,9 @@ counters! {
         /// Secure requests and responses whose connect token already created a connection
         /// from another address (netcode's token-entry rule).
         pub connect_token_in_use,
+        /// Secure requests and responses whose token's client id already has a live
+        /// connection (netcode's one connection per client id).
+        pub client_id_in_use,
         /// Plain requests and responses refused by a server in secure mode, and secure ones
         /// by a server that is not.
         pub wrong_mode_handshakes,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::connection::{ConnectedKind, Connection, Ctx, Received};
 use super::handshake::{ReplayCache, Reply};
+use super::secure::conn::SecureSide;
 use super::secure::server::SecureState;
 use super::table::Table;
 use super::timer_heap::TimerHeap;
@@ -296,6 +297,9 @@ impl Endpoint {
         };
         conn.finish(&mut cx);
         let conn = self.table.remove(id).expect("found above");
+        if let (Some(SecureSide::Server(info)), Some(state)) = (&conn.secure, &mut self.secure) {
+            state.clients.remove(&info.client_id);
+        }
         // Its traffic stays in the endpoint's totals.
         self.counters.connections += conn.counters();
         self.events
@@ -389,6 +393,7 @@ impl Endpoint {
             DropReason::ConnectTokenForged => c.connect_token_forged += 1,
             DropReason::ConnectTokenWrongServer => c.connect_token_wrong_server += 1,
             DropReason::ConnectTokenInUse => c.connect_token_in_use += 1,
+            DropReason::ClientIdInUse => c.client_id_in_use += 1,
             DropReason::WrongModeHandshake => c.wrong_mode_handshakes += 1,
             DropReason::ReadOnlyBuffer => c.read_only_buffer += 1,
             // Counted where they are detected (with the connection's own counters).

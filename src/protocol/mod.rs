@@ -477,6 +477,10 @@ pub enum DropReason {
     /// A secure request or response whose connect token already created a connection from
     /// another address.
     ConnectTokenInUse,
+    /// A secure request or response whose connect token's client id already has a live
+    /// connection (from another address: a repeat from the same one is
+    /// [`AlreadyConnected`](Self::AlreadyConnected)); netcode's one connection per client id.
+    ClientIdInUse,
     /// A plain handshake packet sent to a server in secure mode, or a secure one to a server
     /// that is not.
     WrongModeHandshake,

@@ -26,6 +26,9 @@ pub(crate) struct SecureState {
     /// netcode's token entries: the tag of each sealed part that created a connection,
     /// the address it came from and when the token expires (Unix seconds).
     entries: HashMap<[u8; MAC_LEN], (SocketAddr, u64)>,
+    /// The client id of every live connection (netcode's rule: one connection per client
+    /// id). Kept by `Endpoint::end`, which removes a connection's id with the connection.
+    pub(crate) clients: HashMap<u64, ConnectionId>,
     /// Entry count at which expired entries are next swept (twice the count after a sweep,
     /// so sweeping costs O(1) per entry).
     sweep_at: usize,
@@ -54,6 +57,7 @@ impl Endpoint {
         self.secure = Some(Box::new(SecureState {
             server,
             entries: HashMap::new(),
+            clients: HashMap::new(),
             sweep_at: 64,
         }));
     }
@@ -85,7 +89,8 @@ impl Endpoint {
     }
 
     /// Opens a request's connect token and checks it, cheapest first: expiry, the seal,
-    /// this server in its list, no connection from another address made with it.
+    /// this server in its list, no connection from another address made with it, no live
+    /// connection with its client id.
     fn open_hello(
         &mut self,
         now: Instant,
@@ -119,6 +124,9 @@ impl Endpoint {
             .is_some_and(|&(addr, expires)| addr != from && expires > unix_now);
         if in_use {
             return Err(DropReason::ConnectTokenInUse);
+        }
+        if state.clients.contains_key(&opened.info.client_id) {
+            return Err(DropReason::ClientIdInUse);
         }
         Ok(opened)
     }
@@ -205,10 +213,12 @@ impl Endpoint {
         let Some(id) = self.admit(now, from, nonce, timestamp, received, protection)? else {
             return Ok(());
         };
+        let client_id = opened.info.client_id;
         if let Some(conn) = self.table.get_mut(id) {
             conn.secure = Some(SecureSide::Server(Box::new(opened.info)));
         }
         let state = self.secure.as_deref_mut().expect("checked above");
+        state.clients.insert(client_id, id);
         let unix_now = state.server.clock.seconds(now);
         if state.entries.len() >= state.sweep_at {
             state
