@@ -1015,6 +1015,13 @@ impl Endpoint {
             }
             cx.counters.timers_fired += 1;
             match conn.on_timeout(now, &mut cx) {
+                Some(CloseReason::ConnectTimedOut) => {
+                    // A client that sent its response may have a connection on the server
+                    // (its accept was lost): end it there too, or it holds a place until
+                    // the server's idle timeout.
+                    self.queue_disconnect(now, id);
+                    self.end(id, CloseReason::ConnectTimedOut);
+                }
                 Some(reason) => self.end(id, reason),
                 None => self.reschedule(id, now),
             }
@@ -1074,6 +1081,16 @@ impl Endpoint {
     /// assert_eq!(server.connection_count(), 0); // the peer ended too
     /// ```
     pub fn close(&mut self, now: Instant, conn: ConnectionId) {
+        if self.table.get(conn).is_none() {
+            return;
+        }
+        self.queue_disconnect(now, conn);
+        self.end(conn, CloseReason::Closed);
+    }
+
+    /// Queues the disconnect copies of a connection that got past its request (a client
+    /// with the challenge's keys, or any server connection): the peer may hold a connection.
+    fn queue_disconnect(&mut self, now: Instant, conn: ConnectionId) {
         let copies = self.config.disconnect_copies;
         let Some((c, _)) = self.parts(conn) else {
             return;
@@ -1098,7 +1115,6 @@ impl Endpoint {
                 self.counters.replies_dropped += 1;
             }
         }
-        self.end(conn, CloseReason::Closed);
     }
 }
 
@@ -1233,6 +1249,51 @@ mod tests {
             ep.reschedule(id, now);
             assert!(ep.timers.len() <= 2 * ep.table.len() + 64);
         }
+    }
+
+    /// A client whose handshake times out after its response went out (everything the server
+    /// sends after its challenge is lost) sends its disconnect copies: the server's connection ends at once, not
+    /// at its idle timeout, and no longer counts against `max_connections`.
+    #[test]
+    fn a_connect_timeout_after_the_response_ends_the_servers_connection() {
+        let t0 = Instant::now();
+        let (ca, sa): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:6000".parse().unwrap(),
+        );
+        let mut client = Endpoint::new(Config::default(), [1; 16]);
+        let mut server = Endpoint::new(Config::default(), [2; 16]);
+        client.connect(t0, sa).unwrap();
+        let mut buf = [0u8; 1500];
+        let mut now = t0;
+        let end = t0 + Duration::from_secs(8); // the client gives up at 5 s
+        while now < end {
+            while let Some(t) = client.poll_transmit(now, &mut buf) {
+                let _ = server.handle_datagram(now, ca, &buf[..t.len]);
+            }
+            while let Some(t) = server.poll_transmit(now, &mut buf) {
+                // Only the challenge gets through: the accepts (and the server's connected
+                // packets, which would complete the handshake too) are lost.
+                if buf[4] == 0x02 {
+                    let _ = client.handle_datagram(now, sa, &buf[..t.len]);
+                }
+            }
+            now = [client.next_deadline(), server.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(end, |at| at.max(now + Duration::from_millis(1)));
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        }
+        assert_eq!(client.counters().connect_timeouts, 1);
+        assert_eq!(
+            server.counters().connections_opened,
+            1,
+            "the response arrived"
+        );
+        assert_eq!(server.connection_count(), 0, "the server still holds it");
+        assert_eq!(server.counters().disconnects_received, 1);
     }
 
     /// An aligned endpoint sends the keepalives of connections made at 100 different
