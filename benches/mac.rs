@@ -8,6 +8,9 @@
 //! * `codec/aead/N`: the same with secure mode's keys instead: ChaCha20-Poly1305 sealing
 //!   (encrypting the payload) after encoding and opening (decrypting in place) before
 //!   decoding.
+//! * `codec/aead-rustcrypto/N`: the same AEAD (ChaCha20-Poly1305, the header's first 16
+//!   bytes as associated data, the body encrypted in place) through RustCrypto's
+//!   `chacha20poly1305`, the backend before ring: the baseline of the switch, same run.
 //! * `endpoint/N`: the whole protocol core per packet, MAC included: `send` on a client,
 //!   `handle_datagram` and `deliver` on the server, timers, and the acks going back.
 //!
@@ -15,6 +18,8 @@
 //! daemon adds a system call or a share of a batched one per datagram on top
 //! (`docs/benchmarks.md`), so its share of a packet's total cost is smaller still.
 
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gudp::protocol::protection::PacketProtection;
 use gudp::protocol::wire::{decode, ConnectedHeader, WirePacket, DEFAULT_PROTOCOL_ID};
@@ -82,6 +87,30 @@ fn codec(c: &mut Criterion) {
                 secure_client.seal(seq, &mut buf[..n]);
                 let d = black_box(&mut buf[..n]);
                 black_box(secure_server.open(seq, d) && decode(DEFAULT_PROTOCOL_ID, d).is_ok())
+            })
+        });
+        let rustcrypto = ChaCha20Poly1305::new(&[3; 32].into());
+        group.bench_function(format!("aead-rustcrypto/{size}"), |b| {
+            b.iter(|| {
+                seq += 1;
+                let packet = WirePacket::Payload {
+                    header: header(seq),
+                    payload: black_box(&payload),
+                };
+                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&seq.to_be_bytes());
+                let (head, body) = buf[..n].split_at_mut(32);
+                let tag = rustcrypto
+                    .encrypt_in_place_detached(&nonce.into(), &head[..16], body)
+                    .unwrap();
+                head[16..].copy_from_slice(&tag);
+                let (head, body) = black_box(&mut buf[..n]).split_at_mut(32);
+                let tag: [u8; 16] = head[16..].try_into().unwrap();
+                let ok = rustcrypto
+                    .decrypt_in_place_detached(&nonce.into(), &head[..16], body, &tag.into())
+                    .is_ok();
+                black_box(ok && decode(DEFAULT_PROTOCOL_ID, &buf[..n]).is_ok())
             })
         });
     }

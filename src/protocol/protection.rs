@@ -271,7 +271,8 @@ impl PacketProtection {
     }
 
     /// Checks a received connected packet for extended sequence `sequence` and, under
-    /// secure-mode keys, decrypts its body in place. A packet that fails is left as it was.
+    /// secure-mode keys, decrypts its body in place. A packet that fails is to be dropped:
+    /// under MAC keys it is left as it was; under secure-mode keys its body is wiped (zeroed).
     ///
     /// ```
     /// use gudp::protocol::protection::PacketProtection;

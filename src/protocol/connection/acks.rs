@@ -101,7 +101,8 @@ impl Connection {
 
     /// As [`authenticate`](Self::authenticate), for a datagram that may be changed: opens it
     /// with the connection's keys, which in secure mode decrypts it in place. A packet that
-    /// fails is left as it was, and nothing about the connection changes either way.
+    /// fails is dropped (in secure mode with its body wiped), and nothing about the connection
+    /// changes either way.
     pub(crate) fn open(&self, sequence: u16, datagram: &mut [u8]) -> Result<u64, DropReason> {
         let keys = self.protection.as_ref().ok_or(DropReason::Unexpected)?;
         let (extended, candidate) = self.candidate(sequence);
