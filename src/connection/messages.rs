@@ -328,7 +328,7 @@ impl Connection {
     /// arrive in one queue, each carrying its channel, in the order the message layer
     /// delivers them (in send order within an ordered channel). On a packet-mode
     /// connection nothing ever arrives here (`Empty` until the close reason). At most
-    /// `DaemonConfig::inbox_capacity` (1,024) wait here; beyond that they wait in the
+    /// `DaemonConfig::inbox_capacity` (4,096) wait here; beyond that they wait in the
     /// message layer (`MessageConfig::max_ready_bytes`), and beyond that the peer's
     /// payloads are refused and not acked, so its reliable messages are resent later.
     ///

@@ -56,7 +56,13 @@ impl LinkSetup {
 pub struct DaemonConfig {
     /// Protocol settings (MTU, timeouts, congestion avoidance, connection limit per socket).
     pub protocol: protocol::Config,
-    /// Received packets each connection buffers before new ones are dropped and counted.
+    /// Received packets each connection buffers before new ones are dropped and counted
+    /// (default 4,096). A payload dropped here is not acked, so the sender takes it for a
+    /// loss and slows down. The inbox is what covers the receiving thread being descheduled:
+    /// 4,096 packets are about 12 ms of a 64-byte blast at 350,000 packets/s on loopback
+    /// (1,024 were 3 ms, and lost 1-2 % of such a blast). A packet-mode slot costs 40 bytes
+    /// whether used or not (160 KiB per connection at the default, 1.6 GB for 10,000);
+    /// a server of many connections at game rates (30-60 packets/s each) can set 64-256.
     pub inbox_capacity: usize,
     /// Packets each connection queues for sending before `try_send` refuses.
     pub outbox_capacity: usize,
@@ -124,7 +130,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             protocol: protocol::Config::default(),
-            inbox_capacity: 1024,
+            inbox_capacity: 4096,
             outbox_capacity: 1024,
             delivery_capacity: 4096,
             accept_backlog: 1024,

@@ -146,7 +146,9 @@ pub struct Config {
     /// per 60 Hz frame). Set it to `good_rate.packets_per_second` for a fixed rate.
     pub min_rate: u32,
     /// Queueing delay (the standing RTT above the path's minimum) at which the controller
-    /// backs off before anything is lost (default 5 ms).
+    /// backs off before anything is lost (default 5 ms). On a jittery path the controller
+    /// uses 3 × the measured jitter instead when that is larger (§6.4): a queue smaller than
+    /// the jitter cannot be told from it.
     pub queue_delay_target: Duration,
     /// Pacing in bad mode: a cap on the controller's rate (default 30 packets/s, burst 4).
     pub bad_rate: PacingRate,

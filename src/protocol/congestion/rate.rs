@@ -9,7 +9,9 @@
 //! happens once per round, only in rounds where pacing actually held the sender back (an
 //! application sending less than the rate learns nothing about the path) and no queue of
 //! ours stands: doubling until the first signal, then an additive step that doubles each
-//! round that grows (up to 8 packets per round).
+//! round that grows (up to 8 packets per round), or half the gap back to the regain point
+//! (halfway between a cut and what the path carried when it came) per control round trip,
+//! whichever is more.
 
 use std::time::{Duration, Instant};
 
@@ -26,9 +28,9 @@ const DELAY_DECREASE: f64 = 0.85;
 /// The shortest round: loopback round trips are tens of microseconds, and per-round growth
 /// on that clock would outrun every signal.
 const MIN_ROUND: Duration = Duration::from_millis(1);
-/// Additive growth is `step` packets per round trip of this length at least: on loopback
-/// (tens of microseconds) the receiver's socket buffer holds a few milliseconds of packets,
-/// and growth on the real round trip would overflow it before any signal came back.
+/// Growth is measured on a round trip of this length at least: on loopback (tens of
+/// microseconds) the receiver's socket buffer holds a few milliseconds of packets, and growth
+/// on the real round trip would overflow it before any signal came back.
 const GROWTH_RTT: Duration = Duration::from_millis(10);
 /// The minimum RTT is the smallest sample over the last 5 to 10 s, so a path that got longer
 /// is learned within 10 s and a queue that never drains is not taken for the path.
@@ -41,6 +43,11 @@ const STANDING_WINDOW: Duration = Duration::from_millis(10);
 /// 20 ms path. An absolute step, not a fraction of the rate, so a small flow grows as fast
 /// as a large one and shares converge.
 const MAX_STEP: f64 = 8.0;
+/// The queue-delay target is at least this multiple of the path's jitter (the smoothed
+/// difference between consecutive RTT samples, RFC 3550's interarrival jitter): a queue
+/// moves the RTT slowly, per-datagram jitter from sample to sample, and the smallest of a
+/// few jittered samples sits well above the smallest of thousands.
+const JITTER_TARGET: u32 = 3;
 /// A standing queue still there this many rounds after the cut it caused triggers another.
 const REARM_ROUNDS: u32 = 4;
 /// One decrease takes the rate to at least half its value times the factor, whatever the
@@ -91,6 +98,9 @@ pub(crate) struct RateController {
     target: Duration,
     min_rtt: WindowedMin,
     standing: WindowedMin,
+    /// Smoothed |difference| between consecutive RTT samples, and the last sample.
+    jitter: Duration,
+    last_sample: Option<Duration>,
     slow_start: bool,
     /// Growth step after slow start, in packets per round: 1 after a decrease, doubling
     /// each round that grows. The same for every flow, so flows that share a bottleneck
@@ -98,6 +108,10 @@ pub(crate) struct RateController {
     step: f64,
     /// Signals about packets sent before this sequence belong to the last decrease.
     recovery_until: u64,
+    /// Halfway from the last decrease's result back to its base (what the path carried when
+    /// the signal came): growth closes half the gap to it per control round trip, then
+    /// probes on additively from there (0 when the cut had no base to regain).
+    regain: f64,
     round_start: Instant,
     /// The round ends when a packet sent at or after this sequence is acked.
     round_end: u64,
@@ -135,9 +149,12 @@ impl RateController {
             target: config.queue_delay_target,
             min_rtt: WindowedMin::default(),
             standing: WindowedMin::default(),
+            jitter: Duration::ZERO,
+            last_sample: None,
             slow_start: true,
             step: 1.0,
             recovery_until: 0,
+            regain: 0.0,
             round_start: now,
             round_end: 0,
             round_acked: 0,
@@ -195,8 +212,14 @@ impl RateController {
             self.min_rtt.update(now, sample, MIN_RTT_WINDOW);
             self.standing
                 .update(now, sample, (srtt / 2).max(STANDING_WINDOW));
+            if let Some(last) = self.last_sample.replace(sample) {
+                let delta = sample.abs_diff(last);
+                // EWMA 1/16, as RFC 3550.
+                self.jitter = (self.jitter * 15 + delta) / 16;
+            }
+            let target = self.target.max(self.jitter * JITTER_TARGET);
             if let (Some(standing), Some(min)) = (self.standing.get(), self.min_rtt.get()) {
-                self.queue_ok = standing.saturating_sub(min) <= self.target;
+                self.queue_ok = standing.saturating_sub(min) <= target;
                 if self.queue_ok {
                     self.delay_armed = true;
                 } else if self.delay_armed && self.congestion(seq, next_seq, DELAY_DECREASE) {
@@ -218,6 +241,11 @@ impl RateController {
         self.delivered[0].max(self.delivered[1])
     }
 
+    /// The control loop's round trip: the path's, at least `GROWTH_RTT`.
+    fn control_rtt(&self) -> Duration {
+        self.min_rtt.get().unwrap_or(GROWTH_RTT).max(GROWTH_RTT)
+    }
+
     /// Acts on a congestion signal about packet `seq`; `false` if it belongs to the last
     /// decrease (the packet was sent before it took effect).
     fn congestion(&mut self, seq: u64, next_seq: u64, factor: f64) -> bool {
@@ -229,11 +257,14 @@ impl RateController {
         self.rate = if limited && delivered > 0.0 {
             // What the path carried while the sender pushed it: under a rate far above the
             // bottleneck (slow start's overshoot) the delivered rate is the bottleneck's.
-            self.rate.min(delivered).max(self.rate * MIN_BASE_FRACTION) * factor
+            let base = self.rate.min(delivered).max(self.rate * MIN_BASE_FRACTION);
+            self.regain = base * (1.0 + factor) / 2.0;
+            base * factor
         } else {
             // The application sends less than the rate: cut, but keep room for twice what it
             // sends, so that jitter or random loss never throttles a game's steady stream
             // (bad mode is what tells a game to send less).
+            self.regain = 0.0;
             (self.rate * factor).max(delivered.max(self.sent) * MAX_OVER_DELIVERED)
         }
         .clamp(self.floor, self.ceiling);
@@ -259,11 +290,14 @@ impl RateController {
                 // `step` packets per path round trip, per round trip of time: growth per second
                 // depends on the path, not on how long this flow's acks took (a slow flow's
                 // acks wait for the peer's ack delay), so flows on one path grow alike.
-                let rtt = self.min_rtt.get().unwrap_or(GROWTH_RTT).max(GROWTH_RTT);
-                let rtt = rtt.as_secs_f64();
+                let rtt = self.control_rtt().as_secs_f64();
                 let probe = self.step * elapsed / (rtt * rtt);
                 self.step = (self.step * 2.0).min(MAX_STEP);
-                self.rate + probe
+                // Below the regain point: the path carried more a moment ago. Half the gap
+                // per control round trip (BIC's binary search), so one cut costs a few round
+                // trips, not the seconds additive steps would take at a high rate.
+                let back = (self.regain - self.rate).max(0.0) / 2.0 * (elapsed / rtt).min(1.0);
+                self.rate + probe.max(back)
             };
             let cap = self.rate.max(self.delivered() * MAX_OVER_DELIVERED);
             self.rate = grown.min(cap).clamp(self.floor, self.ceiling);
