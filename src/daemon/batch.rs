@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 
 #[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
+pub(super) use sys::write_sockaddr;
 
 /// The most datagrams one call moves.
 pub(crate) const MAX_BATCH: usize = 64;

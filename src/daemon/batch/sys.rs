@@ -187,7 +187,7 @@ pub(super) fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr
 }
 
 /// Writes `addr` for the kernel; returns its length.
-pub(super) fn write_sockaddr(
+pub(in crate::daemon) fn write_sockaddr(
     addr: SocketAddr,
     storage: &mut libc::sockaddr_storage,
 ) -> libc::socklen_t {
