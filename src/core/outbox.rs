@@ -149,9 +149,9 @@ mod lock_free {
         }
 
         /// Daemon: takes the oldest packet and wakes nobody; a flush that pops several calls
-        /// [`Outbox::wake_if_drained`] once at its end.
-        #[cfg(not(loom))]
-        pub(crate) fn pop_quietly(&self) -> Option<T> {
+        /// [`Outbox::wake_if_drained`] once at its end (model-checked:
+        /// `loom-tests/tests/outbox.rs`, `a_quiet_flush_wakes_a_blocked_sender_once_drained`).
+        pub fn pop_quietly(&self) -> Option<T> {
             self.ring.pop_ready()
         }
 
@@ -160,8 +160,7 @@ mod lock_free {
         /// half an outbox sent rather than once per packet (each wake is a context switch for
         /// both threads); the daemon keeps flushing while packets wait (pacing's timer), so
         /// the outbox always gets there.
-        #[cfg(not(loom))]
-        pub(crate) fn wake_if_drained(&self) {
+        pub fn wake_if_drained(&self) {
             if self.limit.waiting(self.ring.len()) <= self.limit.get() / 2 {
                 self.space.notify_all();
             }
@@ -287,15 +286,13 @@ mod naive {
         }
 
         /// Takes the oldest packet and wakes nobody (see the lock-free `pop_quietly`).
-        #[cfg(not(loom))]
-        pub(crate) fn pop_quietly(&self) -> Option<T> {
+        pub fn pop_quietly(&self) -> Option<T> {
             self.lock().pop_front()
         }
 
         /// Wakes the waiting senders if the outbox has drained to half its limit or less (see
         /// the lock-free `wake_if_drained`).
-        #[cfg(not(loom))]
-        pub(crate) fn wake_if_drained(&self) {
+        pub fn wake_if_drained(&self) {
             let queue = self.lock();
             if self.limit.waiting(queue.len()) <= self.limit.get() / 2 {
                 self.space.notify_all();
