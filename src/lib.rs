@@ -56,6 +56,7 @@ pub use core::status::{CloseReason, CongestionMode, Status};
 #[cfg(not(loom))]
 pub use daemon::{
     Daemon, DaemonConfig, DaemonCounters, LinkSetup, ManualDaemon, PendingConnection,
+    ShardedListener,
 };
 pub use error::{ConnectError, RecvTimeoutError, SendError, TryRecvError};
 #[cfg(not(loom))]

@@ -60,6 +60,47 @@ fn no_sender_sleeps_while_space_exists() {
     });
 }
 
+/// **Property:** a sender blocked on a full outbox is woken by the daemon's flushes even
+/// though no pop inside a flush wakes anyone (`Outbox::pop_quietly`, as `flush_outbox` pops):
+/// a flush that leaves more than half the limit waiting wakes nobody, and the one that
+/// drains it to half wakes every waiting sender (`Outbox::wake_if_drained`).
+///
+/// **Why it holds:** `wake_if_drained` reads the ring's length after the flush's pops and,
+/// at half the limit or less, notifies every sender (`notify_all`: a fence, then the sleeper
+/// count, and the epoch bump under the parker's lock). A sender announces itself, fences and
+/// re-checks for room before it sleeps. If its re-check ran before the pops, the notify
+/// counts it; if after, it found room (a pop left fewer than the limit) and pushed without
+/// sleeping. A flush that stops above half leaves packets waiting, and the daemon flushes
+/// again while any wait (the model's second flush), so some flush always ends at half.
+#[test]
+fn a_quiet_flush_wakes_a_blocked_sender_once_drained() {
+    check(
+        "outbox::a_quiet_flush_wakes_a_blocked_sender_once_drained",
+        3,
+        || {
+            let conn = conn(4);
+            for id in 0..4 {
+                assert_eq!(send(&conn, Wait::Never), Ok(PacketId(id)));
+            }
+            let sender = {
+                let conn = conn.clone();
+                thread::spawn(move || send(&conn, Wait::Until(None)))
+            };
+            // A flush that sends one packet: three of four still wait, nobody is woken.
+            assert_eq!(conn.outbox.pop_quietly().map(|p| p.id), Some(0));
+            conn.outbox.wake_if_drained();
+            // A flush that sends one more: two of four wait (half), every sender is woken. (A
+            // sender that found room after the first flush pushed instead, and does not wait.)
+            assert_eq!(conn.outbox.pop_quietly().map(|p| p.id), Some(1));
+            conn.outbox.wake_if_drained();
+            assert_eq!(sender.join().unwrap(), Ok(PacketId(4)));
+            for id in 2..=4 {
+                assert_eq!(conn.outbox.pop_quietly().map(|p| p.id), Some(id));
+            }
+        },
+    );
+}
+
 /// **Property:** a sender blocked by the outbox's pacing limit (below its capacity) is woken
 /// when the daemon raises the limit.
 ///

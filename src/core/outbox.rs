@@ -8,7 +8,10 @@
 //! by default — a [`Ring`] plus the same event-count [`Parker`] the inbox uses, with the roles
 //! swapped: a sender that finds the ring full announces itself, re-checks for space or a final
 //! state, and sleeps; the daemon pops, then notifies (fence, then read `sleepers`), so the
-//! fast paths take no lock. With `naive-mutex` it is a `Mutex<VecDeque>` + `Condvar`.
+//! fast paths take no lock. The daemon's flush pops quietly and notifies once at its end, and
+//! only once the outbox has drained to half its limit, so a sender that outruns the link
+//! sleeps and wakes once per half an outbox, not once per packet. With `naive-mutex` it is a
+//! `Mutex<VecDeque>` + `Condvar`.
 
 use crate::core::status::{CloseReason, StatusWord};
 use crate::core::sync::{AtomicUsize, Ordering};
@@ -90,11 +93,11 @@ mod lock_free {
             self.limit.hold();
         }
 
-        /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        /// The held packet left (sent, or dropped): its room counts again. The flush that
+        /// releases it ends with [`Outbox::wake_if_drained`], which wakes senders.
         #[cfg(not(loom))]
         pub(crate) fn release(&self) {
             self.limit.release();
-            self.space.notify_one();
         }
 
         /// Pushes unless the outbox holds `limit` packets. Concurrent senders may overshoot
@@ -143,6 +146,24 @@ mod lock_free {
             let item = self.ring.pop_ready()?;
             self.space.notify_one();
             Some(item)
+        }
+
+        /// Daemon: takes the oldest packet and wakes nobody; a flush that pops several calls
+        /// [`Outbox::wake_if_drained`] once at its end (model-checked:
+        /// `loom-tests/tests/outbox.rs`, `a_quiet_flush_wakes_a_blocked_sender_once_drained`).
+        pub fn pop_quietly(&self) -> Option<T> {
+            self.ring.pop_ready()
+        }
+
+        /// Daemon, at the end of a flush: wakes the waiting senders if the outbox has drained
+        /// to half its limit or less. A sender held back by a full outbox then wakes once per
+        /// half an outbox sent rather than once per packet (each wake is a context switch for
+        /// both threads); the daemon keeps flushing while packets wait (pacing's timer), so
+        /// the outbox always gets there.
+        pub fn wake_if_drained(&self) {
+            if self.limit.waiting(self.ring.len()) <= self.limit.get() / 2 {
+                self.space.notify_all();
+            }
         }
 
         /// Daemon: wakes every waiting sender (the connection finished).
@@ -264,6 +285,20 @@ mod naive {
             Some(item)
         }
 
+        /// Takes the oldest packet and wakes nobody (see the lock-free `pop_quietly`).
+        pub fn pop_quietly(&self) -> Option<T> {
+            self.lock().pop_front()
+        }
+
+        /// Wakes the waiting senders if the outbox has drained to half its limit or less (see
+        /// the lock-free `wake_if_drained`).
+        pub fn wake_if_drained(&self) {
+            let queue = self.lock();
+            if self.limit.waiting(queue.len()) <= self.limit.get() / 2 {
+                self.space.notify_all();
+            }
+        }
+
         /// Wakes every waiting sender (the connection finished).
         pub fn wake_all(&self) {
             let _queue = self.lock();
@@ -276,12 +311,11 @@ mod naive {
             self.limit.hold();
         }
 
-        /// The held packet left (sent, or dropped): its room goes to a waiting sender.
+        /// The held packet left (sent, or dropped): its room counts again (see the lock-free
+        /// `release`).
         #[cfg(not(loom))]
         pub(crate) fn release(&self) {
             self.limit.release();
-            let _queue = self.lock();
-            self.space.notify_one();
         }
     }
 }
@@ -312,7 +346,12 @@ impl Limit {
 
     /// Whether one more packet may wait beside `queued` ones and the held one.
     fn has_room(&self, queued: usize) -> bool {
-        queued + self.held.load(Ordering::Relaxed) < self.get()
+        self.waiting(queued) < self.get()
+    }
+
+    /// How many packets wait: `queued` ones and the held one.
+    fn waiting(&self, queued: usize) -> usize {
+        queued + self.held.load(Ordering::Relaxed)
     }
 
     #[cfg(not(loom))]

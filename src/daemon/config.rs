@@ -84,6 +84,15 @@ pub struct DaemonConfig {
     /// kernel or the route refuses it, the daemon falls back to one message per datagram for
     /// good. Elsewhere, and with `io_batch = 1`, it has no effect.
     pub udp_segmentation: bool,
+    /// Linux: asks each socket to take a run of datagrams of one flow as one receive
+    /// (`UDP_GRO`; default `true`), which the daemon cuts back into datagrams, so a burst costs
+    /// the kernel one trip through its stack instead of one per datagram. On loopback a peer's
+    /// segmentation-offload send (see `udp_segmentation`) arrives this way still whole. Each of
+    /// the `io_batch` receive buffers is then 64 KiB (4 MiB in all at the default; only what
+    /// the kernel fills is touched) instead of one datagram. A kernel without it (before 5.0)
+    /// refuses, and the socket receives one datagram per message. Elsewhere, and with
+    /// `io_batch = 1`, it has no effect.
+    pub udp_gro: bool,
     /// Longest a packet accepted by `try_send` may wait in the outbox for its pacing slot
     /// (default 100 ms). Each connection's outbox holds only what its current pacing rate
     /// sends in this time (at least one packet), so `try_send` refuses with
@@ -138,6 +147,7 @@ impl Default for DaemonConfig {
             events_capacity: 1024,
             io_batch: batch::MAX_BATCH,
             udp_segmentation: true,
+            udp_gro: true,
             max_send_delay: Duration::from_millis(100),
             socket_receive_buffer: 4 << 20,
             close_linger: Duration::from_secs(1),

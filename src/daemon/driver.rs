@@ -9,11 +9,12 @@
 use super::batch::{Received, RecvBatch, SendBatch};
 use super::output::Output;
 use super::registry::{ConnectReply, SocketKey, Sockets};
+use super::shard::ShardKeys;
 use super::shared::{DaemonShared, Ready};
 use super::timers::Timer;
 use super::{DaemonConfig, DaemonCounters};
 use crate::conditioner::LinkConfig;
-use crate::connection::ConnKey;
+use crate::connection::{ConnKey, Connection};
 use crate::core::delivery::Delivery;
 use crate::core::inbox::Inbox;
 use crate::core::pool::Packet;
@@ -85,7 +86,7 @@ impl Driver {
                 SendBatch::new(config.io_batch, datagram, config.udp_segmentation),
                 config.link.map(|setup| (setup.config, setup.seed)),
             ),
-            recv_batch: RecvBatch::new(config.io_batch, datagram + 1),
+            recv_batch: RecvBatch::new(config.io_batch, datagram + 1, config.udp_gro),
             ready: Vec::new(),
             touched: Vec::new(),
             closing: Vec::new(),
@@ -103,15 +104,27 @@ impl Driver {
 
     // ---- control plane (caller's thread, under the driver lock) ----
 
-    fn bind(&mut self, addr: SocketAddr, shared: &DaemonShared) -> io::Result<SocketKey> {
+    /// Binds a socket; a shard of a listening port (`shard`) binds with `SO_REUSEPORT` and
+    /// the group's secret and clock (`src/daemon/shard.rs`).
+    pub(super) fn bind(
+        &mut self,
+        addr: SocketAddr,
+        shard: Option<&ShardKeys>,
+        shared: &DaemonShared,
+    ) -> io::Result<SocketKey> {
         if self.life != Life::Running {
             return Err(io::Error::other("the daemon has stopped"));
         }
-        let secret = self.next_secret();
-        let key = self.sockets.bind(addr, &shared.config.protocol, secret)?;
+        let secret = shard.map_or_else(|| self.next_secret(), |keys| keys.secret);
+        let anchor = shard.map(|keys| keys.anchor);
+        let key = self
+            .sockets
+            .bind(addr, &shared.config.protocol, secret, anchor)?;
         self.sockets
             .set_receive_buffer(key, shared.config.socket_receive_buffer);
-        let local = self.sockets.get(key).expect("just bound").local;
+        let socket = self.sockets.get(key).expect("just bound");
+        self.recv_batch.offer_coalescing(&socket.socket);
+        let local = socket.local;
         self.out.add_socket(local, key.slot);
         Ok(key)
     }
@@ -136,7 +149,7 @@ impl Driver {
         secure: Option<(PrivateKey, Option<SocketAddr>)>,
         shared: &Arc<DaemonShared>,
     ) -> io::Result<Listener> {
-        let key = self.bind(addr, shared)?;
+        let key = self.bind(addr, None, shared)?;
         if let Some((private_key, public_addr)) = secure {
             let socket = self.sockets.get_mut(key).expect("just bound");
             let public_addr = public_addr.unwrap_or(socket.local);
@@ -145,16 +158,22 @@ impl Driver {
         }
         let accept = Inbox::new(shared.config.accept_backlog);
         let events = ListenerEvents::new(4 * shared.config.accept_backlog);
+        Ok(self.attach_listener(key, accept, events, shared))
+    }
+
+    /// Makes the socket `key` a listening one, queueing its connections on `accept` and its
+    /// events on `events` (the shards of one port share both).
+    pub(super) fn attach_listener(
+        &mut self,
+        key: SocketKey,
+        accept: Inbox<Connection>,
+        events: Arc<ListenerEvents>,
+        shared: &Arc<DaemonShared>,
+    ) -> Listener {
         let socket = self.sockets.get_mut(key).expect("just bound");
         socket.listener = Some(accept.clone());
         socket.events = Some(events.clone());
-        Ok(Listener::new(
-            accept,
-            events,
-            socket.local,
-            key,
-            shared.clone(),
-        ))
+        Listener::new(accept, events, socket.local, key, shared.clone())
     }
 
     pub(crate) fn connect(
@@ -169,7 +188,7 @@ impl Driver {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let key = self.bind(local, shared)?;
+        let key = self.bind(local, None, shared)?;
         if let Err(error) = self.connect_socket(key, peer) {
             self.release_socket(key.slot);
             return Err(error);
@@ -371,7 +390,7 @@ impl Driver {
                 }
             }
             self.after_work(slot, now);
-            if self.recv_batch.drained(count) {
+            if self.recv_batch.drained() {
                 break; // the WouldBlock call would cost a system call per wake
             }
         }

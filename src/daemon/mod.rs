@@ -14,12 +14,14 @@ mod messages;
 mod output;
 mod registry;
 mod sending;
+mod shard;
 pub(crate) mod shared;
 mod timers;
 
 pub use config::{DaemonConfig, LinkSetup};
 pub use counters::DaemonCounters;
 pub(crate) use registry::SocketKey;
+pub use shard::ShardedListener;
 
 use crate::conditioner::LinkConfig;
 use crate::connection::Connection;

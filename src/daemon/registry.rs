@@ -185,6 +185,9 @@ pub(super) struct Sockets {
     free: Vec<usize>,
     /// Counters of endpoints whose sockets were closed, so totals never go backwards.
     retired: EndpointCounters,
+    /// The keepalive grid every endpoint of the daemon shares
+    /// ([`Endpoint::align_keepalives`]): one turn sends the keepalives of many connections.
+    keepalive_anchor: Instant,
 }
 
 impl Sockets {
@@ -195,6 +198,7 @@ impl Sockets {
             generations: Vec::new(),
             free: Vec::new(),
             retired: EndpointCounters::default(),
+            keepalive_anchor: Instant::now(),
         }
     }
 
@@ -220,14 +224,21 @@ impl Sockets {
         let _ = (key, bytes);
     }
 
-    /// Binds a socket at `addr`, registers it with the poller, and gives it an endpoint.
+    /// Binds a socket at `addr`, registers it with the poller, and gives it an endpoint. A
+    /// shard of a listening port (`shard`: the group's clock anchor) binds with
+    /// `SO_REUSEPORT`, and its endpoint counts token time and keepalive ticks from the
+    /// anchor, so that every shard of the group reads the others' challenge tokens.
     pub(super) fn bind(
         &mut self,
         addr: SocketAddr,
         config: &protocol::Config,
         secret: [u8; 16],
+        shard: Option<Instant>,
     ) -> io::Result<SocketKey> {
-        let mut socket = UdpSocket::bind(addr)?;
+        let mut socket = match shard {
+            Some(_) => super::shard::bind_reuse_port(addr)?,
+            None => UdpSocket::bind(addr)?,
+        };
         super::batch::report_kernel_drops(&socket)?;
         let local = socket.local_addr()?;
         let slot = self.free.pop().unwrap_or(self.slots.len());
@@ -247,11 +258,16 @@ impl Sockets {
             slot,
             generation: self.generations[slot],
         };
+        let mut endpoint = Endpoint::new(config.clone(), secret);
+        endpoint.align_keepalives(shard.unwrap_or(self.keepalive_anchor));
+        if let Some(anchor) = shard {
+            endpoint.set_token_epoch(anchor);
+        }
         let state = SocketState {
             key,
             socket,
             local,
-            endpoint: Endpoint::new(config.clone(), secret),
+            endpoint,
             conns: Vec::new(),
             listener: None,
             events: None,

@@ -58,7 +58,8 @@ impl Driver {
             shared.core.outbox.release();
         }
         loop {
-            let Some(packet) = held.take().or_else(|| shared.core.outbox.pop()) else {
+            // Quietly: one wake for the flush's senders at its end, not one per packet.
+            let Some(packet) = held.take().or_else(|| shared.core.outbox.pop_quietly()) else {
                 if let Some(state) = socket.conn_mut(conn) {
                     state.paced_since = None; // drained: the next wait starts afresh
                 }
@@ -112,6 +113,7 @@ impl Driver {
             }
             shared.daemon.pool.give(packet.bytes);
         }
+        shared.core.outbox.wake_if_drained();
         self.after_work(key.socket.slot, now);
     }
 }

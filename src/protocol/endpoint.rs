@@ -57,6 +57,8 @@ pub struct Endpoint {
     pub(super) config: Config,
     pub(super) secret: [u8; 16],
     pub(super) epoch: Option<Instant>,
+    /// The keepalive grid of the connections created from now on ([`Endpoint::align_keepalives`]).
+    pub(super) keepalive_anchor: Option<Instant>,
     pub(super) table: Table,
     pub(super) timers: TimerHeap,
     pub(super) ready: VecDeque<ConnectionId>,
@@ -96,6 +98,7 @@ impl Endpoint {
             config,
             secret,
             epoch: None,
+            keepalive_anchor: None,
             table: Table::default(),
             timers: TimerHeap::default(),
             ready: VecDeque::new(),
@@ -241,6 +244,35 @@ impl Endpoint {
         self.table.get(conn).map(Connection::estimates)
     }
 
+    /// Puts the keepalives of the connections created from now on onto a grid of ticks
+    /// (`anchor` plus multiples of an eighth of the keepalive interval): a keepalive is due
+    /// at the first tick at or after the instant the protocol would send it, so that endpoints
+    /// sharing an anchor (every socket of a daemon) send their keepalives in a few turns a
+    /// second, batched, instead of one turn per connection. A keepalive goes out at most an
+    /// eighth of an interval late. Without it (the default) deadlines are exact.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use gudp::protocol::*;
+    /// let t0 = Instant::now();
+    /// let mut client = Endpoint::new(Config::default(), [1; 16]);
+    /// client.align_keepalives(t0 + Duration::from_millis(100)); // ticks every 250 ms from here
+    /// client.connect(t0, "10.0.0.2:6000".parse().unwrap()).unwrap();
+    /// # let mut buf = [0u8; 1500];
+    /// client.poll_transmit(t0, &mut buf).unwrap(); // a request: handshake retries are exact
+    /// assert_eq!(client.next_deadline(), Some(t0 + Duration::from_millis(100)));
+    /// ```
+    pub fn align_keepalives(&mut self, anchor: Instant) {
+        self.keepalive_anchor = Some(anchor);
+    }
+
+    /// Counts challenge-token timestamps from `epoch` instead of the first instant the
+    /// endpoint was given: endpoints that share a secret and an epoch (the shards of one
+    /// listening port) accept each other's challenge responses.
+    pub(crate) fn set_token_epoch(&mut self, epoch: Instant) {
+        self.epoch = Some(epoch);
+    }
+
     pub(super) fn millis(&mut self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_insert(now);
         u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
@@ -330,7 +362,8 @@ impl Endpoint {
         }
         let nonce = token::nonce(&self.secret, self.nonce_counter, server);
         self.nonce_counter += 1;
-        let conn = Connection::client(now, server, nonce, &self.config);
+        let mut conn = Connection::client(now, server, nonce, &self.config);
+        conn.keepalive_anchor = self.keepalive_anchor;
         let id = self.table.insert(conn);
         self.timers.reserve_for(&self.table);
         self.reschedule(id, now);
@@ -982,6 +1015,13 @@ impl Endpoint {
             }
             cx.counters.timers_fired += 1;
             match conn.on_timeout(now, &mut cx) {
+                Some(CloseReason::ConnectTimedOut) => {
+                    // A client that sent its response may have a connection on the server
+                    // (its accept was lost): end it there too, or it holds a place until
+                    // the server's idle timeout.
+                    self.queue_disconnect(now, id);
+                    self.end(id, CloseReason::ConnectTimedOut);
+                }
                 Some(reason) => self.end(id, reason),
                 None => self.reschedule(id, now),
             }
@@ -1041,6 +1081,16 @@ impl Endpoint {
     /// assert_eq!(server.connection_count(), 0); // the peer ended too
     /// ```
     pub fn close(&mut self, now: Instant, conn: ConnectionId) {
+        if self.table.get(conn).is_none() {
+            return;
+        }
+        self.queue_disconnect(now, conn);
+        self.end(conn, CloseReason::Closed);
+    }
+
+    /// Queues the disconnect copies of a connection that got past its request (a client
+    /// with the challenge's keys, or any server connection): the peer may hold a connection.
+    fn queue_disconnect(&mut self, now: Instant, conn: ConnectionId) {
         let copies = self.config.disconnect_copies;
         let Some((c, _)) = self.parts(conn) else {
             return;
@@ -1065,7 +1115,6 @@ impl Endpoint {
                 self.counters.replies_dropped += 1;
             }
         }
-        self.end(conn, CloseReason::Closed);
     }
 }
 
@@ -1200,6 +1249,105 @@ mod tests {
             ep.reschedule(id, now);
             assert!(ep.timers.len() <= 2 * ep.table.len() + 64);
         }
+    }
+
+    /// A client whose handshake times out after its response went out (everything the server
+    /// sends after its challenge is lost) sends its disconnect copies: the server's connection ends at once, not
+    /// at its idle timeout, and no longer counts against `max_connections`.
+    #[test]
+    fn a_connect_timeout_after_the_response_ends_the_servers_connection() {
+        let t0 = Instant::now();
+        let (ca, sa): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:6000".parse().unwrap(),
+        );
+        let mut client = Endpoint::new(Config::default(), [1; 16]);
+        let mut server = Endpoint::new(Config::default(), [2; 16]);
+        client.connect(t0, sa).unwrap();
+        let mut buf = [0u8; 1500];
+        let mut now = t0;
+        let end = t0 + Duration::from_secs(8); // the client gives up at 5 s
+        while now < end {
+            while let Some(t) = client.poll_transmit(now, &mut buf) {
+                let _ = server.handle_datagram(now, ca, &buf[..t.len]);
+            }
+            while let Some(t) = server.poll_transmit(now, &mut buf) {
+                // Only the challenge gets through: the accepts (and the server's connected
+                // packets, which would complete the handshake too) are lost.
+                if buf[4] == 0x02 {
+                    let _ = client.handle_datagram(now, sa, &buf[..t.len]);
+                }
+            }
+            now = [client.next_deadline(), server.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(end, |at| at.max(now + Duration::from_millis(1)));
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        }
+        assert_eq!(client.counters().connect_timeouts, 1);
+        assert_eq!(
+            server.counters().connections_opened,
+            1,
+            "the response arrived"
+        );
+        assert_eq!(server.connection_count(), 0, "the server still holds it");
+        assert_eq!(server.counters().disconnects_received, 1);
+    }
+
+    /// An aligned endpoint sends the keepalives of connections made at 100 different
+    /// instants in a handful of turns (one per tick of an eighth of the interval), each one
+    /// no earlier than the protocol's own deadline and at most a tick after it.
+    #[test]
+    fn aligned_keepalives_share_ticks_and_are_at_most_a_tick_late() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default(), [0; 16]);
+        ep.align_keepalives(t0 + Duration::from_millis(3)); // any anchor will do
+        let (interval, tick) = (Duration::from_secs(2), Duration::from_millis(250));
+        let mut buf = [0u8; 64];
+        let mut created = Vec::new();
+        for i in 0..100u32 {
+            let now = t0 + Duration::from_millis(7 * u64::from(i)); // over 700 ms
+            let peer = SocketAddr::from(([10, 0, 0, i as u8], 1000));
+            let keys = crate::protocol::protection::PacketProtection::derive(
+                crate::protocol::Role::Server,
+                ep.config.protocol_id,
+                &[3; 16],
+                u64::from(i),
+                0,
+            );
+            let mut conn = Connection::server(now, peer, u64::from(i), keys, &ep.config);
+            conn.keepalive_anchor = ep.keepalive_anchor;
+            let id = ep.table.insert(conn);
+            ep.reschedule(id, now);
+            while ep.poll_transmit(now, &mut buf).is_some() {} // the accept
+            created.push((peer, now));
+        }
+        // Nothing answers: the first keepalive of each connection, and when it went out.
+        let mut first = std::collections::HashMap::new();
+        let mut turns = std::collections::BTreeSet::new();
+        while first.len() < created.len() {
+            let now = ep.next_deadline().unwrap();
+            ep.handle_timeout(now);
+            while let Some(t) = ep.poll_transmit(now, &mut buf) {
+                first.entry(t.destination).or_insert(now);
+                turns.insert(now);
+            }
+        }
+        for (peer, at) in created {
+            let sent = first[&peer] - at;
+            assert!(
+                sent >= interval && sent <= interval + tick,
+                "{peer}: keepalive {sent:?} after the last packet"
+            );
+        }
+        // 700 ms of creation instants fall on at most four ticks of 250 ms.
+        assert!(
+            turns.len() <= 4,
+            "keepalives went out at {} instants",
+            turns.len()
+        );
     }
 
     #[test]

@@ -218,7 +218,8 @@ impl Endpoint {
         self.replay
             .expiry
             .push_back((timestamp.saturating_add(self.token_lifetime_ms()), received));
-        let conn = Connection::server(now, from, nonce, protection, &self.config);
+        let mut conn = Connection::server(now, from, nonce, protection, &self.config);
+        conn.keepalive_anchor = self.keepalive_anchor;
         let id = self.table.insert(conn);
         self.timers.reserve_for(&self.table);
         self.counters.connections_opened += 1;

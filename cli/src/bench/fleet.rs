@@ -1,8 +1,33 @@
 //! Many connections at once: both ends of `n` connections, set up in parallel handshakes.
 
-use gudp::{Connection, Daemon, Listener, PendingConnection};
+use gudp::{Connection, Daemon, Listener, PendingConnection, RecvTimeoutError, ShardedListener};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
+
+/// A server's listening side: one daemon's listener, or a sharded one.
+pub trait Accept: Sync {
+    fn accept_timeout(&self, timeout: Duration) -> Result<Connection, RecvTimeoutError>;
+    fn local_addr(&self) -> SocketAddr;
+}
+
+impl Accept for Listener {
+    fn accept_timeout(&self, timeout: Duration) -> Result<Connection, RecvTimeoutError> {
+        Listener::accept_timeout(self, timeout)
+    }
+    fn local_addr(&self) -> SocketAddr {
+        Listener::local_addr(self)
+    }
+}
+
+impl Accept for ShardedListener {
+    fn accept_timeout(&self, timeout: Duration) -> Result<Connection, RecvTimeoutError> {
+        ShardedListener::accept_timeout(self, timeout)
+    }
+    fn local_addr(&self) -> SocketAddr {
+        ShardedListener::local_addr(self)
+    }
+}
 
 /// The handshake timeout of a load-generating client daemon: on a loaded machine a daemon
 /// serving thousands of connections can take longer than the default 5 s to finish one, and
@@ -19,7 +44,7 @@ const IN_FLIGHT: usize = 512;
 /// up to `n` retries in all.
 pub fn connect(
     client_daemon: &Daemon,
-    listener: &Listener,
+    listener: &impl Accept,
     n: usize,
 ) -> Result<(Vec<Connection>, Vec<Connection>, usize), String> {
     let server_addr = listener.local_addr();

@@ -17,6 +17,9 @@ pub enum Setup {
     /// floor and ceiling and the bad-mode cap all 10^8 packets/s): an extra row, the daemon's
     /// own limit rather than the pacing controller's.
     Unpaced,
+    /// The default with coalesced receives off (`udp_gro = false`): an extra row, so that what
+    /// GRO gains is measured against the path without it in the same run.
+    NoGro,
 }
 
 impl Setup {
@@ -29,6 +32,9 @@ impl Setup {
             // A floor at the ceiling fixes the rate: the rate controller never holds it back.
             config.protocol.min_rate = unlimited.packets_per_second;
         }
+        if self == Setup::NoGro {
+            config.udp_gro = false;
+        }
         config
     }
 
@@ -38,6 +44,7 @@ impl Setup {
             Setup::Unpaced => {
                 "default but unpaced (min_rate, good_rate and bad_rate 10^8/s): extra"
             }
+            Setup::NoGro => "default but udp_gro = false (one datagram per receive): extra",
         }
     }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 const THREAD: &str = "gb-idle";
 /// Idle CPU is measured in this many equal intervals; the row gives their median and range.
-const INTERVALS: u32 = 5;
+/// Each lasts at least one keepalive cycle (two intervals: the server's own keepalive comes
+/// every other one), so that each holds the same work: a shorter one holds a burst of
+/// keepalives or none.
+const INTERVALS: u32 = 3;
 /// Above this many pairs the buffers are shrunk, as a server expecting that many would.
 const SHRINK_ABOVE: usize = 2000;
 
@@ -49,7 +52,8 @@ pub fn run(pairs: usize, seconds: Duration) -> Result<Vec<Row>, String> {
     let setup = setup_start.elapsed();
     let per_pair = procfs::resident_bytes().saturating_sub(rss_before) as f64 / pairs as f64;
     thread::sleep(Duration::from_secs(1)); // the handshakes' last acks and timers settle
-    let interval = seconds / INTERVALS;
+    let keepalive = DaemonConfig::default().protocol.keepalive_interval;
+    let interval = (seconds / INTERVALS).max(2 * keepalive);
     let (sent_before, measured) = (daemon.counters().datagrams_sent, Instant::now());
     let mut shares = Vec::new();
     for _ in 0..INTERVALS {
@@ -65,7 +69,6 @@ pub fn run(pairs: usize, seconds: Duration) -> Result<Vec<Row>, String> {
         .count();
     let sent_per_second =
         (daemon.counters().datagrams_sent - sent_before) as f64 / measured.elapsed().as_secs_f64();
-    let keepalive = DaemonConfig::default().protocol.keepalive_interval;
     let target = match pairs {
         2000 => Target::value(Goal::AtMost(3.0)),
         10_000 => Target::value(Goal::AtMost(10.0)),
@@ -81,7 +84,8 @@ pub fn run(pairs: usize, seconds: Duration) -> Result<Vec<Row>, String> {
         ratio: None,
         target,
         notes: format!(
-            "{INTERVALS} intervals of {:.2} s after 1 s settling; set up in {:.1} s \
+            "{INTERVALS} intervals of {:.2} s (at least two keepalive intervals) after 1 s \
+             settling; set up in {:.1} s \
              ({retries} handshakes retried); {alive} of {} ends still connected; {:.0} KB RSS per pair; {sent_per_second:.0} \
              datagrams/s sent while measured (keepalive_interval {keepalive:?})",
             interval.as_secs_f64(),

@@ -7,16 +7,16 @@ use super::procfs;
 use super::report::{Row, Target};
 use super::rounds::Stat;
 use super::Plan;
-use gudp::{Daemon, DaemonConfig};
+use gudp::{Connection, Daemon, DaemonConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const SERVER_DAEMON: &str = "gb-many-srv";
-const GAME: &str = "gb-many-game";
+pub const GAME: &str = "gb-many-game";
 const CLIENT_DAEMON: &str = "gb-many-cli";
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted
         .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
         .copied()
@@ -44,76 +44,9 @@ pub fn run(plan: &Plan) -> Result<Vec<Row>, String> {
     let setup = setup_start.elapsed();
     let per_pair = procfs::resident_bytes().saturating_sub(rss_before) as f64 / n as f64;
     let server_tid = procfs::wait_for_thread(SERVER_DAEMON)?;
-    let stop = AtomicBool::new(false);
-    let received = AtomicU64::new(0);
-    let mut rtts = Vec::new();
-    let (mut sent, mut refused) = (0u64, 0u64);
-    let (server_cpu, game_cpu, elapsed) = thread::scope(|scope| -> Result<_, String> {
-        let game = thread::Builder::new()
-            .name(GAME.into())
-            .spawn_scoped(scope, || {
-                let frame_period = Duration::from_nanos(1_000_000_000 / 60);
-                let mut next = Instant::now();
-                let mut frame = Vec::with_capacity(4096);
-                while !stop.load(Ordering::Relaxed) {
-                    for conn in &servers {
-                        frame.clear();
-                        if let Ok(got) = conn.drain_into(&mut frame, 4096) {
-                            received.fetch_add(got as u64, Ordering::Relaxed);
-                        }
-                    }
-                    next += frame_period;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        thread::sleep(wait);
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        let game_tid = procfs::wait_for_thread(GAME)?;
-        let received_0 = received.load(Ordering::Relaxed);
-        let (server_0, game_0) = (
-            procfs::thread_cpu(&server_tid),
-            procfs::thread_cpu(&game_tid),
-        );
-        let start = Instant::now();
-        let tick = Duration::from_secs(1) / rate;
-        let (mut next, mut next_rtt_sample) = (start, start + Duration::from_secs(1));
-        let payload = [0x42u8; 64];
-        while start.elapsed() < plan.many_seconds {
-            for conn in &clients {
-                match conn.try_send(&payload) {
-                    Ok(_) => sent += 1,
-                    Err(_) => refused += 1,
-                }
-            }
-            if Instant::now() >= next_rtt_sample {
-                rtts.extend(
-                    clients
-                        .iter()
-                        .map(|c| c.quick_stats().rtt.as_secs_f64() * 1e3),
-                );
-                next_rtt_sample += Duration::from_secs(1);
-            }
-            next += tick;
-            if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                thread::sleep(wait);
-            }
-        }
-        let elapsed = start.elapsed();
-        let server_cpu = procfs::thread_cpu(&server_tid).saturating_sub(server_0);
-        let game_cpu = procfs::thread_cpu(&game_tid).saturating_sub(game_0);
-        rtts.extend(
-            clients
-                .iter()
-                .map(|c| c.quick_stats().rtt.as_secs_f64() * 1e3),
-        );
-        let delivered = received.load(Ordering::Relaxed) - received_0;
-        stop.store(true, Ordering::Relaxed);
-        game.join().map_err(|_| "the game thread panicked")?;
-        received.store(delivered, Ordering::Relaxed);
-        Ok((server_cpu, game_cpu, elapsed))
-    })?;
-    let delivered = received.load(Ordering::Relaxed);
+    let load = drive(&clients, &servers, &[server_tid], rate, plan.many_seconds)?;
+    let (server_cpu, game_cpu, elapsed) = (load.server_cpu[0], load.game_cpu, load.elapsed);
+    let (sent, refused, delivered, mut rtts) = (load.sent, load.refused, load.delivered, load.rtts);
     let counters = server_daemon.counters();
     let alive = clients.iter().filter(|c| !c.status().is_finished()).count();
     rtts.sort_by(f64::total_cmp);
@@ -191,4 +124,105 @@ pub fn run(plan: &Plan) -> Result<Vec<Row>, String> {
             String::new(),
         ),
     ])
+}
+
+/// What a run of offered load measured.
+pub struct Load {
+    /// CPU time of each server daemon thread, in the order of the tids given.
+    pub server_cpu: Vec<Duration>,
+    pub game_cpu: Duration,
+    pub sent: u64,
+    pub refused: u64,
+    pub delivered: u64,
+    /// Every client's smoothed RTT (ms), sampled each second and at the end.
+    pub rtts: Vec<f64>,
+    pub elapsed: Duration,
+}
+
+/// Each client sends `rate` packets/s of 64 B for `seconds` while a 60 Hz game loop drains
+/// every server connection; measures the server threads `server_tids` and the game loop.
+pub fn drive(
+    clients: &[Connection],
+    servers: &[Connection],
+    server_tids: &[String],
+    rate: u32,
+    seconds: Duration,
+) -> Result<Load, String> {
+    let stop = AtomicBool::new(false);
+    let received = AtomicU64::new(0);
+    let mut rtts = Vec::new();
+    let (mut sent, mut refused) = (0u64, 0u64);
+    let sample = |rtts: &mut Vec<f64>| {
+        rtts.extend(
+            clients
+                .iter()
+                .map(|c| c.quick_stats().rtt.as_secs_f64() * 1e3),
+        );
+    };
+    thread::scope(|scope| -> Result<_, String> {
+        let game = thread::Builder::new()
+            .name(GAME.into())
+            .spawn_scoped(scope, || {
+                let frame_period = Duration::from_nanos(1_000_000_000 / 60);
+                let mut next = Instant::now();
+                let mut frame = Vec::with_capacity(4096);
+                while !stop.load(Ordering::Relaxed) {
+                    for conn in servers {
+                        frame.clear();
+                        if let Ok(got) = conn.drain_into(&mut frame, 4096) {
+                            received.fetch_add(got as u64, Ordering::Relaxed);
+                        }
+                    }
+                    next += frame_period;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        thread::sleep(wait);
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let game_tid = procfs::wait_for_thread(GAME)?;
+        let received_0 = received.load(Ordering::Relaxed);
+        let server_0: Vec<Duration> = server_tids.iter().map(|t| procfs::thread_cpu(t)).collect();
+        let game_0 = procfs::thread_cpu(&game_tid);
+        let start = Instant::now();
+        let tick = Duration::from_secs(1) / rate;
+        let (mut next, mut next_rtt_sample) = (start, start + Duration::from_secs(1));
+        let payload = [0x42u8; 64];
+        while start.elapsed() < seconds {
+            for conn in clients {
+                match conn.try_send(&payload) {
+                    Ok(_) => sent += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            if Instant::now() >= next_rtt_sample {
+                sample(&mut rtts);
+                next_rtt_sample += Duration::from_secs(1);
+            }
+            next += tick;
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
+            }
+        }
+        let elapsed = start.elapsed();
+        let server_cpu = server_tids
+            .iter()
+            .zip(server_0)
+            .map(|(t, before)| procfs::thread_cpu(t).saturating_sub(before))
+            .collect();
+        let game_cpu = procfs::thread_cpu(&game_tid).saturating_sub(game_0);
+        sample(&mut rtts);
+        let delivered = received.load(Ordering::Relaxed) - received_0;
+        stop.store(true, Ordering::Relaxed);
+        game.join().map_err(|_| "the game thread panicked")?;
+        Ok(Load {
+            server_cpu,
+            game_cpu,
+            sent,
+            refused,
+            delivered,
+            rtts,
+            elapsed,
+        })
+    })
 }

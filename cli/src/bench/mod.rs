@@ -7,7 +7,8 @@
 //!   daemons driven by the application's threads);
 //! - **echo**: a 60 Hz echo server, datagrams on the wire per input;
 //! - **idle**: idle connection pairs on one daemon, the daemon thread's CPU;
-//! - **many**: many clients at a fixed rate into one server daemon: CPU, memory, RTT.
+//! - **many**: many clients at a fixed rate into one server daemon: CPU, memory, RTT;
+//! - **shard**: the same load into a sharded listener against one daemon: capacity.
 //!
 //! In each round every contestant of a workload runs one `--span` in turn (raw UDP, GUDP,
 //! the unpaced GUDP extra, laminar, renet, then the next workload), so drift on a shared machine
@@ -26,6 +27,7 @@ mod raw;
 mod renet;
 mod report;
 mod rounds;
+mod shard;
 mod span;
 mod workloads;
 
@@ -48,6 +50,8 @@ pub enum Group {
     Idle,
     /// Many clients into one server daemon.
     Many,
+    /// The many-clients load into a sharded listener against one daemon.
+    Shard,
 }
 
 /// A peer library measured in the same rounds.
@@ -91,6 +95,11 @@ pub struct Args {
     /// Packets per second each of those clients sends.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub client_rate: u32,
+    /// Shards of the sharded listener in the `shard` rows (which run the many-connections
+    /// load into it and into one daemon, alternating, `--rounds` times each; not in the
+    /// default rows).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=64))]
+    pub shards: u32,
     /// Seconds the many-connections traffic runs [default: 10; 3 with --quick].
     #[arg(long, value_parser = seconds)]
     pub many_seconds: Option<Duration>,
@@ -146,6 +155,7 @@ pub struct Plan {
     pub renet: bool,
     pub clients: usize,
     pub client_rate: u32,
+    pub shards: usize,
     pub many_seconds: Duration,
     pub idle: Vec<usize>,
     pub idle_seconds: Duration,
@@ -189,6 +199,7 @@ impl Plan {
             renet,
             clients: args.clients.unwrap_or(pick(quick, 1000, 10_000)),
             client_rate: args.client_rate,
+            shards: args.shards as usize,
             many_seconds: args.many_seconds.unwrap_or(pick(
                 quick,
                 Duration::from_secs(3),
@@ -238,6 +249,9 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if plan.has(Group::Many) && plan.clients > 0 {
         rows.extend(many::run(&plan)?);
+    }
+    if plan.has(Group::Shard) && plan.clients > 0 {
+        rows.extend(shard::run(&plan)?);
     }
     println!();
     print!("{}", report::text(&rows));

@@ -42,6 +42,7 @@ impl Contestant {
             Contestant::Raw => "raw",
             Contestant::Gudp(Setup::Default) => "gudp",
             Contestant::Gudp(Setup::Unpaced) => "gudp-unpaced",
+            Contestant::Gudp(Setup::NoGro) => "gudp-nogro",
             Contestant::Manual => "gudp-manual",
             Contestant::Laminar => "laminar",
             Contestant::Renet => "renet",
@@ -53,6 +54,7 @@ impl Contestant {
             Contestant::Raw => "raw UDP",
             Contestant::Gudp(Setup::Default) => "GUDP",
             Contestant::Gudp(Setup::Unpaced) => "GUDP unpaced (extra)",
+            Contestant::Gudp(Setup::NoGro) => "GUDP without GRO (extra)",
             Contestant::Manual => "GUDP manual mode",
             Contestant::Laminar => "laminar 0.5",
             Contestant::Renet => "renet 2 + netcode",
@@ -130,6 +132,9 @@ fn workloads(plan: &Plan) -> Vec<Workload> {
             };
             if spawned {
                 contestants.push(Contestant::Gudp(Setup::Default));
+            }
+            if spawned && kind == Kind::OneWay {
+                contestants.push(Contestant::Gudp(Setup::NoGro));
             }
             if kind == Kind::PingPong && plan.has(Group::Manual) {
                 contestants.push(Contestant::Manual);

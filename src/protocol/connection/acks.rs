@@ -377,6 +377,14 @@ impl Connection {
         // A saturated delay says only "held for a long time": no usable RTT sample.
         let delay = (ack.ack_delay != u16::MAX)
             .then(|| Duration::from_micros(u64::from(ack.ack_delay) * ACK_DELAY_UNIT_MICROS));
+        if let (Some((seq, sent_at)), Some(delay)) = (self.idle_ack, delay) {
+            if seq == head {
+                // The peer's packet names our idle Ack as the newest it received: the Ack
+                // is not tracked, but its send time and the delay make a sample all the same.
+                self.idle_ack = None;
+                self.rtt_sample(now, sent_at, delay, cx);
+            }
+        }
         self.ack_one(now, head, delay, cx);
         for n in 0..32u64 {
             if ack.ack_bits & (1 << n) != 0 {
@@ -416,6 +424,27 @@ impl Connection {
         }
     }
 
+    /// Takes an RTT sample from a packet sent at `sent_at` whose ack the peer held for
+    /// `delay`, and returns it.
+    fn rtt_sample(
+        &mut self,
+        now: Instant,
+        sent_at: Instant,
+        delay: Duration,
+        cx: &mut Ctx<'_>,
+    ) -> Duration {
+        let raw = now.saturating_duration_since(sent_at);
+        // A delay larger than the whole round trip is bogus: keep the raw sample.
+        let rtt = if delay < raw { raw - delay } else { raw };
+        self.rtt.sample(rtt);
+        if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
+            cx.events
+                .push_back(Event::CongestionChanged { conn: cx.id, mode });
+            self.flight.rate.hold(mode == CongestionMode::Bad);
+        }
+        rtt
+    }
+
     /// Resolves one acked sequence; `rtt_delay` is the peer's ack delay when `seq` is the
     /// newest sequence the ack names (the only one that gives an RTT sample).
     pub(super) fn ack_one(
@@ -429,20 +458,10 @@ impl Connection {
             return;
         };
         self.flight.leave(&p);
-        let mut sample = None;
-        if let Some(delay) = rtt_delay {
+        let sample = rtt_delay.map(|delay| {
             let sent_at = self.epoch + Duration::from_nanos(p.sent_at);
-            let raw = now.saturating_duration_since(sent_at);
-            // A delay larger than the whole round trip is bogus: keep the raw sample.
-            let rtt = if delay < raw { raw - delay } else { raw };
-            sample = Some(rtt);
-            self.rtt.sample(rtt);
-            if let Some(mode) = self.congestion.on_rtt(now, self.rtt.smoothed()) {
-                cx.events
-                    .push_back(Event::CongestionChanged { conn: cx.id, mode });
-                self.flight.rate.hold(mode == CongestionMode::Bad);
-            }
-        }
+            self.rtt_sample(now, sent_at, delay, cx)
+        });
         let (srtt, next_seq) = (self.rtt.smoothed(), self.next_seq);
         self.flight.rate.on_ack(now, seq, sample, srtt, next_seq);
         if p.lost {

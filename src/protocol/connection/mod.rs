@@ -130,6 +130,15 @@ pub(crate) struct Connection {
     /// while they come, the peer is the one that keeps the connection alive
     /// (`Connection::keepalive_at`).
     last_eliciting_received: Option<Instant>,
+    /// Set by the endpoint ([`Endpoint::align_keepalives`](crate::protocol::Endpoint)): the
+    /// keepalive deadline is rounded up to the next instant `anchor + k × interval / 8`, so
+    /// that every connection sharing the anchor sends its keepalives on the same ticks.
+    pub(crate) keepalive_anchor: Option<Instant>,
+    /// The newest Ack packet sent while we had sent nothing ack-eliciting for a keepalive
+    /// interval, and when: the peer's next packet that names it as the newest it received
+    /// gives an RTT sample (its ack delay says how long the peer held it), so an idle server
+    /// measures the path from its acks of the client's keepalives, without keepalives of its own.
+    idle_ack: Option<(u64, Instant)>,
     ack_due: Option<Instant>,
     eliciting_unacked: u32,
     /// The oldest ack-eliciting sequence received since the last packet we sent (which
@@ -177,6 +186,27 @@ pub(crate) struct Plan {
     pub(crate) queue: bool,
     /// Push a timer-heap entry for this deadline, with this token.
     pub(crate) timer: Option<(Instant, u32)>,
+}
+
+/// Keepalive ticks per keepalive interval on an aligned endpoint: a keepalive goes out at
+/// most an eighth of an interval late (a gap of 1.125 intervals, under a third of the idle
+/// timeout), and the connections of one daemon share eight turns per interval instead of
+/// one each.
+pub(crate) const KEEPALIVE_TICKS: u32 = 8;
+
+/// `at` rounded up to the next `anchor + k × tick` (unchanged before the anchor).
+fn on_tick(at: Instant, anchor: Instant, tick: Duration) -> Instant {
+    let (Some(since), Ok(tick)) = (
+        at.checked_duration_since(anchor),
+        u64::try_from(tick.as_nanos()),
+    ) else {
+        return at;
+    };
+    if tick == 0 {
+        return at;
+    }
+    let ticks = nanos(since).div_ceil(tick);
+    anchor + Duration::from_nanos(ticks.saturating_mul(tick))
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -230,6 +260,8 @@ impl Connection {
             latest_received_at: now,
             last_eliciting_sent: now,
             last_eliciting_received: None,
+            keepalive_anchor: None,
+            idle_ack: None,
             ack_due: None,
             eliciting_unacked: 0,
             oldest_unacked: None,
@@ -424,14 +456,7 @@ impl Connection {
             }
             Phase::Connected => {
                 let ack = self.ack_due.is_some_and(|due| now >= due);
-                // An ack of a server that has sent nothing ack-eliciting for two intervals
-                // goes out as a keepalive (which carries the same acks), so that the client's
-                // ack of it gives the server an RTT sample: an idle connection keeps both
-                // ends' estimates fresh for half a datagram more per interval.
-                let keepalive = now >= self.keepalive_at(cx.config)
-                    || (ack
-                        && now
-                            >= self.last_eliciting_sent + 2 * self.keepalive_interval(cx.config));
+                let keepalive = now >= self.keepalive_at(cx.config);
                 if !(keepalive || ack) || out.len() < CONNECTED_HEADER_LEN {
                     return None;
                 }
@@ -446,6 +471,9 @@ impl Connection {
                 } else {
                     let len = self.seal(seq, WirePacket::Ack { header }, id, out).ok()?;
                     self.counters.acks_sent += 1;
+                    if now >= self.last_eliciting_sent + self.keepalive_interval(cx.config) {
+                        self.idle_ack = Some((seq, now));
+                    }
                     self.on_sent(now, seq, len, None, cx);
                     Some(len)
                 }
@@ -504,16 +532,21 @@ impl Connection {
     /// server also waits, while its client's ack-eliciting packets (keepalives or payloads)
     /// keep coming, until one and a half intervals after the last of them: the client's
     /// keepalives and the server's acks of them prove both ends alive, so an idle connection
-    /// costs two and a half datagrams per interval instead of four (both ends' keepalives and
-    /// both acks; the half is the server's RTT sample, `poll_transmit`). If the client goes quiet, the server keeps the connection alive itself, half
-    /// an interval later than the client would have. The roles are fixed, so the two ends
+    /// costs two datagrams per interval instead of four (both ends' keepalives and both
+    /// acks); the client's next keepalive acks the server's ack, which gives the server its
+    /// RTT sample (`Connection::idle_ack`). If the client goes quiet, the server keeps the
+    /// connection alive itself, half an interval later than the client would have. The roles are fixed, so the two ends
     /// never settle into both sending.
     fn keepalive_at(&self, config: &Config) -> Instant {
         let interval = self.keepalive_interval(config);
         let own = self.last_eliciting_sent + interval;
-        match (self.role, self.last_eliciting_received) {
+        let at = match (self.role, self.last_eliciting_received) {
             (Role::Server, Some(at)) => own.max(at + interval * 3 / 2),
             _ => own,
+        };
+        match self.keepalive_anchor {
+            Some(anchor) => on_tick(at, anchor, interval / KEEPALIVE_TICKS),
+            None => at,
         }
     }
 
