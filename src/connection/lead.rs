@@ -17,7 +17,10 @@
 //!   slot's protocol (`core::inbox::LeadSlot`, model-checked in `loom-tests/tests/lead.rs`).
 //!
 //! One consumer per connection leads at a time; the others park on the inbox. A manual
-//! daemon keeps the old path: nobody else would read what a waiting consumer waits for.
+//! daemon keeps the old path: nobody else would read what a waiting consumer waits for. So
+//! does a connection whose socket turns out to be shared (a listener's, once it holds a
+//! second connection): there every datagram would wake every leader of every connection on
+//! it, a thundering herd, where the daemon thread wakes exactly the one consumer it fed.
 
 use super::ConnShared;
 use crate::core::inbox::{RecvTimeoutError, TryRecvError};
@@ -157,11 +160,17 @@ pub(super) fn recv(
         lead.drain();
         match woke {
             Woke::Signalled => {}
-            Woke::Readable => {
-                if !shared.daemon.lead_read(shared.key.socket) {
-                    return None; // the loop holds the driver: it reads, and its push wakes us
+            Woke::Readable => match shared.daemon.lead_read(shared.key.socket) {
+                // The loop holds the driver: it reads, and its push wakes us.
+                None => return None,
+                // A shared socket (a listener's): every datagram for any of its connections
+                // would wake every consumer waiting here, so this connection stops leading.
+                Some(connections) if connections > 1 => {
+                    shared.stop_leading();
+                    return None;
                 }
-            }
+                Some(_) => {}
+            },
             Woke::SocketGone => return None,
             Woke::TimedOut => {
                 // The last look, as the parker's timeout takes.

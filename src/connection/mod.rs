@@ -66,6 +66,9 @@ pub(crate) struct ConnShared {
     /// What that consumer waits on, made by the first consumer that leads.
     #[cfg(target_os = "linux")]
     lead_wait: std::sync::OnceLock<lead::LeadWait>,
+    /// Set for good once a leader found the socket shared with other connections (`lead.rs`).
+    #[cfg(target_os = "linux")]
+    lead_off: std::sync::atomic::AtomicBool,
 }
 
 /// The estimates the daemon publishes for user threads after each ack or loss.
@@ -119,6 +122,8 @@ impl ConnShared {
             lead: LeadSlot::new(),
             #[cfg(target_os = "linux")]
             lead_wait: std::sync::OnceLock::new(),
+            #[cfg(target_os = "linux")]
+            lead_off: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -163,12 +168,22 @@ impl ConnShared {
     /// eventfd cannot be made.
     #[cfg(target_os = "linux")]
     fn lead_wait(&self) -> Option<&lead::LeadWait> {
+        // Relaxed: a stale `false` costs one more lead, which finds the socket shared again.
+        if self.lead_off.load(Ordering::Relaxed) {
+            return None;
+        }
         if let Some(wait) = self.lead_wait.get() {
             return Some(wait);
         }
         let socket = self.daemon.lead_socket(self.key.socket)?;
         let wait = lead::LeadWait::new(socket).ok()?;
         Some(self.lead_wait.get_or_init(|| wait))
+    }
+
+    /// From now on, consumers wait on the inbox (`lead.rs`: the socket is shared).
+    #[cfg(target_os = "linux")]
+    fn stop_leading(&self) {
+        self.lead_off.store(true, Ordering::Relaxed);
     }
 
     /// Blocks for a packet until `deadline`: by leading where it can, else on the inbox.
@@ -386,12 +401,12 @@ impl Connection {
     ///
     /// On a spawned daemon (Linux), a thread waiting here waits on the connection's socket
     /// and reads it for the daemon when a datagram arrives, which saves the daemon thread's
-    /// wake-up (one thread per connection does; others wait on the inbox). The connections
-    /// of one listener share its socket, so a datagram for any of them wakes every thread
-    /// waiting so on them: one reads it, the others look and wait again. A server with many
-    /// threads blocked here on one listener pays that; a frame loop's
-    /// [`try_recv`](Self::try_recv) does not. The same holds for
-    /// [`recv_timeout`](Self::recv_timeout) and [`recv_deadline`](Self::recv_deadline).
+    /// wake-up (one thread per connection does; others wait on the inbox). Only while the
+    /// socket is the connection's own: the connections of one listener share its socket,
+    /// so once a waiting thread finds others on it, the connection's threads wait on the
+    /// inbox and the daemon thread wakes exactly the one it fed (no thundering herd). The
+    /// same holds for [`recv_timeout`](Self::recv_timeout) and
+    /// [`recv_deadline`](Self::recv_deadline).
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
