@@ -34,13 +34,13 @@ impl Target {
         })
     }
 
-    fn describe(&self, unit: &str) -> String {
+    fn describe(&self, unit: &str, baseline: &str) -> String {
         let (sign, bound) = match self.goal {
             Goal::AtLeast(b) => ("≥", b),
             Goal::AtMost(b) => ("≤", b),
         };
         if self.on_ratio {
-            format!("{sign} {bound}× raw")
+            format!("{sign} {bound}× {baseline}")
         } else {
             format!("{sign} {bound} {unit}")
         }
@@ -71,6 +71,15 @@ pub struct Row {
 }
 
 impl Row {
+    /// What the ratio is to: raw UDP, except for the sharding rows (one daemon).
+    fn baseline(&self) -> &'static str {
+        if self.key.starts_with("shard-") {
+            "one daemon"
+        } else {
+            "raw"
+        }
+    }
+
     fn target_text(&self) -> String {
         match &self.target {
             None => String::new(),
@@ -80,7 +89,7 @@ impl Row {
                     Some(false) => "NOT met",
                     None => "n/a",
                 };
-                format!("{} {verdict}", t.describe(self.unit))
+                format!("{} {verdict}", t.describe(self.unit, self.baseline()))
             }
         }
     }
@@ -159,7 +168,7 @@ pub fn text(rows: &[Row]) -> String {
         let pad = width - measurement.chars().count();
         let _ = write!(out, "{measurement}{}  {value}", " ".repeat(pad));
         if !ratio.is_empty() {
-            let _ = write!(out, "  | {ratio} raw");
+            let _ = write!(out, "  | {ratio} {}", row.baseline());
         }
         if !target.is_empty() {
             let _ = write!(out, "  | target {target}");
