@@ -41,6 +41,15 @@ fn header(seq: u64) -> ConnectedHeader {
     )
 }
 
+/// Encodes payload packet `seq` into `buf`; returns its length.
+fn encode(seq: u64, payload: &[u8], buf: &mut [u8]) -> usize {
+    let packet = WirePacket::Payload {
+        header: header(seq),
+        payload,
+    };
+    packet.encode(DEFAULT_PROTOCOL_ID, buf).unwrap()
+}
+
 fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
     let client = PacketProtection::derive(Role::Client, DEFAULT_PROTOCOL_ID, &[7; 16], 42, 1500);
@@ -55,22 +64,14 @@ fn codec(c: &mut Criterion) {
         group.bench_function(format!("plain/{size}"), |b| {
             b.iter(|| {
                 seq += 1;
-                let packet = WirePacket::Payload {
-                    header: header(seq),
-                    payload: black_box(&payload),
-                };
-                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                let n = encode(seq, black_box(&payload), &mut buf);
                 black_box(decode(DEFAULT_PROTOCOL_ID, black_box(&buf[..n])).is_ok())
             })
         });
         group.bench_function(format!("mac/{size}"), |b| {
             b.iter(|| {
                 seq += 1;
-                let packet = WirePacket::Payload {
-                    header: header(seq),
-                    payload: black_box(&payload),
-                };
-                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                let n = encode(seq, black_box(&payload), &mut buf);
                 client.seal(seq, &mut buf[..n]);
                 let d = black_box(&buf[..n]);
                 black_box(server.verify(seq, d) && decode(DEFAULT_PROTOCOL_ID, d).is_ok())
@@ -79,11 +80,7 @@ fn codec(c: &mut Criterion) {
         group.bench_function(format!("aead/{size}"), |b| {
             b.iter(|| {
                 seq += 1;
-                let packet = WirePacket::Payload {
-                    header: header(seq),
-                    payload: black_box(&payload),
-                };
-                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                let n = encode(seq, black_box(&payload), &mut buf);
                 secure_client.seal(seq, &mut buf[..n]);
                 let d = black_box(&mut buf[..n]);
                 black_box(secure_server.open(seq, d) && decode(DEFAULT_PROTOCOL_ID, d).is_ok())
@@ -93,11 +90,7 @@ fn codec(c: &mut Criterion) {
         group.bench_function(format!("aead-rustcrypto/{size}"), |b| {
             b.iter(|| {
                 seq += 1;
-                let packet = WirePacket::Payload {
-                    header: header(seq),
-                    payload: black_box(&payload),
-                };
-                let n = packet.encode(DEFAULT_PROTOCOL_ID, &mut buf).unwrap();
+                let n = encode(seq, black_box(&payload), &mut buf);
                 let mut nonce = [0u8; 12];
                 nonce[4..].copy_from_slice(&seq.to_be_bytes());
                 let (head, body) = buf[..n].split_at_mut(32);

@@ -86,6 +86,29 @@ struct Packet {
 }
 
 impl Peer {
+    /// The client's side (`client`) or the server's of the connection the challenge's
+    /// `token`, the request's `nonce` and the challenge's `timestamp` made (§4.4's keys).
+    fn new(
+        socket: UdpSocket,
+        to: SocketAddr,
+        client: bool,
+        token: &[u8; 16],
+        nonce: u64,
+        timestamp: u64,
+    ) -> Self {
+        let c2s = direction_key(token, b"gudp c2s", nonce, timestamp);
+        let s2c = direction_key(token, b"gudp s2c", nonce, timestamp);
+        let (send_key, recv_key) = if client { (c2s, s2c) } else { (s2c, c2s) };
+        Self {
+            socket,
+            to,
+            send_key,
+            recv_key,
+            next: 0,
+            received: Vec::new(),
+        }
+    }
+
     fn newest(&self) -> Option<u64> {
         self.received.iter().copied().max()
     }
@@ -254,14 +277,7 @@ fn spec_connect(server: SocketAddr, nonce: u64) -> Peer {
         assert_eq!(buf[5..13], nonce.to_be_bytes());
         break;
     }
-    Peer {
-        socket,
-        to: server,
-        send_key: direction_key(&token, b"gudp c2s", nonce, timestamp),
-        recv_key: direction_key(&token, b"gudp s2c", nonce, timestamp),
-        next: 0,
-        received: Vec::new(),
-    }
+    Peer::new(socket, server, true, &token, nonce, timestamp)
 }
 
 /// The independent SipHash, keys and tags reproduce the document's vectors (§5.3, §8), so a
@@ -450,14 +466,7 @@ fn a_daemon_client_talks_to_a_spec_server() {
     socket.send_to(&accept, client).unwrap();
     let conn = pending.wait().unwrap();
 
-    let mut peer = Peer {
-        socket,
-        to: client,
-        send_key: direction_key(&token, b"gudp s2c", nonce, timestamp),
-        recv_key: direction_key(&token, b"gudp c2s", nonce, timestamp),
-        next: 0,
-        received: Vec::new(),
-    };
+    let mut peer = Peer::new(socket, client, false, &token, nonce, timestamp);
     let id = conn.send(b"hello").unwrap();
     let hello = peer.recv_payload(WAIT).expect("the client's payload");
     assert_eq!(hello.body, b"hello");
