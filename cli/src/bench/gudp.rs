@@ -20,6 +20,10 @@ pub enum Setup {
     /// The default with coalesced receives off (`udp_gro = false`): an extra row, so that what
     /// GRO gains is measured against the path without it in the same run.
     NoGro,
+    /// The default with segmented sends off (`udp_segmentation = false`): GSO's baseline, an
+    /// extra row in the same rounds. On loopback GRO only keeps GSO's runs together, so this
+    /// row receives one datagram per message too.
+    NoGso,
 }
 
 impl Setup {
@@ -35,6 +39,9 @@ impl Setup {
         if self == Setup::NoGro {
             config.udp_gro = false;
         }
+        if self == Setup::NoGso {
+            config.udp_segmentation = false;
+        }
         config
     }
 
@@ -45,6 +52,9 @@ impl Setup {
                 "default but unpaced (min_rate, good_rate and bad_rate 10^8/s): extra"
             }
             Setup::NoGro => "default but udp_gro = false (one datagram per receive): extra",
+            Setup::NoGso => {
+                "default but udp_segmentation = false (one message per datagram sent): extra"
+            }
         }
     }
 }

@@ -43,6 +43,7 @@ impl Contestant {
             Contestant::Gudp(Setup::Default) => "gudp",
             Contestant::Gudp(Setup::Unpaced) => "gudp-unpaced",
             Contestant::Gudp(Setup::NoGro) => "gudp-nogro",
+            Contestant::Gudp(Setup::NoGso) => "gudp-nogso",
             Contestant::Manual => "gudp-manual",
             Contestant::Laminar => "laminar",
             Contestant::Renet => "renet",
@@ -55,6 +56,7 @@ impl Contestant {
             Contestant::Gudp(Setup::Default) => "GUDP",
             Contestant::Gudp(Setup::Unpaced) => "GUDP unpaced (extra)",
             Contestant::Gudp(Setup::NoGro) => "GUDP without GRO (extra)",
+            Contestant::Gudp(Setup::NoGso) => "GUDP without GSO (extra)",
             Contestant::Manual => "GUDP manual mode",
             Contestant::Laminar => "laminar 0.5",
             Contestant::Renet => "renet 2 + netcode",
@@ -135,6 +137,7 @@ fn workloads(plan: &Plan) -> Vec<Workload> {
             }
             if spawned && kind == Kind::OneWay {
                 contestants.push(Contestant::Gudp(Setup::NoGro));
+                contestants.push(Contestant::Gudp(Setup::NoGso));
             }
             if kind == Kind::PingPong && plan.has(Group::Manual) {
                 contestants.push(Contestant::Manual);
