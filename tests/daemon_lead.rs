@@ -31,9 +31,10 @@ fn a_packet_read_by_a_waiting_consumer_is_acked_promptly() {
     }
 }
 
-/// Two connections of one listener share its socket: each one's consumer waits on it, and
-/// whichever reads it delivers the other's packet too, which must wake that one (it waits on
-/// the socket, not on its inbox's parker).
+/// Two connections of one listener share its socket, so neither consumer waits on it (they
+/// park on their inboxes: `a_shared_socket_does_not_wake_every_waiting_consumer`); whichever
+/// thread reads the socket delivers both connections' packets, and each consumer is woken
+/// for its own, every round.
 #[test]
 fn consumers_of_one_socket_are_told_of_each_others_reads() {
     let _watchdog = watchdog("lead signals", Duration::from_secs(120));

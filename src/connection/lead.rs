@@ -18,9 +18,11 @@
 //!
 //! One consumer per connection leads at a time; the others park on the inbox. A manual
 //! daemon keeps the old path: nobody else would read what a waiting consumer waits for. So
-//! does a connection whose socket turns out to be shared (a listener's, once it holds a
-//! second connection): there every datagram would wake every leader of every connection on
-//! it, a thundering herd, where the daemon thread wakes exactly the one consumer it fed.
+//! does every connection of a socket that carries two or more (a listener's): there every
+//! datagram would wake every consumer waiting on the socket, in the kernel even when another
+//! drained it first (a thundering herd), where the daemon thread wakes exactly the one
+//! consumer it fed. The daemon stops them when the second connection arrives
+//! (`Driver::connected`), and signals any that waits, so it leaves the socket at once.
 
 use super::ConnShared;
 use crate::core::inbox::{RecvTimeoutError, TryRecvError};
@@ -140,6 +142,9 @@ pub(super) fn recv(
     let inbox = &shared.core.inbox;
     let lead = shared.lead_wait()?;
     loop {
+        if shared.is_lead_off() {
+            return None; // the socket became shared while we waited (`ConnShared::stop_leading`)
+        }
         match inbox.try_recv() {
             Ok(packet) => return Some(Ok(packet)),
             Err(TryRecvError::Closed(reason)) => {
@@ -160,17 +165,11 @@ pub(super) fn recv(
         lead.drain();
         match woke {
             Woke::Signalled => {}
-            Woke::Readable => match shared.daemon.lead_read(shared.key.socket) {
-                // The loop holds the driver: it reads, and its push wakes us.
-                None => return None,
-                // A shared socket (a listener's): every datagram for any of its connections
-                // would wake every consumer waiting here, so this connection stops leading.
-                Some(connections) if connections > 1 => {
-                    shared.stop_leading();
-                    return None;
+            Woke::Readable => {
+                if !shared.daemon.lead_read(shared.key.socket) {
+                    return None; // the loop holds the driver: it reads, and its push wakes us
                 }
-                Some(_) => {}
-            },
+            }
             Woke::SocketGone => return None,
             Woke::TimedOut => {
                 // The last look, as the parker's timeout takes.

@@ -66,7 +66,7 @@ pub(crate) struct ConnShared {
     /// What that consumer waits on, made by the first consumer that leads.
     #[cfg(target_os = "linux")]
     lead_wait: std::sync::OnceLock<lead::LeadWait>,
-    /// Set for good once a leader found the socket shared with other connections (`lead.rs`).
+    /// Set for good once the connection's socket carries another connection too (`lead.rs`).
     #[cfg(target_os = "linux")]
     lead_off: std::sync::atomic::AtomicBool,
 }
@@ -168,8 +168,7 @@ impl ConnShared {
     /// eventfd cannot be made.
     #[cfg(target_os = "linux")]
     fn lead_wait(&self) -> Option<&lead::LeadWait> {
-        // Relaxed: a stale `false` costs one more lead, which finds the socket shared again.
-        if self.lead_off.load(Ordering::Relaxed) {
+        if self.is_lead_off() {
             return None;
         }
         if let Some(wait) = self.lead_wait.get() {
@@ -180,10 +179,20 @@ impl ConnShared {
         Some(self.lead_wait.get_or_init(|| wait))
     }
 
-    /// From now on, consumers wait on the inbox (`lead.rs`: the socket is shared).
+    /// Daemon, when the connection's socket carries a second connection: from now on its
+    /// consumers wait on the inbox, and one that waits on the socket is told to leave it.
+    pub(crate) fn stop_leading(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            // Release, paired with `is_lead_off`: a leader the signal wakes sees the flag.
+            self.lead_off.store(true, Ordering::Release);
+            self.signal_leader();
+        }
+    }
+
     #[cfg(target_os = "linux")]
-    fn stop_leading(&self) {
-        self.lead_off.store(true, Ordering::Relaxed);
+    fn is_lead_off(&self) -> bool {
+        self.lead_off.load(Ordering::Acquire)
     }
 
     /// Blocks for a packet until `deadline`: by leading where it can, else on the inbox.

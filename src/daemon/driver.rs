@@ -278,18 +278,20 @@ impl Driver {
     /// A leading consumer's read of `socket`, done for the loop: what a turn does for a
     /// readable socket, then the end of a turn (so timers its datagrams armed are in the
     /// heap; `DaemonShared::lead_read` wakes the loop if one is due before its sleep ends).
-    /// The socket's connection count after the read; `None` if the socket is gone.
+    /// `false` if the socket is gone.
     #[cfg(target_os = "linux")]
     pub(crate) fn lead_read(
         &mut self,
         socket: SocketKey,
         shared: &Arc<DaemonShared>,
         now: Instant,
-    ) -> Option<usize> {
-        self.sockets.get(socket)?;
+    ) -> bool {
+        if self.sockets.get(socket).is_none() {
+            return false;
+        }
         self.read_socket(socket.slot, shared, now);
         self.finish_turn(now);
-        Some(self.sockets.get(socket)?.endpoint.connection_count())
+        true
     }
 
     /// Whether a timer is due before the loop's sleep ends (then it must be woken). Once

@@ -45,6 +45,17 @@ impl Driver {
             let _ = conn_shared.token.set(Box::new(token));
         }
         socket.insert(conn, ConnState::new(conn_shared.clone()));
+        // A shared socket: no consumer may wait on it (`src/connection/lead.rs`). The second
+        // connection stops both; each later one only itself (the others already were).
+        match socket.endpoint.connection_count() {
+            0 | 1 => {}
+            2 => socket
+                .conns
+                .iter()
+                .flatten()
+                .for_each(|state| state.shared.stop_leading()),
+            _ => conn_shared.stop_leading(),
+        }
         super::sending::publish_estimates(socket, conn);
         self.update_send_limit(slot, conn);
         let socket = self.sockets.at_mut(slot).expect("caller checked");

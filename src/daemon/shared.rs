@@ -156,24 +156,27 @@ impl DaemonShared {
         self.driver().socket_fd(socket)
     }
 
-    /// A leading consumer found `socket` readable: reads it for the loop and returns how many
-    /// connections the socket holds, unless another thread holds the driver (`None`: that
-    /// thread, or the loop the arrival also woke, reads it, and its push wakes the consumer)
-    /// or the socket is gone (`None` as well).
+    /// A leading consumer found `socket` readable: reads it for the loop, unless another
+    /// thread holds the driver (`false`: that thread, or the loop the arrival also woke,
+    /// reads it, and its push wakes the consumer) or the socket is gone (`false` as well).
     ///
     /// The loop is woken if the read armed a timer earlier than its sleep ends, as for a
     /// sender serving it: the arrival does not reliably wake it too (measured: a daemon
     /// slept through the ack timer of ten datagrams a consumer read, once in a few tries).
     #[cfg(target_os = "linux")]
-    pub(crate) fn lead_read(self: &Arc<Self>, socket: SocketKey) -> Option<usize> {
-        let mut driver = self.try_driver()?;
-        let connections = driver.lead_read(socket, self, Instant::now())?;
+    pub(crate) fn lead_read(self: &Arc<Self>, socket: SocketKey) -> bool {
+        let Some(mut driver) = self.try_driver() else {
+            return false;
+        };
+        if !driver.lead_read(socket, self, Instant::now()) {
+            return false;
+        }
         let wake = driver.sleep_ends_too_late();
         drop(driver);
         if wake {
             self.wake_loop();
         }
-        Some(connections)
+        true
     }
 
     pub(crate) fn connection_stats(&self, key: ConnKey) -> Option<ProtocolStats> {
