@@ -31,10 +31,16 @@ pub(crate) struct Tracker {
     max_packets: usize,
 }
 
+/// Packets the deque holds from the start. The packet layer reports every packet's outcome
+/// by the time its sent window (512 by default) has moved past it, and resolved packets leave
+/// from the front, so the deque stays within about that many: sized so once, it never grows
+/// in steady state, whatever the timing of the acks (it once grew under load, a test found).
+const PRESIZED_PACKETS: usize = 1024;
+
 impl Tracker {
     pub(crate) fn new(max_packets: usize) -> Self {
         Self {
-            packets: VecDeque::new(),
+            packets: VecDeque::with_capacity(max_packets.min(PRESIZED_PACKETS)),
             items: VecDeque::new(),
             base: 0,
             max_packets,
