@@ -155,8 +155,10 @@ pub(super) fn recv(
         if !shared.lead.claim() {
             return None; // another consumer leads: park on the inbox, its pushes wake us
         }
-        // The re-check after claiming (Dekker with `ConnShared::signal_leader`).
-        if !inbox.is_empty() || inbox.status().is_finished() {
+        // The re-check after claiming (Dekker with `ConnShared::signal_leader`, which also
+        // follows `stop_leading`'s store: a stop that came after the look above is seen
+        // here, or it signals the wait below).
+        if !inbox.is_empty() || inbox.status().is_finished() || shared.is_lead_off() {
             shared.lead.release();
             continue;
         }

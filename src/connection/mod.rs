@@ -412,10 +412,9 @@ impl Connection {
     /// and reads it for the daemon when a datagram arrives, which saves the daemon thread's
     /// wake-up (one thread per connection does; others wait on the inbox). Only while the
     /// socket is the connection's own: the connections of one listener share its socket,
-    /// so once a waiting thread finds others on it, the connection's threads wait on the
-    /// inbox and the daemon thread wakes exactly the one it fed (no thundering herd). The
-    /// same holds for [`recv_timeout`](Self::recv_timeout) and
-    /// [`recv_deadline`](Self::recv_deadline).
+    /// so once it carries a second connection, their threads wait on the inbox and the
+    /// daemon thread wakes exactly the one it fed (no thundering herd). The same holds for
+    /// [`recv_timeout`](Self::recv_timeout) and [`recv_deadline`](Self::recv_deadline).
     ///
     /// ```
     /// # use gudp::{Daemon, DaemonConfig};
